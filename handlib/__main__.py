@@ -1,0 +1,5 @@
+import sys
+
+from handlib.cli import main
+
+sys.exit(main())

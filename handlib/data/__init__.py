@@ -1,0 +1,1 @@
+"""Datasets: the synthetic hand engine, real-dataset loaders, transforms and target codecs."""

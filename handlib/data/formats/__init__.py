@@ -1,0 +1,92 @@
+"""Real-dataset loaders, one module per dataset, each reading the layout its authors publish.
+
+Every module in ``DATASET_MODULES`` defines
+
+- ``INFO``: a :class:`DatasetInfo` (modality, resolution, joints and their source order, units,
+  splits and their sizes with the source of each split, licence, download page, papers using it);
+- ``open_split(root, split) -> Sequence[dict]``: a lazy, indexable sequence of canonical samples
+  (see ``../shared/DESIGN.md``), joints already in the canonical order of ``handlib.skeleton``;
+- ``check_layout(root) -> None``: raises :class:`DatasetLayoutError` listing the files expected,
+  the download page and how to arrange them, when ``root`` is not a valid copy.
+
+``open_dataset`` and ``dataset_info`` are the entry points the rest of handlib uses.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+#: Dataset name -> module implementing it.
+DATASET_MODULES: dict[str, str] = {
+    "rhd": "handlib.data.formats.rhd",
+    "stb": "handlib.data.formats.stb",
+    "interhand26m": "handlib.data.formats.interhand",
+    "freihand": "handlib.data.formats.freihand",
+    "ganerated": "handlib.data.formats.ganerated",
+    "synthhands": "handlib.data.formats.synthhands",
+    "mmpose_coco": "handlib.data.formats.mmpose_coco",
+    "nyu": "handlib.data.formats.nyu",
+    "icvl": "handlib.data.formats.icvl",
+    "msra": "handlib.data.formats.msra",
+    "hands2017": "handlib.data.formats.hands2017",
+}
+
+
+class DatasetLayoutError(FileNotFoundError):
+    """A dataset folder is missing or not arranged as its authors publish it."""
+
+
+class CorruptFileError(ValueError):
+    """A dataset file exists but cannot be decoded; the message names the file."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    title: str
+    modality: str  # "rgb", "depth" or "rgb+depth"
+    resolution: tuple[int, int]  # (width, height) of the published frames
+    num_joints: int  # joints annotated in the published files
+    joint_order_source: str  # where the published joint order is documented
+    units: str
+    splits: dict[str, int]  # split name -> number of samples (as published or as a paper uses it)
+    split_source: str  # which paper/documentation defines the splits
+    licence: str
+    url: str  # official download page
+    layout: str  # how to arrange the files under data_root
+    papers: tuple[str, ...] = field(default_factory=tuple)
+    hands: str = "single"  # "single", "two" or "single+two"
+
+
+def _module(name: str):
+    if name not in DATASET_MODULES:
+        raise ValueError(
+            f"unknown dataset {name!r}; supported datasets: {', '.join(DATASET_MODULES)}"
+        )
+    return importlib.import_module(DATASET_MODULES[name])
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    return _module(name).INFO
+
+
+def all_dataset_info() -> list[DatasetInfo]:
+    return [dataset_info(name) for name in DATASET_MODULES]
+
+
+def check_layout(name: str, root: str | Path) -> None:
+    _module(name).check_layout(Path(root))
+
+
+def open_dataset(name: str, root: str | Path, split: str) -> Sequence[dict]:
+    """A lazy sequence of canonical samples of ``split`` of dataset ``name`` under ``root``."""
+    module = _module(name)
+    root = Path(root)
+    module.check_layout(root)
+    if split not in module.INFO.splits:
+        raise ValueError(
+            f"dataset {name!r} has no split {split!r}; its splits are {', '.join(module.INFO.splits)}"
+        )
+    return module.open_split(root, split)

@@ -1,0 +1,40 @@
+"""Model registry: ``build(name, **kwargs)`` makes any model the book trains or benchmarks.
+
+Names map to ``module:function`` strings so that importing the registry stays cheap and each
+model lives in its own module (one per method or baseline).
+"""
+from __future__ import annotations
+
+import importlib
+
+import torch.nn as nn
+
+REGISTRY: dict[str, str] = {
+    # backbones (C2-C5 trunks without classifier) and HRNet heatmap models
+    "resnet18": "handlib.models.backbones:resnet18",
+    "resnet34": "handlib.models.backbones:resnet34",
+    "resnet50": "handlib.models.backbones:resnet50",
+    "resnet101": "handlib.models.backbones:resnet101",
+    "hrnet_w32": "handlib.models.hrnet:hrnet_w32",
+    "hrnet_w48": "handlib.models.hrnet:hrnet_w48",
+    # reference heatmap baseline (Xiao et al. 2018)
+    "simple_baseline_r50": "handlib.models.simple_baseline:simple_baseline_r50",
+    # paper 1: RCSF and its baselines / design variants
+    "cpn50": "handlib.models.cpn:cpn50",
+    "cpn101": "handlib.models.cpn:cpn101",
+    "rcsf": "handlib.models.rcsf:rcsf",
+    "rcsf_global_only": "handlib.models.rcsf:rcsf_global_only",
+    "rcsf_high_res_first": "handlib.models.rcsf:rcsf_high_res_first",
+}
+
+
+def available() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def build(name: str, **kwargs) -> nn.Module:
+    """Build the registered model ``name`` with constructor keyword arguments ``kwargs``."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; registered models: {', '.join(available())}")
+    module_name, function_name = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module_name), function_name)(**kwargs)
