@@ -1,0 +1,112 @@
+"""Build the book: execute every notebook in _toc.yml with papermill, then render with Jupyter Book.
+
+Usage: python tools/build_book.py --profile {smoke,cpu,gpu,paper}
+
+The sources are staged under _build/src (prose, configuration and the executed notebooks), so the
+committed notebooks stay output-free. Jupyter Book renders with warnings as errors; execution
+failures stop the build with papermill's report of the failing cell. The book opens at
+_build/html/index.html.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import papermill
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "_build"
+STAGE = BUILD / "src"
+PROFILES = ("smoke", "cpu", "gpu", "paper")
+
+
+def toc_files(toc: dict) -> list[str]:
+    """Every file named in a jb-book table of contents, root first, in reading order."""
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return files
+
+
+def stage_sources() -> list[str]:
+    """Copy configuration and prose into the staging folder; return the notebooks to execute."""
+    if STAGE.exists():
+        shutil.rmtree(STAGE)
+    STAGE.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(REPO / name, STAGE / name)
+    shutil.copytree(REPO / "book", STAGE / "book", ignore=shutil.ignore_patterns("results"))
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    notebooks = []
+    for entry in toc_files(toc):
+        if (REPO / f"{entry}.ipynb").is_file():
+            notebooks.append(entry)
+        elif not (REPO / f"{entry}.md").is_file():
+            sys.exit(f"_toc.yml names {entry!r}, but neither {entry}.md nor {entry}.ipynb exists")
+    return notebooks
+
+
+def execute(notebook: str, profile: str) -> float:
+    source = REPO / f"{notebook}.ipynb"
+    target = STAGE / f"{notebook}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    print(f"[book] executing {notebook}.ipynb (profile={profile})", flush=True)
+    papermill.execute_notebook(
+        str(source),
+        str(target),
+        parameters={"profile": profile},
+        cwd=str(source.parent),
+        kernel_name="python3",
+        progress_bar=False,
+        log_output=False,
+    )
+    elapsed = time.perf_counter() - start
+    print(f"[book] {notebook}.ipynb done in {elapsed:.1f} s", flush=True)
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="cpu", choices=PROFILES)
+    args = parser.parse_args()
+    notebooks = stage_sources()
+    timings = {nb: execute(nb, args.profile) for nb in notebooks}
+    html = BUILD / "html"
+    if html.exists():
+        shutil.rmtree(html)
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "jupyter-book"),
+            "build",
+            str(STAGE),
+            "--path-output",
+            str(REPO),
+            "-W",
+            "-n",
+            "--keep-going",
+        ],
+        check=True,
+    )
+    total = sum(timings.values())
+    print(f"[book] executed {len(timings)} notebooks in {total:.0f} s (profile={args.profile})")
+    print(f"[book] open {html / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
