@@ -14,6 +14,10 @@ import sys
 
 COMMAND_MODULES: tuple[str, ...] = (
     "handlib.papers",
+    "handlib.depth_eval",
+    "handlib.engine",
+    "handlib.bench",
+    "handlib.data.datasets_cli",
 )
 
 
@@ -43,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ValueError, FileNotFoundError) as error:
         print(f"handlib {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a reader that closed early, e.g. `| head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

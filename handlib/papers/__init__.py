@@ -1,0 +1,308 @@
+"""The five papers' reported numbers, transcribed as data: the "paper value" of every later table.
+
+Each paper has one YAML file here (``rcsf.yaml``, ``msff.yaml``, ``internet_plus.yaml``,
+``resunet.yaml``, ``crossinfonet.yaml``) holding its bibliographic record, its stated training
+settings (each with the section it comes from), every numeric table keyed by its number in the
+paper, and the claims those tables support.
+
+Table layout in YAML::
+
+    "2":
+      caption: ...             # as printed
+      units: mm                # one string, or a mapping column -> unit
+      index_name: Method       # or index_names: [Finger, Joint] with rows nested two levels deep
+      columns: [ICVL, NYU]     # or lists [group, name] with column_names: [Dataset, Metric]
+      rows: {DeepPrior: [10.4, 19.73]}
+      notes: how garbled extraction was resolved, what the rows mean
+
+Cells: a number; ``"-"`` where the paper prints a dash; ``null`` where the paper's cell is empty;
+any other string is text (e.g. an "Input" column). Dashes and empty cells load as NaN.
+
+Claims are data, never prose with numbers in it: ``{id, text, table, metric, better, subject,
+reference, column, testable_on, why}`` plus ``within`` (outer row level) for tables with
+two-level rows; ``text`` is a template over ``{subject}``, ``{reference}``, ``{column}`` and
+``{within}``, and :func:`format_claim` appends the paper's values read from the table. ``reference`` may be a list of rows ("beats each of them"); ``testable_on`` is
+``real`` (the real quantity is measured here: real data or published prediction files, or a
+data-free measurement such as a parameter count), ``synthetic`` (only on the synthetic
+stand-in here; on the real dataset with the ``paper`` profile when a user has it) or
+``not_here``. ``reference: null`` makes a claim about the subject's own value ("reaches 0.999").
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+PAPERS: tuple[str, ...] = ("rcsf", "msff", "internet_plus", "resunet", "crossinfonet")
+TESTABLE_ON: tuple[str, ...] = ("real", "synthetic", "not_here")
+DASHES = ("-", "—", "–")  # hyphen, em dash, en dash as printed
+
+
+def _check_paper(paper: str) -> None:
+    if paper not in PAPERS:
+        raise ValueError(f"unknown paper {paper!r}; valid papers are {', '.join(PAPERS)}")
+
+
+@lru_cache(maxsize=None)
+def _load_cached(paper: str) -> dict:
+    text = (resources.files("handlib") / "papers" / f"{paper}.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def load(paper: str) -> dict:
+    """The whole transcribed record of ``paper`` (a deep copy; safe to modify)."""
+    _check_paper(paper)
+    return copy.deepcopy(_load_cached(paper))
+
+
+def table_ids(paper: str) -> list[str]:
+    """The paper's table numbers, in the paper's order."""
+    _check_paper(paper)
+    return list(_load_cached(paper)["tables"])
+
+
+def _cell(value: Any) -> Any:
+    """A YAML cell as a DataFrame cell: dashes and empty cells become NaN."""
+    if value is None or value in DASHES:
+        return np.nan
+    return value
+
+
+def _flatten_rows(rows: dict, depth: int) -> tuple[list, list[list]]:
+    """Row labels (tuples when ``depth`` > 1) and value lists of a possibly nested row mapping."""
+    if depth == 1:
+        return list(rows), list(rows.values())
+    labels, values = [], []
+    for outer, inner in rows.items():
+        inner_labels, inner_values = _flatten_rows(inner, depth - 1)
+        for label, row in zip(inner_labels, inner_values):
+            labels.append((outer, *label) if isinstance(label, tuple) else (outer, label))
+            values.append(row)
+    return labels, values
+
+
+def _frame(spec: dict) -> pd.DataFrame:
+    index_names = spec.get("index_names") or [spec.get("index_name")]
+    labels, values = _flatten_rows(spec["rows"], len(index_names))
+    columns = spec["columns"]
+    for label, row in zip(labels, values):
+        if len(row) != len(columns):
+            raise ValueError(f"row {label!r} has {len(row)} cells but there are {len(columns)} columns")
+    if len(index_names) > 1:
+        index = pd.MultiIndex.from_tuples(labels, names=index_names)
+    else:
+        index = pd.Index(labels, name=index_names[0])
+    if columns and isinstance(columns[0], list):
+        column_index = pd.MultiIndex.from_tuples([tuple(c) for c in columns],
+                                                 names=spec.get("column_names"))
+    else:
+        column_index = pd.Index(columns, name=spec.get("column_name"))
+    frame = pd.DataFrame([[_cell(v) for v in row] for row in values], index=index,
+                         columns=column_index)
+    for column in frame.columns:  # numeric columns as float, text columns stay text
+        converted = pd.to_numeric(frame[column], errors="coerce")
+        if converted.notna().sum() == frame[column].notna().sum():
+            frame[column] = converted.astype(float)
+    return frame
+
+
+def table(paper: str, table_id: str | int) -> pd.DataFrame:
+    """Table ``table_id`` of ``paper`` as printed: rows and columns named as in the paper.
+
+    Dashes and empty cells are NaN. ``attrs`` holds ``paper``, ``source`` ("Table N"),
+    ``caption``, ``units``, ``metric``, ``better`` and ``notes`` where the paper states them.
+    """
+    _check_paper(paper)
+    tables = _load_cached(paper)["tables"]
+    key = str(table_id)
+    if key not in tables:
+        raise ValueError(f"{paper} has no table {key!r}; its tables are {', '.join(tables)}")
+    spec = tables[key]
+    frame = _frame(spec)
+    frame.attrs = {
+        "paper": paper,
+        "source": spec.get("source", f"Table {key}"),
+        **{k: spec[k] for k in ("caption", "units", "metric", "better", "notes") if k in spec},
+    }
+    return frame
+
+
+def settings(paper: str, with_sources: bool = False) -> dict:
+    """The paper's stated training settings: name -> value.
+
+    With ``with_sources``, name -> ``{value, section[, note]}`` (where in the paper it is stated).
+    """
+    _check_paper(paper)
+    stated = load(paper)["settings"]
+    return stated if with_sources else {name: entry["value"] for name, entry in stated.items()}
+
+
+def claims(paper: str) -> list[dict]:
+    """The paper's claims (each with ``paper`` added), in the order the YAML lists them."""
+    _check_paper(paper)
+    return [{"paper": paper, **claim} for claim in load(paper).get("claims", [])]
+
+
+def _label(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _references(claim: dict) -> list:
+    reference = claim.get("reference")
+    if reference is None:
+        return []
+    return [_label(r) for r in reference] if isinstance(reference, list) else [_label(reference)]
+
+
+def claim_labels(claim: dict) -> dict:
+    """The table labels a claim names: ``subject``, ``references`` (list, empty for a claim about
+    the subject's own value), ``column`` and ``within`` (None for single-level rows); YAML lists
+    that name a two-level label become tuples."""
+    within = claim.get("within")
+    return {"subject": _label(claim["subject"]), "references": _references(claim),
+            "column": _label(claim["column"]), "within": None if within is None else _label(within)}
+
+
+def label_text(label: Any) -> str:
+    """A row or column label as text (two-level labels joined by a space)."""
+    return " ".join(map(str, label)) if isinstance(label, tuple) else str(label)
+
+
+def claim_values(claim: dict, frame: pd.DataFrame | None = None) -> dict:
+    """The paper's numbers behind ``claim``: subject value, and the strongest reference.
+
+    ``frame`` defaults to the claim's table; with ``within`` the claim compares rows inside that
+    outer row level (e.g. the "RHD" block of a table indexed by dataset and model). For a list of
+    references the strongest is the best of them by ``claim["better"]`` (the one the subject has
+    to beat). Returns ``{subject, subject_value, reference, reference_value}``.
+    """
+    if frame is None:
+        frame = table(claim["paper"], claim["table"])
+    if claim.get("within") is not None:
+        frame = frame.loc[_label(claim["within"])]
+    column = frame[_label(claim["column"])]
+    ref_values = {r: float(column.loc[r]) for r in _references(claim)}
+    known = {r: v for r, v in ref_values.items() if not math.isnan(v)}
+    pick = max if claim["better"] == "higher" else min
+    reference = pick(known, key=known.get) if known else next(iter(ref_values), None)
+    return {
+        "subject": _label(claim["subject"]),
+        "subject_value": float(column.loc[_label(claim["subject"])]),
+        "reference": reference,
+        "reference_value": ref_values.get(reference, math.nan),
+    }
+
+
+def claim_sentence(claim: dict) -> str:
+    """The claim's text template filled with row, column and group names (no numbers)."""
+    return claim["text"].format(
+        subject=label_text(_label(claim["subject"])),
+        reference=", ".join(label_text(r) for r in _references(claim)),
+        column=label_text(_label(claim["column"])),
+        within=label_text(_label(claim.get("within", ""))),
+    )
+
+
+def format_claim(claim: dict, digits: int | None = None) -> str:
+    """The claim's sentence with the paper's numbers, e.g. "A beats B at PCK@0.02: 0.66 vs 0.60".
+
+    Numbers are printed as transcribed (``digits`` rounds them). For a list of references the
+    sentence names all of them and the numbers compare with the strongest one, named in brackets.
+    """
+    values = claim_values(claim)
+
+    def number(x: float) -> str:
+        return f"{x:.{digits}f}" if digits is not None else f"{x:g}"
+
+    if values["reference"] is None:  # a claim about the subject's own value
+        return f"{claim_sentence(claim)}: {number(values['subject_value'])}"
+    against = f" ({label_text(values['reference'])})" if isinstance(claim["reference"], list) else ""
+    return (f"{claim_sentence(claim)}: {number(values['subject_value'])} vs "
+            f"{number(values['reference_value'])}{against}")
+
+
+def claims_table(paper: str) -> pd.DataFrame:
+    """One row per claim: id, the sentence with the paper's numbers, source table, testability."""
+    rows = [
+        {
+            "claim": claim["id"],
+            "paper says": format_claim(claim),
+            "table": f"Table {claim['table']}",
+            "testable on": claim["testable_on"].replace("_", " "),
+            "why": claim["why"],
+        }
+        for claim in claims(paper)
+    ]
+    return pd.DataFrame(rows).set_index("claim")
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def _json_ready(frame: pd.DataFrame) -> dict:
+    """A table as JSON-friendly data: index/columns labels and NaN as null."""
+    def label(x: Any) -> Any:
+        return list(x) if isinstance(x, tuple) else x
+
+    return {
+        **{k: v for k, v in frame.attrs.items()},
+        "index_names": list(frame.index.names),
+        "columns": [label(c) for c in frame.columns],
+        "rows": [
+            {"label": label(idx),
+             "values": [None if isinstance(v, float) and math.isnan(v) else v for v in row]}
+            for idx, row in zip(frame.index, frame.itertuples(index=False))
+        ],
+    }
+
+
+def _run_papers(args: argparse.Namespace) -> int:
+    names = [args.paper] if args.paper else list(PAPERS)
+    for name in names:
+        _check_paper(name)
+    if args.json:
+        payload = {
+            name: {
+                **{k: load(name)[k] for k in ("title", "authors", "venue", "year", "citation_key")},
+                "settings": settings(name, with_sources=True),
+                "tables": {t: _json_ready(table(name, t)) for t in table_ids(name)},
+                "claims": claims(name),
+            }
+            for name in names
+        }
+        print(json.dumps(payload, indent=1, ensure_ascii=False))
+        return 0
+    with pd.option_context("display.width", 160, "display.max_columns", 40,
+                           "display.max_rows", 200):
+        for name in names:
+            record = _load_cached(name)
+            print(f"== {name}: {record['title']} ({record['venue']}, {record['year']})")
+            for table_id in table_ids(name):
+                frame = table(name, table_id)
+                units = frame.attrs.get("units")
+                print(f"\n-- Table {table_id}. {frame.attrs.get('caption', '')}")
+                if isinstance(units, str):
+                    print(f"   units: {units}")
+                print(frame.to_string(na_rep="-"))
+            print()
+    return 0
+
+
+def register_cli(subparsers: argparse._SubParsersAction) -> None:
+    """``handlib papers [--paper NAME] [--json]``: print the transcribed tables."""
+    parser = subparsers.add_parser(
+        "papers", help="print the papers' transcribed tables",
+        description="Print every table transcribed from the five papers (the 'paper' values).",
+    )
+    parser.add_argument("--paper", metavar="NAME",
+                        help=f"only this paper (one of: {', '.join(PAPERS)})")
+    parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    parser.set_defaults(func=_run_papers)

@@ -1,0 +1,233 @@
+"""Paper-versus-reproduced tables and claim verdicts: how every chapter reports its results.
+
+Two rules from the book's design (DESIGN.md, "Results and the book") live here:
+
+1. Every paper table is shown as *paper value | reproduced value | which run*.
+   :func:`paper_vs_reproduced` lines a transcribed table (:func:`handlib.papers.table`) up with a
+   reproduced DataFrame of the same row and column names. A row the book did not reproduce shows
+   NaN and the run ``"not run"``; nothing is filled in or interpolated.
+2. Every claim a paper makes ("X beats Y at PCK@0.02") gets a verdict, ``holds``, ``does not
+   hold`` or ``inconclusive``, with the numbers and the data it was tested on.
+
+The verdict rule (:func:`claim_verdict`). Let ``d`` be the reproduced subject value minus the
+strongest reproduced reference value, signed so that ``d > 0`` means the subject is better
+(``claim["better"]`` says whether higher or lower is better). With the noise level
+``noise = max(margin, seeds_std)``:
+
+- ``inconclusive`` if the run is a smoke run (its numbers prove only that the code runs), if a
+  needed value was not reproduced, or if ``|d| <= noise`` (the difference is within the margin
+  or within one seed-to-seed standard deviation of the metric);
+- ``holds`` if ``d > noise``; ``does not hold`` if ``d < -noise``.
+
+``margin`` defaults to :data:`DEFAULT_RELATIVE_MARGIN` times the size of the reference value, a
+difference too small to call on one run. ``seeds_std`` is the standard deviation of the metric
+across seeds; when the reproduced values are lists (one value per seed) it is computed from them
+(the larger of the subject's and the reference's sample standard deviations) and the means are
+compared. A claim about the subject's own value (``reference: null``, "reaches 0.999") compares
+the reproduced value with the paper's: it holds unless it is worse by more than the noise.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from handlib import papers
+
+VERDICTS: tuple[str, ...] = ("holds", "does not hold", "inconclusive")
+DEFAULT_RELATIVE_MARGIN = 0.01
+NOT_RUN = "not run"
+SMOKE_PROFILE = "smoke"
+
+
+def describe_run(run: str, profile: str | None = None) -> str:
+    """How a run is named in tables: ``"run (profile)"``; smoke runs say so."""
+    if profile is None:
+        return run
+    if profile == SMOKE_PROFILE:
+        return f"{run} (smoke run: proves the code runs, numbers mean nothing)"
+    return f"{run} ({profile})"
+
+
+def paper_vs_reproduced(paper_table: pd.DataFrame, reproduced: pd.DataFrame,
+                        run_label: str | Mapping | pd.Series, profile: str | None = None,
+                        columns: Sequence | None = None) -> pd.DataFrame:
+    """The *paper | reproduced | run* table.
+
+    ``paper_table`` comes from :func:`handlib.papers.table`; ``reproduced`` has rows and columns
+    named as in the paper (a subset, and possibly extra rows the paper does not have). For each
+    numeric column (or those in ``columns``) the result has ``(column, "paper")`` and
+    ``(column, "reproduced")``, then one ``("run", "")`` column naming the run (one label for
+    all rows, or a mapping row -> label) or ``"not run"`` for rows without reproduced values.
+    Rows are the paper's rows in the paper's order, then extra reproduced rows.
+    """
+    if columns is None:
+        columns = list(paper_table.select_dtypes("number").columns)
+    unknown = [c for c in reproduced.columns if c not in paper_table.columns]
+    if unknown:
+        raise ValueError(f"reproduced columns {unknown} are not in {paper_table.attrs.get('source', 'the paper table')}; "
+                         f"its columns are {list(paper_table.columns)}")
+    extra_rows = [r for r in reproduced.index if r not in paper_table.index]
+    index = paper_table.index.append(pd.Index(extra_rows)) if extra_rows else paper_table.index
+    paper = paper_table.reindex(index)
+    ours = reproduced.reindex(index=index)
+    out = pd.DataFrame(index=index)
+    for column in columns:
+        out[(column, "paper")] = pd.to_numeric(paper[column], errors="coerce")
+        values = ours[column] if column in ours.columns else pd.Series(np.nan, index=index)
+        out[(column, "reproduced")] = pd.to_numeric(values, errors="coerce")
+    was_run = ours.notna().any(axis=1) if len(ours.columns) else pd.Series(False, index=index)
+    if isinstance(run_label, (Mapping, pd.Series)):
+        labels = [describe_run(str(run_label[r]), profile) if r in run_label and was_run[r]
+                  else NOT_RUN for r in index]
+    else:
+        labels = [describe_run(run_label, profile) if was_run[r] else NOT_RUN for r in index]
+    out[("run", "")] = labels
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
+    out.index.names = paper_table.index.names
+    out.attrs = {**paper_table.attrs, "profile": profile}
+    return out
+
+
+def styled(frame: pd.DataFrame, title: str | None = None):
+    """A table for the book: numbers as transcribed or measured (no padding to fixed decimals),
+    NaN as an en dash, and a caption (default: "<source>. <caption>" from ``frame.attrs``)."""
+    if title is None:
+        title = f"{frame.attrs.get('source', '')}. {frame.attrs.get('caption', '')}".strip(". ")
+    numeric = list(frame.select_dtypes("number").columns)
+    return (frame.style.format(lambda v: f"{v:g}", subset=numeric, na_rep="–")
+            .format(na_rep="–", subset=[c for c in frame.columns if c not in numeric])
+            .set_caption(title))
+
+
+def _value_and_spread(value: Any) -> tuple[float, float | None]:
+    """A reproduced value as (mean, sample std across seeds or None)."""
+    if isinstance(value, (Sequence, np.ndarray, pd.Series)) and not isinstance(value, str):
+        seeds = np.asarray(value, dtype=float)
+        seeds = seeds[~np.isnan(seeds)]
+        if seeds.size == 0:
+            return math.nan, None
+        spread = float(seeds.std(ddof=1)) if seeds.size > 1 else None
+        return float(seeds.mean()), spread
+    return (math.nan if value is None else float(value)), None
+
+
+def _lookup(reproduced: pd.DataFrame | Mapping, labels: dict, row: Any) -> Any:
+    """The reproduced value of ``row`` for the claim's column (NaN when absent)."""
+    if not isinstance(reproduced, pd.DataFrame):
+        return reproduced.get(row, math.nan)
+    frame = reproduced
+    within = labels["within"]
+    if (within is not None and isinstance(frame.index, pd.MultiIndex)
+            and within in frame.index.get_level_values(0)):
+        frame = frame.loc[within]
+    if row in frame.index and labels["column"] in frame.columns:
+        return frame.loc[row, labels["column"]]
+    return math.nan
+
+
+def claim_verdict(claim: dict, reproduced: pd.DataFrame | Mapping, seeds_std: float | None = None,
+                  margin: float | None = None, *, tested_on: str | None = None,
+                  profile: str | None = None, run: str | None = None) -> dict:
+    """The verdict on ``claim`` from reproduced values (the rule is in the module docstring).
+
+    ``reproduced`` is a DataFrame named like the paper table (the claim's row/column are looked
+    up, inside ``claim["within"]`` when that outer level exists) or a mapping row -> value, where
+    a value may be a list with one entry per seed. ``tested_on`` names the data ("synthetic
+    stand-in", "ICVL test set", ...) and ``profile`` the run profile; both default to
+    ``reproduced.attrs`` entries ``tested_on``/``profile`` when present.
+
+    Returns a dict: ``claim``, ``verdict``, ``reason``, ``subject``, ``subject_value``,
+    ``reference``, ``reference_value`` (for a claim about the subject's own value: the paper's),
+    ``difference`` (positive = subject better), ``noise``, ``tested_on``, ``profile``, ``run``,
+    and the paper's ``paper_subject_value``/``paper_reference_value``.
+    """
+    attrs = getattr(reproduced, "attrs", {}) or {}
+    labels = papers.claim_labels(claim)
+    paper_values = papers.claim_values(claim)
+    sign = 1.0 if claim["better"] == "higher" else -1.0
+
+    subject_value, subject_spread = _value_and_spread(_lookup(reproduced, labels, labels["subject"]))
+    found = {r: _value_and_spread(_lookup(reproduced, labels, r)) for r in labels["references"]}
+    missing = [papers.label_text(r) for r, (v, _) in found.items() if math.isnan(v)]
+    if math.isnan(subject_value):
+        missing.insert(0, papers.label_text(labels["subject"]))
+    if labels["references"] and not missing:  # the strongest reference is the one to beat
+        reference = max(found, key=lambda r: sign * found[r][0])
+        reference_value, reference_spread = found[reference]
+    elif labels["references"]:  # some value was not reproduced
+        reference, reference_value, reference_spread = None, math.nan, None
+    else:  # a claim about the subject's own value compares with the paper's number
+        reference, reference_value, reference_spread = None, paper_values["subject_value"], None
+
+    result = {
+        "claim": claim.get("id"), "verdict": "inconclusive", "reason": "",
+        "subject": labels["subject"], "subject_value": subject_value,
+        "reference": reference, "reference_value": reference_value,
+        "difference": math.nan, "noise": math.nan,
+        "tested_on": tested_on or attrs.get("tested_on"),
+        "profile": profile or attrs.get("profile"), "run": run,
+        "paper_subject_value": paper_values["subject_value"],
+        "paper_reference_value": paper_values["reference_value"],
+    }
+    if missing:
+        return {**result, "reason": f"{NOT_RUN}: no reproduced value for {', '.join(missing)}"}
+
+    spreads = [s for s in (seeds_std, subject_spread, reference_spread) if s is not None]
+    seed_noise = max(spreads, default=0.0)
+    margin = DEFAULT_RELATIVE_MARGIN * abs(reference_value) if margin is None else margin
+    noise = max(margin, seed_noise)
+    difference = sign * (subject_value - reference_value)
+    result.update(difference=difference, noise=noise)
+    if result["profile"] == SMOKE_PROFILE:
+        return {**result, "reason": "smoke run"}
+    if reference is None:  # own-value claim: reached unless worse than the paper beyond noise
+        if difference >= -noise:
+            return {**result, "verdict": "holds",
+                    "reason": f"reproduced value within {noise:.3g} of the paper's, or better"}
+        return {**result, "verdict": "does not hold",
+                "reason": f"worse than the paper's value by {-difference:.3g} (> {noise:.3g})"}
+    if abs(difference) <= noise:
+        what = "seed standard deviation" if spreads and seed_noise >= margin else "margin"
+        return {**result, "reason": f"difference {difference:+.3g} within the {what} ({noise:.3g})"}
+    if difference > 0:
+        return {**result, "verdict": "holds",
+                "reason": f"subject better by {difference:.3g} (> {noise:.3g})"}
+    return {**result, "verdict": "does not hold",
+            "reason": f"subject worse by {-difference:.3g} (> {noise:.3g})"}
+
+
+def verdict_table(claims: Sequence[dict], results: Mapping[str, Mapping]) -> pd.DataFrame:
+    """One row per claim with its verdict.
+
+    ``results`` maps a claim id to the keyword arguments of :func:`claim_verdict`
+    (``reproduced`` and optionally ``seeds_std``, ``margin``, ``tested_on``, ``profile``,
+    ``run``). Claims without results are ``inconclusive``: "not testable here" for claims the
+    YAML marks ``not_here``, otherwise "not run".
+    """
+    rows = []
+    for claim in claims:
+        base = {"claim": claim["id"], "paper says": papers.format_claim(claim),
+                "testable on": claim["testable_on"].replace("_", " ")}
+        if claim["id"] in results:
+            verdict = claim_verdict(claim, **results[claim["id"]])
+            rows.append({
+                **base,
+                "tested on": verdict["tested_on"],
+                "run": describe_run(verdict["run"] or "run", verdict["profile"]),
+                "subject (reproduced)": verdict["subject_value"],
+                "reference (reproduced)": verdict["reference_value"],
+                "difference": verdict["difference"],
+                "verdict": verdict["verdict"],
+                "reason": verdict["reason"],
+            })
+        else:
+            reason = (f"not testable here: {claim['why']}" if claim["testable_on"] == "not_here"
+                      else NOT_RUN)
+            rows.append({**base, "tested on": None, "run": NOT_RUN,
+                         "subject (reproduced)": math.nan, "reference (reproduced)": math.nan,
+                         "difference": math.nan, "verdict": "inconclusive", "reason": reason})
+    return pd.DataFrame(rows).set_index("claim")

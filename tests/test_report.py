@@ -1,0 +1,151 @@
+"""Paper-vs-reproduced tables and claim verdicts, on hand-made values with known answers."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from handlib import papers, report
+
+# A claim like RCSF's "Ours beats CPN101 at PCK@0.02 on RHD" (higher is better).
+BEATS = next(c for c in papers.claims("rcsf") if c["id"] == "beats_cpn101_rhd")
+# CrossInfoNet's "lowest error of the 2D methods on ICVL" (lower is better, several references).
+BEST_2D = next(c for c in papers.claims("crossinfonet") if c["id"] == "best_2d_icvl")
+# ResUnet's claim about its own value (no reference).
+OWN_VALUE = papers.claims("resunet")[0]
+
+
+def test_holds_when_better_by_more_than_the_margin():
+    verdict = report.claim_verdict(BEATS, {"Ours": 0.70, "CPN101": 0.60}, margin=0.01,
+                                   tested_on="synthetic stand-in", profile="cpu")
+    assert verdict["verdict"] == "holds"
+    assert verdict["difference"] == pytest.approx(0.10)
+    assert verdict["tested_on"] == "synthetic stand-in" and verdict["profile"] == "cpu"
+    assert verdict["paper_subject_value"] == 0.6628 and verdict["paper_reference_value"] == 0.6018
+
+
+def test_does_not_hold_when_worse_by_more_than_the_margin():
+    verdict = report.claim_verdict(BEATS, {"Ours": 0.55, "CPN101": 0.60}, margin=0.01)
+    assert verdict["verdict"] == "does not hold"
+    assert verdict["difference"] == pytest.approx(-0.05)
+
+
+def test_inconclusive_within_margin_and_default_margin_is_relative():
+    verdict = report.claim_verdict(BEATS, {"Ours": 0.603, "CPN101": 0.600})
+    assert verdict["noise"] == pytest.approx(report.DEFAULT_RELATIVE_MARGIN * 0.600)
+    assert verdict["verdict"] == "inconclusive" and "margin" in verdict["reason"]
+    assert report.claim_verdict(BEATS, {"Ours": 0.61, "CPN101": 0.600})["verdict"] == "holds"
+
+
+def test_inconclusive_within_seed_standard_deviation():
+    verdict = report.claim_verdict(BEATS, {"Ours": 0.65, "CPN101": 0.60}, seeds_std=0.08,
+                                   margin=0.01)
+    assert verdict["verdict"] == "inconclusive" and "seed standard deviation" in verdict["reason"]
+    assert verdict["noise"] == 0.08
+
+
+def test_per_seed_lists_give_means_and_spread():
+    seeds = {"Ours": [0.60, 0.70, 0.80], "CPN101": [0.60, 0.60, 0.60]}
+    verdict = report.claim_verdict(BEATS, seeds, margin=0.0)
+    assert verdict["subject_value"] == pytest.approx(0.70)
+    assert verdict["noise"] == pytest.approx(0.10)  # sample std of the subject's seeds
+    assert verdict["verdict"] == "inconclusive"  # 0.10 better, but not beyond one std
+    tight = {"Ours": [0.69, 0.70, 0.71], "CPN101": [0.60, 0.60, 0.60]}
+    assert report.claim_verdict(BEATS, tight, margin=0.0)["verdict"] == "holds"
+
+
+def test_smoke_runs_are_always_inconclusive():
+    verdict = report.claim_verdict(BEATS, {"Ours": 0.99, "CPN101": 0.10}, profile="smoke")
+    assert verdict["verdict"] == "inconclusive" and verdict["reason"] == "smoke run"
+    assert verdict["difference"] == pytest.approx(0.89)  # the numbers are still reported
+
+
+def test_missing_values_are_not_run_never_invented():
+    verdict = report.claim_verdict(BEATS, {"Ours": 0.70})
+    assert verdict["verdict"] == "inconclusive"
+    assert verdict["reason"] == "not run: no reproduced value for CPN101"
+    assert math.isnan(verdict["reference_value"]) and math.isnan(verdict["difference"])
+
+
+def test_lower_is_better_with_several_references_uses_the_strongest():
+    values = {"CrossInfoNet": 6.7, "Pose-Ren": 6.8, "DenseReg": 7.3, "LRF": 12.6,
+              "DeepModel": 11.6, "DeepPrior": 10.4, "Ren-4x6x6": 7.6, "Ren-9x6x6": 7.3,
+              "DeepPrior++": 8.1}
+    verdict = report.claim_verdict(BEST_2D, values, margin=0.05, tested_on="ICVL test set")
+    assert verdict["reference"] == "Pose-Ren" and verdict["verdict"] == "holds"
+    assert verdict["difference"] == pytest.approx(0.1)
+    worse = {**values, "CrossInfoNet": 7.0}
+    assert report.claim_verdict(BEST_2D, worse, margin=0.05)["verdict"] == "does not hold"
+
+
+def test_dataframe_input_uses_within_and_attrs():
+    reproduced = pd.DataFrame({"PCK@0.02": [0.5, 0.4, 0.9, 0.1]},
+                              index=pd.MultiIndex.from_tuples(
+                                  [("RHD", "Ours"), ("RHD", "CPN101"), ("STB", "Ours"),
+                                   ("STB", "CPN101")], names=["Dataset", "Model"]))
+    reproduced.attrs = {"tested_on": "synthetic stand-in", "profile": "gpu"}
+    verdict = report.claim_verdict(BEATS, reproduced, margin=0.01)
+    assert verdict["subject_value"] == 0.5 and verdict["reference_value"] == 0.4
+    assert verdict["verdict"] == "holds" and verdict["tested_on"] == "synthetic stand-in"
+    flat = pd.DataFrame({"PCK@0.02": [0.3, 0.4]}, index=["Ours", "CPN101"])
+    assert report.claim_verdict(BEATS, flat, margin=0.01)["verdict"] == "does not hold"
+
+
+def test_own_value_claims_compare_with_the_paper_number():
+    assert report.claim_verdict(OWN_VALUE, {"ResUnet": 0.9985})["verdict"] == "holds"
+    verdict = report.claim_verdict(OWN_VALUE, {"ResUnet": 0.90})
+    assert verdict["verdict"] == "does not hold"
+    assert verdict["reference_value"] == 0.999
+
+
+def test_verdict_table_marks_untested_claims():
+    claims = papers.claims("rcsf")
+    results = {"beats_cpn101_rhd": {"reproduced": {"Ours": 0.7, "CPN101": 0.6}, "margin": 0.01,
+                                    "tested_on": "synthetic stand-in", "profile": "cpu",
+                                    "run": "seed0"}}
+    table = report.verdict_table(claims, results)
+    assert list(table.index) == [c["id"] for c in claims]
+    assert table.loc["beats_cpn101_rhd", "verdict"] == "holds"
+    assert table.loc["beats_cpn101_rhd", "run"] == "seed0 (cpu)"
+    assert table.loc["beats_cpn101_stb", "reason"] == "not run"
+    assert table.loc["fastest", "reason"].startswith("not testable here")
+    assert set(table["verdict"]) <= set(report.VERDICTS)
+    assert table.loc["beats_cpn101_rhd", "paper says"].endswith("0.6628 vs 0.6018")
+
+
+def test_paper_vs_reproduced_layout_and_not_run_rows():
+    paper = papers.table("crossinfonet", "1")
+    reproduced = pd.DataFrame({"ICVL": [9.5, 9.1], "NYU": [np.nan, 10.0]},
+                              index=["Base", "Cross+HM"])
+    out = report.paper_vs_reproduced(paper, reproduced, "seed0", profile="smoke")
+    assert list(out.columns) == [("ICVL", "paper"), ("ICVL", "reproduced"), ("NYU", "paper"),
+                                 ("NYU", "reproduced"), ("run", "")]
+    assert list(out.index) == ["Base", "Base+HM", "Cross", "Cross+HM"]
+    assert out.loc["Base", ("ICVL", "paper")] == 9.28
+    assert out.loc["Base", ("ICVL", "reproduced")] == 9.5
+    assert math.isnan(out.loc["Base", ("NYU", "reproduced")])
+    assert math.isnan(out.loc["Cross", ("ICVL", "reproduced")])
+    assert out.loc["Cross", ("run", "")] == "not run"
+    assert "smoke run" in out.loc["Base", ("run", "")]
+    assert out.attrs["source"] == "Table 1"
+
+
+def test_paper_vs_reproduced_extra_rows_and_per_row_runs():
+    paper = papers.table("crossinfonet", "2")
+    reproduced = pd.DataFrame({"ICVL": [6.9, 7.5]}, index=["CrossInfoNet", "Ours (synthetic)"])
+    out = report.paper_vs_reproduced(paper, reproduced, {"CrossInfoNet": "published",
+                                                          "Ours (synthetic)": "seed0"},
+                                     profile="paper")
+    assert ("Input", "paper") not in out.columns  # text columns are not compared
+    assert out.index[-1] == "Ours (synthetic)"
+    assert math.isnan(out.loc["Ours (synthetic)", ("ICVL", "paper")])
+    assert out.loc["CrossInfoNet", ("run", "")] == "published (paper)"
+    assert out.loc["V2V", ("run", "")] == "not run"
+
+
+def test_paper_vs_reproduced_rejects_unknown_columns():
+    paper = papers.table("crossinfonet", "1")
+    with pytest.raises(ValueError, match="not in Table 1"):
+        report.paper_vs_reproduced(paper, pd.DataFrame({"MSRA": [1.0]}, index=["Base"]), "r")
