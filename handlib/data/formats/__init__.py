@@ -80,8 +80,11 @@ def check_layout(name: str, root: str | Path) -> None:
     _module(name).check_layout(Path(root))
 
 
-def open_dataset(name: str, root: str | Path, split: str) -> Sequence[dict]:
-    """A lazy sequence of canonical samples of ``split`` of dataset ``name`` under ``root``."""
+def open_dataset(name: str, root: str | Path, split: str, **options) -> Sequence[dict]:
+    """A lazy sequence of canonical samples of ``split`` of dataset ``name`` under ``root``.
+
+    ``options`` go to the module's ``open_split`` (e.g. RHD ``hands="both"``, STB ``camera="BB_left"``).
+    """
     module = _module(name)
     root = Path(root)
     module.check_layout(root)
@@ -89,4 +92,4 @@ def open_dataset(name: str, root: str | Path, split: str) -> Sequence[dict]:
         raise ValueError(
             f"dataset {name!r} has no split {split!r}; its splits are {', '.join(module.INFO.splits)}"
         )
-    return module.open_split(root, split)
+    return module.open_split(root, split, **options)

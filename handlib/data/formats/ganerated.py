@@ -1,0 +1,146 @@
+"""GANerated Hands (Mueller et al., CVPR 2018), as published in ``GANeratedHands_Release``.
+
+Native format (the dataset's ``README.txt``):
+
+- ``data/{noObject,withObject}/<NNNN>/<FFFF>_color_composed.png``: 256x256 crops around the hand,
+  with, per frame, ``_joint2D.txt`` (21 x 2 pixels in the crop), ``_joint_pos_global.txt``
+  (21 x 3 mm, camera frame of the uncropped 640x480 image), ``_joint_pos.txt`` (root-relative,
+  normalised; not used) and ``_crop_params.txt`` = ``u, v, s``: crop pixel = s (full pixel −
+  (u, v)), so the crop's camera matrix is :func:`crop_intrinsics` of :data:`FULL_K`;
+- joints: wrist, then thumb, index, middle, ring, little each base → tip (``W, T0..T3, I0..I3,
+  M0..M3, R0..R3, L0..L3``), already the canonical order (:data:`GANERATED_TO_CANONICAL`).
+
+No per-joint visibility is published (``withObject`` frames are occluded by objects): ``visible``
+means annotated. The hand is treated as a left hand, as public loaders do (a Chainer hand-pose
+project's GANerated loader sets ``hand_side = "left"``). Frames are listed from the folders on
+first use; the per-frame text files are read lazily.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from handlib.data.formats import DatasetInfo
+from handlib.data.formats.common import (
+    SampleSequence,
+    bbox_from_keypoints,
+    cached_arrays,
+    intrinsics,
+    layout_error,
+    read_image,
+    read_text_array,
+    require_files,
+)
+from handlib.skeleton import reorder
+
+#: GANerated order (README: W, T0-T3, I0-I3, M0-M3, R0-R3, L0-L3, base → tip) → canonical: identity.
+GANERATED_TO_CANONICAL: tuple[int, ...] = tuple(range(21))
+#: Intrinsics of the uncropped images (README).
+FULL_K = intrinsics(617.173, 617.173, 315.453, 242.259)
+OBJECT_KINDS = ("noObject", "withObject")
+IMAGE_SUFFIX = "_color_composed.png"
+
+INFO = DatasetInfo(
+    name="ganerated",
+    title="GANerated Hands",
+    modality="rgb",
+    resolution=(256, 256),
+    num_joints=21,
+    joint_order_source="GANerated README: W, T0..T3, I0..I3, M0..M3, R0..R3, L0..L3 (base→tip)",
+    units="joint_pos_global in mm (camera frame), joint2D in crop pixels",
+    splits={"all": 330_000},
+    split_source="no official split; ResUnet §III-A gives 'approximately 330,000 images' and no "
+    "split, so the single split 'all' holds every frame present (hold out folders yourself)",
+    licence="research only (see the dataset page)",
+    url="https://handtracker.mpi-inf.mpg.de/projects/GANeratedHands/GANeratedDataset.htm",
+    layout="""GANeratedHands_Release/        <- data_root
+  data/noObject/0001/0001_color_composed.png  0001_joint2D.txt  0001_joint_pos_global.txt
+                     0001_crop_params.txt  0001_joint_pos.txt  0002_...
+  data/noObject/0002/ ...
+  data/withObject/0001/ ...""",
+    papers=("resunet",),
+)
+
+
+def crop_intrinsics(u: float, v: float, scale: float, K: np.ndarray = FULL_K) -> np.ndarray:
+    """Camera matrix of a crop made by pixel' = scale (pixel − (u, v))."""
+    return np.array(
+        [
+            [scale * K[0, 0], 0.0, scale * (K[0, 2] - u)],
+            [0.0, scale * K[1, 1], scale * (K[1, 2] - v)],
+            [0.0, 0.0, 1.0],
+        ]
+    )
+
+
+def check_layout(root: Path) -> None:
+    require_files(root, [f"data/{kind}" for kind in OBJECT_KINDS], INFO)
+
+
+def _list_frames(root: Path) -> dict[str, np.ndarray]:
+    folders = sorted(
+        (kind, entry.name)
+        for kind in OBJECT_KINDS
+        for entry in os.scandir(root / "data" / kind)
+        if entry.is_dir()
+    )
+
+    def build() -> dict[str, np.ndarray]:
+        stems = []
+        for kind, folder in folders:
+            names = sorted(
+                e.name[: -len(IMAGE_SUFFIX)]
+                for e in os.scandir(root / "data" / kind / folder)
+                if e.name.endswith(IMAGE_SUFFIX)
+            )
+            stems += [f"{kind}/{folder}/{name}" for name in names]
+        return {"stems": np.array(stems, dtype=np.str_)}
+
+    sources = [root / "data" / kind / folder for kind, folder in folders]
+    frames = cached_arrays("ganerated-index", sources, build)
+    if len(frames["stems"]) == 0:
+        raise layout_error(INFO, root, f"no *{IMAGE_SUFFIX} frames under data/")
+    return frames
+
+
+class GANeratedSplit(SampleSequence):
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.stems = _list_frames(self.root)["stems"]
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+    def _sample(self, index: int) -> dict:
+        stem = str(self.stems[index])
+        base = self.root / "data" / stem
+        kp2d = reorder(read_text_array(f"{base}_joint2D.txt", (21, 2)), GANERATED_TO_CANONICAL)
+        kp3d = reorder(read_text_array(f"{base}_joint_pos_global.txt", (21, 3)), GANERATED_TO_CANONICAL)
+        u, v, scale = read_text_array(f"{base}_crop_params.txt", (3,))
+        kind, folder, frame = stem.split("/")
+        return {
+            "image": read_image(f"{base}{IMAGE_SUFFIX}"),
+            "kp2d": kp2d.astype(np.float32),
+            "kp3d": kp3d.astype(np.float32),
+            "visible": np.ones(21, dtype=bool),
+            "K": crop_intrinsics(u, v, scale).astype(np.float32),
+            "side": "left",
+            "bbox": bbox_from_keypoints(kp2d),
+            "meta": {
+                "dataset": "ganerated",
+                "id": stem,
+                "object": kind == "withObject",
+                "crop_params": (float(u), float(v), float(scale)),
+                "visibility_labelled": False,
+                "occlusion": None,
+            },
+        }
+
+
+def open_split(root: Path, split: str = "all") -> GANeratedSplit:
+    if split not in INFO.splits:
+        raise ValueError(f"GANerated Hands has no split {split!r}; its splits are {', '.join(INFO.splits)}")
+    check_layout(root)
+    return GANeratedSplit(Path(root))

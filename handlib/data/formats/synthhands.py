@@ -1,0 +1,152 @@
+"""SynthHands (Mueller et al., ICCV 2017), as published in ``SynthHands_Release``.
+
+Native format (the dataset's ``README.txt``):
+
+- ``{female,male}_{noobject,object}/seq<NN>/cam<NN>/<NN>/%08d_<kind>`` with kinds ``color.png``
+  (640x480, colour camera), ``color_on_depth.png`` (colour registered to the depth camera),
+  ``depth.png`` (16-bit, mm; :data:`INVALID_DEPTH` and above = no reading) and ``joint_pos.txt``
+  (21 x 3, mm, *depth* camera frame);
+- cameras (egocentric RealSense SR300 model): colour intrinsics :data:`COLOR_K`, depth
+  intrinsics :data:`DEPTH_K`, depth → colour = a translation of :data:`DEPTH_TO_COLOR_MM`;
+- joints: wrist, then thumb, index, middle, ring, little each base → tip (``W, T0..T3, ...,
+  L0..L3``), already canonical (:data:`SYNTHHANDS_TO_CANONICAL`).
+
+``image="color"`` (default) gives the colour image with joints moved to the colour camera;
+``image="color_on_depth"`` the registered image with joints in the depth frame (``K`` = depth
+intrinsics), as the authors' networks use it. ``depth=True`` adds the depth map (mm, 0 = none),
+which is aligned with ``color_on_depth``. No visibility labels are published; the hand is treated
+as a left hand, as public loaders do (a Chainer hand-pose project's SynthHands loader).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from handlib.data.formats import DatasetInfo
+from handlib.data.formats.common import (
+    SampleSequence,
+    bbox_from_keypoints,
+    cached_arrays,
+    intrinsics,
+    layout_error,
+    project,
+    read_image,
+    read_raw_image,
+    read_text_array,
+    require_files,
+)
+from handlib.skeleton import reorder
+
+#: SynthHands order (README: W, T0-T3, I0-I3, M0-M3, R0-R3, L0-L3, base → tip) → canonical: identity.
+SYNTHHANDS_TO_CANONICAL: tuple[int, ...] = tuple(range(21))
+#: Camera parameters (README).
+COLOR_K = intrinsics(617.173, 617.173, 315.453, 242.259)
+DEPTH_K = intrinsics(475.62, 475.62, 311.125, 245.965)
+DEPTH_TO_COLOR_MM = np.array([24.7, -0.0471401, 3.72045])
+#: Depth values at or above this mean "no reading" (the authors' MATLAB demo: invalid_depth = 32001).
+INVALID_DEPTH = 32001
+TOP_FOLDERS = ("female_noobject", "female_object", "male_noobject", "male_object")
+JOINT_SUFFIX = "_joint_pos.txt"
+IMAGE_KINDS = ("color", "color_on_depth")
+
+INFO = DatasetInfo(
+    name="synthhands",
+    title="SynthHands",
+    modality="rgb+depth",
+    resolution=(640, 480),
+    num_joints=21,
+    joint_order_source="SynthHands README: W, T0..T3, I0..I3, M0..M3, R0..R3, L0..L3 (base→tip)",
+    units="mm (joints, depth), pixels",
+    splits={"all": 63_530},
+    split_source="no official split; ResUnet §III-A gives '63.5K' images and no split, so the "
+    "single split 'all' holds every frame present (hold out sequences yourself)",
+    licence="research only (see the dataset page)",
+    url="https://handtracker.mpi-inf.mpg.de/projects/OccludedHands/SynthHands.htm",
+    layout="""SynthHands_Release/            <- data_root
+  female_noobject/seq01/cam01/01/00000000_color.png  00000000_color_on_depth.png
+                                 00000000_depth.png  00000000_joint_pos.txt  00000001_...
+  female_object/...  male_noobject/...  male_object/...""",
+    papers=("resunet",),
+)
+
+
+def check_layout(root: Path) -> None:
+    require_files(root, TOP_FOLDERS, INFO)
+
+
+def _subdirs(path: Path) -> list[str]:
+    return sorted(e.name for e in os.scandir(path) if e.is_dir())
+
+
+def _list_frames(root: Path) -> np.ndarray:
+    leaves = [
+        f"{top}/{seq}/{cam}/{part}"
+        for top in TOP_FOLDERS
+        for seq in _subdirs(root / top)
+        for cam in _subdirs(root / top / seq)
+        for part in _subdirs(root / top / seq / cam)
+    ]
+
+    def build() -> dict[str, np.ndarray]:
+        stems = []
+        for leaf in leaves:
+            names = sorted(
+                e.name[: -len(JOINT_SUFFIX)] for e in os.scandir(root / leaf) if e.name.endswith(JOINT_SUFFIX)
+            )
+            stems += [f"{leaf}/{name}" for name in names]
+        return {"stems": np.array(stems, dtype=np.str_)}
+
+    stems = cached_arrays("synthhands-index", [root / leaf for leaf in leaves], build)["stems"]
+    if len(stems) == 0:
+        raise layout_error(INFO, root, f"no *{JOINT_SUFFIX} frames found")
+    return stems
+
+
+class SynthHandsSplit(SampleSequence):
+    def __init__(self, root: Path, image: str = "color", depth: bool = False):
+        if image not in IMAGE_KINDS:
+            raise ValueError(f"image must be one of {IMAGE_KINDS}, got {image!r}")
+        self.root, self.image_kind, self.depth = Path(root), image, depth
+        self.K = COLOR_K if image == "color" else DEPTH_K
+        self.stems = _list_frames(self.root)
+
+    def __len__(self) -> int:
+        return len(self.stems)
+
+    def _sample(self, index: int) -> dict:
+        stem = str(self.stems[index])
+        base = self.root / stem
+        kp3d = reorder(read_text_array(f"{base}{JOINT_SUFFIX}", (21, 3)), SYNTHHANDS_TO_CANONICAL)
+        if self.image_kind == "color":
+            kp3d = kp3d + DEPTH_TO_COLOR_MM
+        kp2d = project(kp3d, self.K)
+        sample = {
+            "image": read_image(f"{base}_{self.image_kind}.png"),
+            "kp2d": kp2d.astype(np.float32),
+            "kp3d": kp3d.astype(np.float32),
+            "visible": np.ones(21, dtype=bool),
+            "K": self.K.astype(np.float32),
+            "side": "left",
+            "bbox": bbox_from_keypoints(kp2d),
+            "meta": {
+                "dataset": "synthhands",
+                "id": stem,
+                "object": stem.split("/")[0].endswith("_object"),
+                "image_kind": self.image_kind,
+                "visibility_labelled": False,
+                "occlusion": None,
+            },
+        }
+        if self.depth:
+            raw = read_raw_image(f"{base}_depth.png").astype(np.float32)
+            sample["depth"] = np.where(raw >= INVALID_DEPTH, 0.0, raw).astype(np.float32)
+        return sample
+
+
+def open_split(root: Path, split: str = "all", image: str = "color", depth: bool = False) -> SynthHandsSplit:
+    if split not in INFO.splits:
+        raise ValueError(f"SynthHands has no split {split!r}; its splits are {', '.join(INFO.splits)}")
+    check_layout(root)
+    return SynthHandsSplit(Path(root), image=image, depth=depth)

@@ -1,0 +1,462 @@
+"""RGB dataset loaders: tiny copies of each native format with known values, checked field by field,
+plus the real MMPose-format samples in ../shared/data/samples when present."""
+import json
+import pickle
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+from scipy.spatial.transform import Rotation
+
+from handlib.data.formats import (
+    CorruptFileError,
+    DatasetLayoutError,
+    dataset_info,
+    open_dataset,
+)
+from handlib.data.formats import common, freihand, ganerated, interhand, mmpose_coco, rhd, stb, synthhands
+from handlib.paths import shared_data_dir
+from handlib.skeleton import finger_joints
+
+RGB_DATASETS = ("rhd", "stb", "interhand26m", "freihand", "ganerated", "synthhands", "mmpose_coco")
+PAPER_IDS = {"rcsf", "msff", "internet_plus", "resunet", "crossinfonet"}
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HANDLIB_CACHE", str(tmp_path / "cache"))
+
+
+def canonical_hand(seed=0, z=500.0):
+    """A distinct (21, 3) mm hand in front of the camera: joints far enough apart that any
+    order mix-up changes the values."""
+    rng = np.random.default_rng(seed)
+    return np.array([0.0, 0.0, z]) + rng.uniform(-60, 60, size=(21, 3)) + np.arange(21)[:, None] * [1.0, 2.0, 3.0]
+
+
+def to_native(canonical, table):
+    """Inverse of skeleton.reorder: native[table[i]] = canonical[i]."""
+    native = np.zeros_like(canonical)
+    native[..., list(table), :] = canonical
+    return native
+
+
+def write_png(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def pattern_image(h, w, seed):
+    return np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+
+
+# --------------------------------------------------------------------------- registry and errors
+@pytest.mark.parametrize("name", RGB_DATASETS)
+def test_dataset_info_is_complete(name):
+    info = dataset_info(name)
+    assert info.url.startswith("http") and info.layout.strip() and info.licence
+    assert info.joint_order_source and info.units and info.split_source
+    assert info.splits and all(isinstance(n, int) and n > 0 for n in info.splits.values())
+    assert set(info.papers) <= PAPER_IDS
+    assert info.modality in ("rgb", "rgb+depth")
+
+
+@pytest.mark.parametrize("name", RGB_DATASETS)
+def test_missing_root_lists_expected_files_and_url(tmp_path, name):
+    info = dataset_info(name)
+    split = next(iter(info.splits))
+    with pytest.raises(DatasetLayoutError) as error:
+        open_dataset(name, tmp_path / "nowhere", split)
+    message = str(error.value)
+    assert info.url in message
+    assert info.layout.strip().splitlines()[1].strip() in message  # the expected layout is shown
+
+
+def test_wrongly_arranged_root_names_the_missing_files(tmp_path):
+    (tmp_path / "training" / "color").mkdir(parents=True)
+    with pytest.raises(DatasetLayoutError, match="anno_training.pickle"):
+        open_dataset("rhd", tmp_path, "train")
+    with pytest.raises(DatasetLayoutError, match="B1Counting_SK.mat"):
+        open_dataset("stb", tmp_path, "test")
+
+
+def test_common_geometry():
+    K = common.intrinsics(100.0, 200.0, 10.0, 20.0)
+    kp = np.array([[1.0, 2.0, 4.0], [-3.0, 0.0, 2.0]])
+    np.testing.assert_allclose(common.project(kp, K), [[35.0, 120.0], [-140.0, 20.0]])
+    batched = common.project(np.stack([kp, kp * 2]), np.stack([K, K]))
+    np.testing.assert_allclose(batched[1], common.project(kp, K))
+    np.testing.assert_allclose(common.bbox_from_keypoints(kp[:, :2], [True, True]), [-3, 0, 4, 2])
+    assert np.isnan(common.bbox_from_keypoints(kp[:, :2], [False, False])).all()
+
+
+def test_cached_arrays_parses_once(tmp_path):
+    source = tmp_path / "anno.txt"
+    source.write_text("1 2 3")
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"x": np.array([1, 2, 3])}
+
+    first = common.cached_arrays("unit", [source], build)
+    second = common.cached_arrays("unit", [source], build)
+    common._MEMORY.clear()
+    third = common.cached_arrays("unit", [source], build)  # from the .npz on disk
+    assert len(calls) == 1
+    np.testing.assert_array_equal(third["x"], first["x"])
+    assert second is first
+
+
+# --------------------------------------------------------------------------- RHD
+def write_rhd(root, n_train=2, n_eval=1):
+    """RHD_published_v2 with known values; returns {set: [(canonical_left, canonical_right, uv_vis, K)]}."""
+    truth = {}
+    for set_dir, n in (("training", n_train), ("evaluation", n_eval)):
+        anno, truth[set_dir] = {}, []
+        for i in range(n):
+            K = common.intrinsics(280.0 + i, 281.0 + i, 160.0, 158.0)
+            left, right = canonical_hand(10 * i + 1), canonical_hand(10 * i + 2, z=600.0)
+            xyz = np.concatenate([to_native(left, rhd.RHD_TO_CANONICAL), to_native(right, rhd.RHD_TO_CANONICAL)])
+            uv = common.project(xyz, K)
+            vis = np.ones(42)
+            vis[[1, 27]] = 0  # left thumb tip, right index DIP (native indices)
+            anno[i] = {"xyz": (xyz / 1000.0).astype(np.float32), "uv_vis": np.c_[uv, vis].astype(np.float32),
+                       "K": K.astype(np.float32)}
+            write_png(root / set_dir / "color" / f"{i:05d}.png", pattern_image(320, 320, i))
+            mask = np.zeros((320, 320), np.uint8)
+            mask[:40, :40] = 5  # left index: 1600 px
+            mask[100:100 + (30 if i == 0 else 50), :50] = 20  # right thumb: 1500 px (i=0) or 2500 px
+            write_png(root / set_dir / "mask" / f"{i:05d}.png", mask)
+            depth = np.zeros((320, 320, 3), np.uint8)
+            depth[..., 0], depth[..., 1] = 12, 34
+            write_png(root / set_dir / "depth" / f"{i:05d}.png", depth)
+            truth[set_dir].append((left, right, vis, K))
+        with open(root / set_dir / f"anno_{set_dir}.pickle", "wb") as handle:
+            pickle.dump(anno, handle, protocol=2)
+    return truth
+
+
+def test_rhd_sample_fields(tmp_path):
+    truth = write_rhd(tmp_path)
+    ds = open_dataset("rhd", tmp_path, "train")
+    assert len(ds) == 2
+    s0, s1 = ds[0], ds[1]
+    left, right, vis, K = truth["training"][0]
+    # sample 0: more left-hand mask pixels (1600 vs 1500) → left; sample 1: right (1600 vs 2500)
+    assert s0["side"] == "left" and s1["side"] == "right"
+    np.testing.assert_allclose(s0["kp3d"], left, atol=1e-3)
+    np.testing.assert_allclose(s0["kp2d"], common.project(left, K), atol=1e-3)
+    np.testing.assert_allclose(s1["kp3d"], truth["training"][1][1], atol=1e-3)
+    np.testing.assert_allclose(s0["K"], K, atol=1e-4)
+    # native 1 = left thumb tip → canonical 4; native 27 = right 6 = index DIP → canonical 7
+    assert not s0["visible"][4] and s0["visible"].sum() == 20
+    assert not s1["visible"][7] and s1["visible"].sum() == 20
+    assert s0["meta"]["occlusion"][4] in ("occluded", "out_of_frame") and s0["meta"]["occlusion"][0] == "none"
+    np.testing.assert_array_equal(s0["image"], pattern_image(320, 320, 0))
+    assert s0["image"].dtype == np.uint8 and s0["image"].shape == (320, 320, 3)
+    kp = s0["kp2d"]
+    np.testing.assert_allclose(s0["bbox"], [kp[:, 0].min(), kp[:, 1].min(), np.ptp(kp[:, 0]), np.ptp(kp[:, 1])], atol=1e-3)
+    assert s0["meta"]["dataset"] == "rhd" and s0["meta"]["id"] == 0
+
+
+def test_rhd_both_hands_and_depth(tmp_path):
+    truth = write_rhd(tmp_path)
+    s = rhd.open_split(tmp_path, "test", hands="both", depth=True)[0]
+    left, right, _, _ = truth["evaluation"][0]
+    assert tuple(s["side"]) == common.TWO_HAND_ORDER == ("right", "left")
+    np.testing.assert_allclose(s["kp3d"][0], right, atol=1e-3)
+    np.testing.assert_allclose(s["kp3d"][1], left, atol=1e-3)
+    assert s["hand_valid"].tolist() == [True, True] and s["kp2d"].shape == (2, 21, 2)
+    # view_samples.py: metres = (R * 256 + G) / 65535 * 5
+    np.testing.assert_allclose(s["depth"][0, 0], (12 * 256 + 34) / 65535 * 5.0 * 1000.0, rtol=1e-6)
+
+
+def test_rhd_rcsf_split_sizes_and_disjointness():
+    n = rhd.OFFICIAL_SIZES["train"]
+    train, val = rhd._split_rows(n, "rcsf_train"), rhd._split_rows(n, "rcsf_val")
+    assert (len(train), len(val)) == (38_530, 2_728)
+    assert not np.intersect1d(train, val).size and len(np.union1d(train, val)) == n
+
+
+def test_rhd_corrupt_files_are_named(tmp_path):
+    write_rhd(tmp_path)
+    color = tmp_path / "training" / "color" / "00001.png"
+    color.write_bytes(color.read_bytes()[:200])  # truncated PNG
+    ds = open_dataset("rhd", tmp_path, "train")
+    ds[0]
+    with pytest.raises(CorruptFileError, match="00001.png"):
+        ds[1]
+    (tmp_path / "evaluation" / "anno_evaluation.pickle").write_bytes(b"\x80\x02}q\x00(K")
+    with pytest.raises(CorruptFileError, match="anno_evaluation.pickle"):
+        open_dataset("rhd", tmp_path, "test")
+
+
+def test_loaders_are_lazy(tmp_path):
+    write_rhd(tmp_path)
+    (tmp_path / "training" / "color" / "00000.png").unlink()
+    ds = open_dataset("rhd", tmp_path, "train")  # no image is read here
+    with pytest.raises(DatasetLayoutError, match="00000.png"):
+        ds[0]
+
+
+# --------------------------------------------------------------------------- STB
+def write_stb(root, frames=2):
+    """STB with all 12 label files; images for B1Counting only. Returns canonical colour-frame joints."""
+    truth = {}
+    R = Rotation.from_rotvec(stb.SK_ROTATION_VECTOR).as_matrix()  # independent of stb.rodrigues
+    for seq in stb.SEQUENCES:
+        (root / "images" / seq).mkdir(parents=True, exist_ok=True)
+        color = np.stack([canonical_hand(100 + f) for f in range(frames)])  # wrist at index 0
+        # the published root is the palm centre: wrist = ring + 2 (palm - ring) ⇔ palm = (wrist + ring) / 2
+        with_palm = color.copy()
+        ring = color[:, finger_joints("ring")[0]]
+        with_palm[:, 0] = (color[:, 0] + ring) / 2
+        depth_frame = with_palm @ R.T + stb.SK_TRANSLATION_MM  # readme: x_depth = R x_color + T
+        for kind, xyz in (("SK", depth_frame), ("BB", with_palm)):
+            native = to_native(xyz, stb.STB_TO_CANONICAL)
+            scipy.io.savemat(root / "labels" / f"{seq}_{kind}.mat", {"handPara": native.transpose(2, 1, 0)})
+        truth[seq] = color
+    for f in range(frames):
+        for prefix in ("SK_color", "BB_left", "BB_right"):
+            write_png(root / "images" / "B1Counting" / f"{prefix}_{f}.png", pattern_image(480, 640, f))
+    return truth
+
+
+def test_stb_sample_fields(tmp_path):
+    (tmp_path / "labels").mkdir()
+    truth = write_stb(tmp_path)
+    ds = open_dataset("stb", tmp_path, "test")
+    assert len(ds) == 4  # B1Counting + B1Random, 2 frames each
+    s = ds[1]
+    np.testing.assert_allclose(s["kp3d"], truth["B1Counting"][1], atol=1e-3)
+    np.testing.assert_allclose(s["kp2d"], common.project(truth["B1Counting"][1], stb.SK_COLOR_K), atol=1e-3)
+    np.testing.assert_allclose(s["K"], stb.SK_COLOR_K, atol=1e-4)
+    assert s["side"] == "left" and s["visible"].all() and s["meta"]["root_joint"] == "wrist"
+    np.testing.assert_array_equal(s["image"], pattern_image(480, 640, 1))
+    bb = stb.open_split(tmp_path, "test", camera="BB_right")[0]
+    np.testing.assert_allclose(bb["kp3d"], truth["B1Counting"][0] - [stb.BB_BASELINE_MM, 0, 0], atol=1e-3)
+    np.testing.assert_allclose(bb["K"], stb.BB_K, atol=1e-4)
+    palm = stb.open_split(tmp_path, "test", palm_to_wrist=False)[0]
+    ring = truth["B1Counting"][0][finger_joints("ring")[0]]
+    np.testing.assert_allclose(palm["kp3d"][0], (truth["B1Counting"][0][0] + ring) / 2, atol=1e-3)
+
+
+def test_stb_splits_follow_the_papers():
+    assert stb.INFO.splits == {"train": 15_000, "test": 3_000, "rcsf_train": 12_000, "rcsf_val": 3_000, "rcsf_test": 3_000}
+    assert not set(stb.SPLIT_SEQUENCES["rcsf_train"]) & set(stb.SPLIT_SEQUENCES["rcsf_val"])
+    np.testing.assert_allclose(stb.rodrigues(stb.SK_ROTATION_VECTOR), Rotation.from_rotvec(stb.SK_ROTATION_VECTOR).as_matrix(), atol=1e-12)
+
+
+# --------------------------------------------------------------------------- InterHand2.6M
+def write_interhand(root, official=True):
+    R = Rotation.from_euler("xyz", [10, -20, 5], degrees=True).as_matrix()
+    campos = np.array([100.0, -50.0, 30.0])
+    right, left = canonical_hand(31, z=900.0), canonical_hand(32, z=950.0)
+    cam42 = np.concatenate([to_native(right, interhand.INTERHAND_TO_CANONICAL), to_native(left, interhand.INTERHAND_TO_CANONICAL)])
+    world = cam42 @ R + campos  # inverse of x_cam = R (x_world - campos)
+    valid_interacting = np.ones(42, int)
+    valid_interacting[0] = 0  # right thumb tip (canonical 4)
+    valid_left = np.r_[np.ones(21), np.ones(21)].astype(int)
+    valid_left[41] = 0  # left wrist invalid → the whole left hand counts as invalid
+    images, annotations = [], []
+    for i, (hand_type, valid) in enumerate((("interacting", valid_interacting), ("left", valid_left))):
+        images.append({"id": 7 + i, "file_name": f"Capture1/seq/cam400001/image{i}.jpg" if official else f"image{i}.jpg",
+                       "width": 334, "height": 512, "capture": 1, "subject": 1, "seq_name": "seq",
+                       "camera": "400001", "frame_idx": 5})
+        annotations.append({"id": 7 + i, "image_id": 7 + i, "bbox": [1.0, 2.0, 3.0, 4.0],
+                            "joint_valid": [[int(v)] for v in valid], "hand_type": hand_type, "hand_type_valid": 1})
+    cameras = {"1": {"campos": {"400001": campos.tolist()}, "camrot": {"400001": R.tolist()},
+                     "focal": {"400001": [1200.0, 1210.0]}, "princpt": {"400001": [167.0, 256.0]}}}
+    joints = {"1": {"5": {"world_coord": world.tolist(), "joint_valid": [[1]] * 42, "hand_type": "interacting", "hand_type_valid": 1}}}
+    folder = root / "annotations" / "test" if official else root
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {k: (f"InterHand2.6M_test_{k}.json" if official else f"test_interhand2.6m_{k}.json") for k in interhand.KINDS}
+    for kind, obj in zip(interhand.KINDS, ({"images": images, "annotations": annotations}, cameras, joints)):
+        (folder / names[kind]).write_text(json.dumps(obj))
+    image_dir = root / "images" / "test" if official else root
+    for image in images:
+        path = image_dir / image["file_name"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pattern_image(512, 334, image["id"])).save(path, quality=95)
+    return right, left, common.intrinsics(1200.0, 1210.0, 167.0, 256.0)
+
+
+@pytest.mark.parametrize("official", [True, False])
+def test_interhand_sample_fields(tmp_path, official):
+    right, left, K = write_interhand(tmp_path, official)
+    ds = open_dataset("interhand26m", tmp_path, "test")
+    assert len(ds) == 2
+    s = ds[0]
+    np.testing.assert_allclose(s["kp3d"][0], right, atol=1e-3)
+    np.testing.assert_allclose(s["kp3d"][1], left, atol=1e-3)
+    np.testing.assert_allclose(s["kp2d"][1], common.project(left, K), atol=1e-3)
+    np.testing.assert_allclose(s["K"], K, atol=1e-4)
+    assert tuple(s["side"]) == ("right", "left") and s["hand_valid"].tolist() == [True, True]
+    assert not s["visible"][0, 4] and s["visible"].sum() == 41
+    np.testing.assert_allclose(s["bbox"], [1, 2, 3, 4])
+    assert s["image"].shape == (512, 334, 3) and s["meta"]["hand_type"] == "interacting"
+    single = ds[1]
+    assert single["hand_valid"].tolist() == [False, False]  # 'left' frame whose left wrist is invalid
+    assert not single["visible"].any()
+
+
+def test_interhand_corrupt_json_is_named(tmp_path):
+    write_interhand(tmp_path, official=False)
+    (tmp_path / "test_interhand2.6m_camera.json").write_text('{"1": {"campos"')
+    with pytest.raises(CorruptFileError, match="test_interhand2.6m_camera.json"):
+        open_dataset("interhand26m", tmp_path, "test")
+
+
+# --------------------------------------------------------------------------- FreiHAND
+def write_freihand(root, n=2):
+    xyz = np.stack([canonical_hand(40 + i) for i in range(n)])
+    Ks = np.stack([common.intrinsics(500.0 + i, 501.0, 112.0, 110.0) for i in range(n)])
+    (root / "training_xyz.json").write_text(json.dumps((xyz / 1000.0).tolist()))
+    (root / "training_K.json").write_text(json.dumps(Ks.tolist()))
+    for i in range(4 * n):
+        path = root / "training" / "rgb" / f"{i:08d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pattern_image(224, 224, i)).save(path, quality=95)
+    return xyz, Ks
+
+
+def test_freihand_sample_fields(tmp_path):
+    xyz, Ks = write_freihand(tmp_path)
+    ds = open_dataset("freihand", tmp_path, "train")
+    assert len(ds) == 8
+    s = ds[5]  # image 5 = annotation 5 mod 2 = 1, in the third block of 2 (background "sample")
+    assert s["meta"]["annotation"] == 1 and s["meta"]["version"] == "sample"
+    np.testing.assert_allclose(s["kp3d"], xyz[1], atol=1e-3)
+    np.testing.assert_allclose(s["kp2d"], common.project(xyz[1], Ks[1]), atol=1e-3)
+    assert s["side"] == "right" and s["image"].shape == (224, 224, 3)
+    with pytest.raises(DatasetLayoutError, match="evaluation_xyz.json"):
+        open_dataset("freihand", tmp_path, "evaluation")
+
+
+def test_truncated_jpeg_is_named(tmp_path):
+    write_freihand(tmp_path)
+    path = tmp_path / "training" / "rgb" / "00000003.jpg"
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(CorruptFileError, match="00000003.jpg"):
+        open_dataset("freihand", tmp_path, "train")[3]
+
+
+# --------------------------------------------------------------------------- GANerated, SynthHands
+def test_ganerated_sample_fields(tmp_path):
+    folder = tmp_path / "data" / "withObject" / "0001"
+    folder.mkdir(parents=True)
+    (tmp_path / "data" / "noObject").mkdir()
+    kp3d = canonical_hand(50)
+    u, v, scale = 200.0, 100.0, 0.8
+    kp2d = scale * (common.project(kp3d, ganerated.FULL_K) - [u, v])
+    for name, values in (("joint2D", kp2d), ("joint_pos_global", kp3d), ("crop_params", np.array([u, v, scale])),
+                         ("joint_pos", np.zeros((21, 3)))):
+        (folder / f"0001_{name}.txt").write_text(", ".join(f"{x:.6f}" for x in np.ravel(values)))
+    write_png(folder / "0001_color_composed.png", pattern_image(256, 256, 3))
+    ds = open_dataset("ganerated", tmp_path, "all")
+    assert len(ds) == 1
+    s = ds[0]
+    np.testing.assert_allclose(s["kp3d"], kp3d, atol=1e-4)
+    np.testing.assert_allclose(s["kp2d"], kp2d, atol=1e-4)
+    np.testing.assert_allclose(common.project(s["kp3d"], s["K"]), s["kp2d"], atol=1e-3)
+    assert s["meta"]["object"] and s["side"] == "left"
+
+
+def test_synthhands_sample_fields(tmp_path):
+    for top in synthhands.TOP_FOLDERS:
+        (tmp_path / top).mkdir()
+    leaf = tmp_path / "male_object" / "seq01" / "cam02" / "01"
+    leaf.mkdir(parents=True)
+    kp3d = canonical_hand(60)
+    (leaf / "00000007_joint_pos.txt").write_text(",".join(f"{x:.6f}" for x in kp3d.ravel()))
+    write_png(leaf / "00000007_color.png", pattern_image(480, 640, 1))
+    write_png(leaf / "00000007_color_on_depth.png", pattern_image(480, 640, 2))
+    depth = np.full((480, 640), 450, np.uint16)
+    depth[0, 0] = 32001
+    Image.fromarray(depth).save(leaf / "00000007_depth.png")
+    s = open_dataset("synthhands", tmp_path, "all")[0]
+    np.testing.assert_allclose(s["kp3d"], kp3d + synthhands.DEPTH_TO_COLOR_MM, atol=1e-4)
+    np.testing.assert_allclose(s["kp2d"], common.project(kp3d + synthhands.DEPTH_TO_COLOR_MM, synthhands.COLOR_K), atol=1e-3)
+    np.testing.assert_array_equal(s["image"], pattern_image(480, 640, 1))
+    d = synthhands.open_split(tmp_path, "all", image="color_on_depth", depth=True)[0]
+    np.testing.assert_allclose(d["kp3d"], kp3d, atol=1e-4)
+    np.testing.assert_allclose(d["K"], synthhands.DEPTH_K, atol=1e-4)
+    assert d["depth"][0, 0] == 0 and d["depth"][1, 1] == 450 and d["meta"]["object"]
+
+
+# --------------------------------------------------------------------------- MMPose COCO-style
+def test_mmpose_coco_reorders_rhd_and_freihand(tmp_path):
+    hand, K = canonical_hand(70), common.intrinsics(300.0, 300.0, 160.0, 160.0)
+    for dataset, table, extra_image, extra_ann, nested in (
+        ("rhd", rhd.RHD_TO_CANONICAL, {"cam_param": {"focal": [300.0, 300.0], "princpt": [160.0, 160.0]}},
+         {"joint_cam": to_native(hand, rhd.RHD_TO_CANONICAL).tolist(), "hand_type": "left"}, True),
+        ("freihand", freihand.FREIHAND_TO_CANONICAL, {}, {}, False),
+    ):
+        native_uv = to_native(common.project(hand, K), table)
+        keypoints = np.c_[native_uv, np.ones(21)]
+        keypoints[table[8], 2] = 0  # canonical index TIP not visible
+        folder = tmp_path / dataset
+        folder.mkdir()
+        data = {"images": [{"id": 3, "file_name": "a.png", "width": 320, "height": 320, **extra_image}],
+                "annotations": [{"id": 3, "image_id": 3, "bbox": [1, 2, 3, 4],
+                                 "keypoints": keypoints.tolist() if nested else keypoints.ravel().tolist(), **extra_ann}],
+                "categories": []}
+        (folder / f"test_{dataset}.json").write_text(json.dumps(data))
+        write_png(folder / "a.png", pattern_image(320, 320, 9))
+        s = open_dataset("mmpose_coco", tmp_path, f"{dataset}_test")[0]
+        np.testing.assert_allclose(s["kp2d"], common.project(hand, K), atol=1e-4)
+        assert s["visible"].tolist() == [i != 8 for i in range(21)]
+        if dataset == "rhd":
+            np.testing.assert_allclose(s["kp3d"], hand, atol=1e-4)
+            assert s["side"] == "left"
+        else:
+            assert np.isnan(s["kp3d"]).all() and np.isnan(s["K"]).all() and s["side"] == "right"
+
+
+# --------------------------------------------------------------------------- real samples
+def real_samples():
+    root = shared_data_dir()
+    path = None if root is None else root / "samples" / "mmpose_format"
+    if path is None or not path.is_dir():
+        pytest.skip("real MMPose-format samples not present (../shared/data/samples/mmpose_format)")
+    return path
+
+
+def test_real_rhd_joints_project_onto_keypoints_and_tip_first_order_is_converted():
+    ds = open_dataset("mmpose_coco", real_samples(), "rhd_test")
+    assert len(ds) == 3
+    for s in ds:
+        assert np.abs(common.project(s["kp3d"], s["K"]) - s["kp2d"]).max() < 0.5
+        # phalanx lengths do not depend on the pose: in base→tip order the first bone of each
+        # finger (MCP→PIP) is longer than the last (DIP→TIP); a tip-first order would swap them
+        for finger in ("thumb", "index", "middle", "ring", "little"):
+            mcp, pip, dip, tip = (s["kp3d"][j] for j in finger_joints(finger))
+            assert np.linalg.norm(pip - mcp) > np.linalg.norm(tip - dip), finger
+
+
+def test_real_freihand_has_no_3d_and_canonical_order():
+    ds = open_dataset("mmpose_coco", real_samples(), "freihand_test")
+    assert len(ds) == 8
+    for s in ds:
+        assert np.isnan(s["kp3d"]).all()  # MMPose's FreiHAND conversion carries no 3D or K
+        wrist = s["kp2d"][0]
+        mcp_dist = [np.linalg.norm(s["kp2d"][finger_joints(f)[0]] - wrist) for f in ("index", "middle", "ring")]
+        tip_dist = [np.linalg.norm(s["kp2d"][finger_joints(f)[3]] - wrist) for f in ("index", "middle", "ring")]
+        assert np.mean(mcp_dist) < np.mean(tip_dist)
+
+
+def test_real_interhand_projection_reproduces_annotated_boxes():
+    """The annotated box is the tight box of the projected valid joints enlarged 1.2x about its
+    centre, so projecting world → camera → pixels must land on it."""
+    ds = open_dataset("interhand26m", real_samples() / "interhand2.6m", "test")
+    assert len(ds) == 4
+    for s in ds:
+        box = common.bbox_from_keypoints(s["kp2d"], s["visible"])
+        centre = box[:2] + box[2:] / 2
+        expected = np.r_[centre - 0.6 * box[2:], 1.2 * box[2:]]
+        assert np.abs(expected - s["bbox"]).max() < 0.5
+        assert s["hand_valid"].any()
+        if s["meta"]["hand_type"] == "interacting":
+            assert s["hand_valid"].all()
