@@ -1,0 +1,83 @@
+"""`handlib datasets`: list, check and show on tiny native-format copies, and a wrong path."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fake_depth_datasets import write_icvl, write_nyu
+from handlib.cli import main
+from handlib.data.formats import DATASET_MODULES, dataset_info, open_dataset
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HANDLIB_CACHE", str(tmp_path / "cache"))
+
+
+def test_list_names_every_registered_dataset_with_its_download_page(capsys):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    for name in DATASET_MODULES:
+        info = dataset_info(name)
+        assert f"{name} — {info.title}" in out and info.url in out and info.licence in out
+
+
+def test_list_json_is_the_modules_metadata(capsys):
+    assert main(["datasets", "list", "--json"]) == 0
+    listed = {entry["name"]: entry for entry in json.loads(capsys.readouterr().out)}
+    assert list(listed) == list(DATASET_MODULES)
+    assert listed["nyu"]["splits"] == {"train": 72757, "test": 8252}
+    assert listed["msra"]["modality"] == "depth" and listed["msra"]["num_joints"] == 21
+
+
+def test_check_counts_the_samples_of_a_tiny_copy(tmp_path, capsys):
+    write_nyu(tmp_path, frames={"train": 3, "test": 2})
+    assert main(["datasets", "check", "nyu", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "layout ok" in out and "train: 3 samples" in out and "test: 2 samples" in out
+    assert main(["datasets", "check", "nyu", "--root", str(tmp_path), "--split", "test"]) == 0
+    assert "train:" not in capsys.readouterr().out
+
+
+def test_check_reports_a_corrupt_file_in_one_line(tmp_path, capsys):
+    write_nyu(tmp_path, frames={"train": 2, "test": 1})
+    (tmp_path / "test/depth_1_0000001.png").write_bytes(b"\x89PNG not really")
+    assert main(["datasets", "check", "nyu", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "depth_1_0000001.png" in err[0]
+
+
+def test_show_json_prints_the_loader_sample(tmp_path, capsys):
+    write_icvl(tmp_path)
+    args = ["datasets", "show", "icvl", "--root", str(tmp_path), "--split", "test", "--index", "1"]
+    assert main(args + ["--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    sample = open_dataset("icvl", tmp_path, "test")[1]
+    assert shown["split"] == "test" and shown["index"] == 1 and shown["side"] == "right"
+    assert shown["joint_names"][4] == "thumb_TIP"
+    np.testing.assert_allclose(shown["kp2d"][4], sample["kp2d"][4])
+    assert shown["kp2d"][0] == [None, None]  # ICVL has no wrist: NaN becomes null
+    assert shown["visible"] == sample["visible"].tolist()
+    np.testing.assert_allclose(shown["K"], sample["K"])
+    np.testing.assert_allclose(shown["kp3d_native"], sample["kp3d_native"], rtol=1e-6)
+    assert shown["meta"]["id"] == "Testing/Depth/test_seq_2/image_0000.png"
+    assert main(args) == 0 and "kp2d:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["check", "show"])
+def test_wrong_path_is_a_one_line_error_with_exit_2(tmp_path, capsys, command):
+    args = ["datasets", command, "msra", "--root", str(tmp_path / "no-such-folder")]
+    assert main(args + (["--index", "0"] if command == "show" else [])) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("handlib datasets: error:") and dataset_info("msra").url in err[0]
+
+
+def test_unknown_dataset_and_bad_index_exit_2(tmp_path, capsys):
+    assert main(["datasets", "check", "no-such-set", "--root", str(tmp_path)]) == 2
+    assert "supported datasets" in capsys.readouterr().err
+    write_nyu(tmp_path, frames={"train": 1, "test": 1})
+    assert main(["datasets", "show", "nyu", "--root", str(tmp_path), "--index", "7"]) == 2
+    assert "out of range" in capsys.readouterr().err

@@ -1,0 +1,275 @@
+"""Depth dataset loaders (NYU, ICVL, MSRA, HANDS2017) on tiny native-format copies with known
+values, plus the real NYU frame and the public ICVL test labels when they are present."""
+from __future__ import annotations
+
+
+import cv2
+import numpy as np
+import pytest
+
+from fake_depth_datasets import (
+    ICVL_TRAIN,
+    write_hands2017,
+    write_icvl,
+    write_msra,
+    write_msra_bin,
+    write_nyu,
+)
+from handlib.data.formats import (
+    CorruptFileError,
+    DatasetLayoutError,
+    check_layout,
+    dataset_info,
+    open_dataset,
+)
+from handlib.data.formats import depth as depthlib
+from handlib.data.formats.common import project
+from handlib.data.formats import icvl, msra, nyu
+from handlib.paths import shared_data_dir
+from handlib.skeleton import JOINT_NAMES, NUM_JOINTS, finger_joints
+
+CANONICAL = {name: i for i, name in enumerate(JOINT_NAMES)}
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Parsed-label caches go to a per-test folder."""
+    monkeypatch.setenv("HANDLIB_CACHE", str(tmp_path / "cache"))
+
+
+def assert_projects(sample: dict, atol: float = 1e-2) -> None:
+    """kp2d is the projection of kp3d with K (the frame conversion is consistent)."""
+    valid = sample["joint_valid"]
+    np.testing.assert_allclose(
+        project(sample["kp3d"][valid], sample["K"]), sample["kp2d"][valid], atol=atol
+    )
+    assert (sample["kp3d"][valid, 2] > 0).all(), "z must point forward"
+
+
+def assert_common_fields(sample: dict, name: str, height: int, width: int, native: int) -> None:
+    assert sample["depth"].shape == (height, width) and sample["depth"].dtype == np.float32
+    assert sample["kp2d"].shape == (NUM_JOINTS, 2) and sample["kp3d"].shape == (NUM_JOINTS, 3)
+    assert sample["joint_valid"].shape == (NUM_JOINTS,) and sample["visible"].dtype == bool
+    assert sample["kp2d_native"].shape == (native, 2) and sample["kp3d_native"].shape == (native, 3)
+    assert len(sample["joint_names_native"]) == native
+    assert sample["K"].shape == (3, 3) and sample["K"][1, 1] > 0
+    assert sample["side"] == "right" and sample["meta"]["dataset"] == name
+    assert np.isnan(sample["kp3d"][~sample["joint_valid"]]).all()
+    assert not sample["visible"][~sample["joint_valid"]].any()
+
+
+# ----------------------------------------------------------------------------------------- NYU
+def test_nyu_tiny_copy_loads_field_by_field(tmp_path):
+    written = write_nyu(tmp_path)
+    check_layout("nyu", tmp_path)
+    train = open_dataset("nyu", tmp_path, "train")
+    assert len(train) == 2 and len(open_dataset("nyu", tmp_path, "test")) == 1
+    sample = train[1]
+    truth = written["train"]
+    assert_common_fields(sample, "nyu", 480, 640, native=14)
+    np.testing.assert_array_equal(sample["depth"], truth["depth"][1])  # G*256+B, R ignored
+    # view 1 only, y flipped to the OpenCV frame; the 14 native joints are the evaluation subset
+    np.testing.assert_allclose(
+        sample["kp3d_native"], truth["xyz_cam"][1][list(nyu.EVAL_JOINTS)], rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        sample["kp2d_native"], truth["uvd"][1][list(nyu.EVAL_JOINTS), :2], rtol=1e-5
+    )
+    assert sample["joint_names_native"][:2] == ("F1_KNU3_A", "F1_KNU2_B")
+    # the joint-order conversion: canonical joint <- NYU joint, by name
+    expected = {
+        "wrist": "PALM_6", "thumb_MCP": "TH_KNU1_B", "thumb_TIP": "TH_KNU3_A",
+        "index_PIP": "F4_KNU2_B", "middle_DIP": "F3_KNU3_B", "little_TIP": "F1_KNU3_A",
+    }
+    for canonical, native in expected.items():
+        np.testing.assert_allclose(
+            sample["kp3d"][CANONICAL[canonical]],
+            truth["xyz_cam"][1][nyu.JOINT_NAMES.index(native)], rtol=1e-5,
+        )
+    assert sample["joint_valid"].all()
+    assert_projects(sample)
+    np.testing.assert_allclose(sample["K"], [[588.03, 0, 320], [0, 587.07, 240], [0, 0, 1]])
+    assert sample["meta"]["id"] == "train/depth_1_0000002.png"
+
+
+def test_nyu_depth_png_encoding_is_green_high_byte_blue_low_byte(tmp_path):
+    image = np.zeros((2, 3, 3), dtype=np.uint8)
+    image[0, 0] = (0x34, 0x12, 0xFF)  # B, G, R
+    path = tmp_path / "depth_1_0000001.png"
+    cv2.imwrite(str(path), image)
+    assert nyu.read_depth(path)[0, 0] == 0x12 * 256 + 0x34
+
+
+def test_nyu_canonical_mapping_covers_every_joint_once():
+    assert sorted(nyu.CANONICAL_FROM_36) == sorted(set(nyu.CANONICAL_FROM_36))
+    # fingertips of the evaluation subset: little, ring, middle, index, thumb (P1, R1, M1, I1, T1)
+    tips = [nyu.CANONICAL_FROM_EVAL[finger_joints(f)[3]] for f in ("little", "ring", "middle", "index", "thumb")]
+    assert tips == [0, 2, 4, 6, 8]
+
+
+# ---------------------------------------------------------------------------------------- ICVL
+def test_icvl_tiny_copy_splits_and_fields(tmp_path):
+    written = write_icvl(tmp_path)
+    assert len(open_dataset("icvl", tmp_path, "train")) == 2
+    genuine = open_dataset("icvl", tmp_path, "train_genuine")
+    assert len(genuine) == 1 and genuine[0]["meta"]["id"] == f"Training/Depth/{ICVL_TRAIN[0]}"
+    test = open_dataset("icvl", tmp_path, "test")
+    assert [s["meta"]["id"] for s in (test[0], test[1])] == [
+        "Testing/Depth/test_seq_1/image_0000.png", "Testing/Depth/test_seq_2/image_0000.png",
+    ]
+    sample = test[1]
+    truth = written["test_seq_2/image_0000.png"]
+    assert_common_fields(sample, "icvl", 240, 320, native=16)
+    expected_depth = truth["depth"].astype(np.float32)
+    expected_depth[0, 0] = 0.0  # 32001 = no reading
+    np.testing.assert_array_equal(sample["depth"], expected_depth)
+    np.testing.assert_allclose(sample["kp2d_native"], truth["uvd"][:, :2], rtol=1e-6)
+    c = icvl.CAMERA
+    np.testing.assert_allclose(
+        sample["kp3d_native"], depthlib.uvd_to_xyz(truth["uvd"], c.fx, c.fy, c.cx, c.cy), rtol=1e-5
+    )
+    # only the fingertips are canonical: thumb tip = ICVL joint 3, little tip = 15
+    assert sample["joint_valid"].sum() == 5
+    np.testing.assert_allclose(sample["kp2d"][CANONICAL["thumb_TIP"]], truth["uvd"][3, :2], rtol=1e-6)
+    np.testing.assert_allclose(sample["kp2d"][CANONICAL["little_TIP"]], truth["uvd"][15, :2], rtol=1e-6)
+    assert not sample["joint_valid"][CANONICAL["wrist"]]
+    assert_projects(sample)
+
+
+def test_icvl_public_test_labels_parse_to_the_groundtruth_rows():
+    data = shared_data_dir()
+    folder = data / "depth_eval/evaluation/groundtruth/icvl" if data else None
+    if folder is None or not (folder / "test_seq_1.txt").is_file():
+        pytest.skip("public ICVL ground truth (shared data depth_eval/) not on this machine")
+    names, uvd = icvl.read_labels(folder / "test_seq_1.txt")
+    table = np.loadtxt(folder / "icvl_test_groundtruth_label.txt", max_rows=len(names))
+    assert names[0] == "test_seq_1/image_0000.png" and len(names) == 702
+    np.testing.assert_allclose(uvd.reshape(len(names), -1), table, atol=1e-3)
+
+
+# ---------------------------------------------------------------------------------------- MSRA
+def test_msra_tiny_copy_leave_one_subject_out(tmp_path):
+    written = write_msra(tmp_path)
+    test = open_dataset("msra", tmp_path, "test_P3")
+    train = open_dataset("msra", tmp_path, "train_P3")
+    assert len(test) == 17 and len(train) == 8 * 17
+    assert {train[i]["meta"]["subject"] for i in range(0, len(train), 17)} == set(msra.SUBJECTS) - {"P3"}
+    sample = test[msra.GESTURES.index("TIP")]
+    truth = written["P3/TIP/000000"]
+    assert sample["meta"]["id"] == "P3/TIP/000000_depth.bin"
+    assert_common_fields(sample, "msra", 240, 320, native=21)
+    np.testing.assert_array_equal(sample["depth"], truth["depth"])
+    left, top, right, bottom = truth["box"]
+    np.testing.assert_array_equal(sample["bbox"], [left, top, right - left, bottom - top])
+    np.testing.assert_allclose(sample["kp3d_native"], truth["xyz_cam"], rtol=1e-5)  # (x,-y,-z)
+    # MSRA order: wrist, index..little, thumb last; canonical: thumb first
+    np.testing.assert_allclose(sample["kp3d"][CANONICAL["thumb_MCP"]], truth["xyz_cam"][17], rtol=1e-5)
+    np.testing.assert_allclose(sample["kp3d"][CANONICAL["index_MCP"]], truth["xyz_cam"][1], rtol=1e-5)
+    np.testing.assert_allclose(sample["kp3d"][CANONICAL["little_TIP"]], truth["xyz_cam"][16], rtol=1e-5)
+    assert sample["joint_valid"].all()
+    assert_projects(sample)
+
+
+def test_msra_truncated_bin_and_bad_joint_count_name_the_file(tmp_path):
+    depth = np.ones((240, 320), dtype=np.float32)
+    path = tmp_path / "000000_depth.bin"
+    write_msra_bin(path, depth, (10, 20, 30, 40))
+    path.write_bytes(path.read_bytes()[:-4])
+    with pytest.raises(CorruptFileError, match="000000_depth.bin"):
+        msra.read_depth(path)
+    joints = tmp_path / "joint.txt"
+    joints.write_text("2\n" + " ".join(["1.0"] * 63) + "\n")
+    with pytest.raises(CorruptFileError, match="joint.txt.*2 frames but 1"):
+        msra.read_joints(joints)
+
+
+# ----------------------------------------------------------------------------------- HANDS2017
+def test_hands2017_tiny_copy_and_missing_test_labels(tmp_path):
+    written = write_hands2017(tmp_path)
+    train = open_dataset("hands2017", tmp_path, "train")
+    assert len(train) == 2
+    sample = train[1]
+    truth = written["image_D00000002.png"]
+    assert_common_fields(sample, "hands2017", 480, 640, native=21)
+    np.testing.assert_array_equal(sample["depth"], truth["depth"].astype(np.float32))
+    np.testing.assert_allclose(sample["kp3d_native"], truth["xyz"], rtol=1e-5)
+    # BigHand order: Wrist, 5 MCPs, then PIP, DIP, TIP per finger
+    np.testing.assert_allclose(sample["kp3d"][CANONICAL["index_MCP"]], truth["xyz"][2], rtol=1e-5)
+    np.testing.assert_allclose(sample["kp3d"][CANONICAL["index_PIP"]], truth["xyz"][9], rtol=1e-5)
+    np.testing.assert_allclose(sample["kp3d"][CANONICAL["little_TIP"]], truth["xyz"][20], rtol=1e-5)
+    assert_projects(sample)
+    with pytest.raises(DatasetLayoutError, match="test_annotation_frame.txt"):
+        open_dataset("hands2017", tmp_path, "test")
+
+
+# ------------------------------------------------------------------------------ bad data roots
+@pytest.mark.parametrize("name", ["nyu", "icvl", "msra", "hands2017"])
+def test_missing_root_lists_expected_files_and_download_page(tmp_path, name):
+    with pytest.raises(DatasetLayoutError) as error:
+        check_layout(name, tmp_path / "nowhere")
+    message = str(error.value)
+    assert dataset_info(name).url in message and "Expected layout" in message
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetLayoutError, match="missing"):
+        check_layout(name, tmp_path / "empty")
+
+
+def test_copy_nested_one_level_too_deep_is_reported(tmp_path):
+    write_nyu(tmp_path / "dataset")
+    with pytest.raises(DatasetLayoutError, match="missing train/joint_data.mat"):
+        check_layout("nyu", tmp_path)
+
+
+def test_truncated_png_and_label_line_name_the_file(tmp_path):
+    written = write_hands2017(tmp_path)
+    image = tmp_path / "training/images/image_D00000001.png"
+    image.write_bytes(image.read_bytes()[:200])
+    train = open_dataset("hands2017", tmp_path, "train")
+    with pytest.raises(CorruptFileError, match="image_D00000001.png"):
+        train[0]
+    labels = tmp_path / "training/Training_Annotation.txt"
+    lines = labels.read_text().splitlines()
+    labels.write_text(lines[0] + "\n" + " ".join(lines[1].split()[:30]) + "\n")
+    with pytest.raises(CorruptFileError, match="Training_Annotation.txt: line 2"):
+        open_dataset("hands2017", tmp_path, "train")
+    assert written
+
+
+def test_missing_depth_file_is_an_error_not_a_skip(tmp_path):
+    write_icvl(tmp_path)
+    (tmp_path / "Training/Depth" / ICVL_TRAIN[1]).unlink()
+    train = open_dataset("icvl", tmp_path, "train")
+    assert len(train) == 2  # lazy: construction reads labels only
+    with pytest.raises(DatasetLayoutError, match="45/image_0000.png"):
+        train[1]
+
+
+def test_labels_are_parsed_once_and_cached(tmp_path, monkeypatch):
+    write_hands2017(tmp_path / "data")
+    first = open_dataset("hands2017", tmp_path / "data", "train")
+
+    def parse_again(*args):
+        raise AssertionError("labels parsed a second time")
+
+    monkeypatch.setattr(depthlib, "_parse_label_table", parse_again)
+    again = open_dataset("hands2017", tmp_path / "data", "train")
+    np.testing.assert_array_equal(again.kp3d_all, first.kp3d_all)
+
+
+# ------------------------------------------------------------------------------ real NYU frame
+def test_real_nyu_frame_depth_agrees_with_its_ground_truth_labels():
+    data = shared_data_dir()
+    frame = data / "samples/nyu_frame/depth_1_0000001.png" if data else None
+    labels = data / "depth_eval/evaluation/groundtruth/nyu/nyu_test_groundtruth_label.txt" if data else None
+    if frame is None or not frame.is_file() or not labels.is_file():
+        pytest.skip("real NYU frame or public NYU ground truth (shared data) not on this machine")
+    depth = nyu.read_depth(frame)
+    uvd = np.loadtxt(labels, max_rows=1).reshape(14, 3)  # frame 1 = first line
+    surface = depth[np.round(uvd[:, 1]).astype(int), np.round(uvd[:, 0]).astype(int)]
+    gap = uvd[:, 2] - surface  # labels are joint centres, the sensor sees the skin in front
+    assert (surface > 0).all()
+    assert np.median(np.abs(gap)) < 15.0
+    assert (gap > -5.0).all() and (gap < 40.0).all()
+    # the tips and middle joints of the four fingers and the thumb tip (eval joints 0-8; the thumb
+    # base and wrist/palm points sit deeper inside the hand) are within 15 mm of their label
+    assert (np.abs(gap[:9]) < 15.0).all()
