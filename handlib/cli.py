@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "handlib.engine",
     "handlib.bench",
     "handlib.data.datasets_cli",
+    "handlib.data.synthetic_cli",
 )
 
 

@@ -1,0 +1,218 @@
+"""handlib.metrics on hand-built arrays whose answers are worked out by hand."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handlib import metrics
+
+
+def offsets_2d(offsets: list[list[tuple[float, float]]]) -> tuple[np.ndarray, np.ndarray]:
+    """gt at the origin, pred displaced by the given (dx, dy) per sample and joint."""
+    pred = np.array(offsets, dtype=float)
+    return pred, np.zeros_like(pred)
+
+
+# 2 samples × 3 joints; distances: sample 0 = (5, 0, 1), sample 1 = (3, 10, 1)
+PRED, GT = offsets_2d([[(3, 4), (0, 0), (1, 0)], [(3, 0), (6, 8), (0, 1)]])
+
+
+def test_joint_errors_are_euclidean_distances():
+    errors, mask = metrics.joint_errors(PRED, GT)
+    np.testing.assert_allclose(errors, [[5, 0, 1], [3, 10, 1]])
+    assert mask.all()
+
+
+def test_joint_errors_divides_by_norm_per_sample():
+    errors, _ = metrics.joint_errors(PRED, GT, norm=np.array([5.0, 10.0]))
+    np.testing.assert_allclose(errors, [[1, 0, 0.2], [0.3, 1, 0.1]])
+
+
+def test_zero_norm_on_a_scored_joint_is_an_error_but_allowed_when_masked():
+    with pytest.raises(ValueError, match="norm must be positive"):
+        metrics.joint_errors(PRED, GT, norm=np.array([5.0, 0.0]))
+    mask = np.array([[True] * 3, [False] * 3])
+    errors, _ = metrics.joint_errors(PRED, GT, norm=np.array([5.0, 0.0]), mask=mask)
+    assert np.isnan(errors[1]).all()
+
+
+def test_shape_and_nan_errors():
+    with pytest.raises(ValueError, match="must match"):
+        metrics.joint_errors(PRED, GT[:, :2])
+    with pytest.raises(ValueError, match="leading sample axis"):
+        metrics.joint_errors(PRED[0], GT[0])
+    with pytest.raises(ValueError, match="mask has shape"):
+        metrics.pck(PRED, GT, 1.0, mask=np.ones((2, 2), bool))
+    bad = PRED.copy()
+    bad[0, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.epe(bad, GT)
+    mask = np.ones((2, 3), bool)
+    mask[0, 1] = False
+    assert metrics.epe(bad, GT, mask=mask) == pytest.approx(np.mean([(5 + 3) / 2, 10, 1]))
+
+
+def test_pck_is_inclusive_at_the_threshold_rcsf_eq4():
+    # joint 0 errors (5, 3): at threshold 5 both count (<=), at 4.999 only one
+    np.testing.assert_allclose(metrics.pck_per_joint(PRED, GT, 5.0), [1.0, 0.5, 1.0])
+    np.testing.assert_allclose(metrics.pck_per_joint(PRED, GT, 4.999), [0.5, 0.5, 1.0])
+    assert metrics.pck(PRED, GT, 5.0) == pytest.approx(2.5 / 3)
+
+
+def test_pck_with_bounding_box_normaliser():
+    gt = np.array([[[0, 0], [100, 0], [0, 50]]], dtype=float)  # box 100 × 50: size 100
+    pred = gt + np.array([[[1, 0], [0, 2], [3, 0]]])
+    norm = metrics.bbox_size(gt)
+    np.testing.assert_allclose(norm, [100.0])
+    np.testing.assert_allclose(metrics.pck_per_joint(pred, gt, 0.02, norm=norm), [1, 1, 0])
+
+
+def test_bbox_size_uses_only_selected_keypoints():
+    kp = np.array([[[0, 0], [10, 5], [3, 20]]], dtype=float)
+    assert metrics.bbox_size(kp)[0] == 20
+    assert metrics.bbox_size(kp, mask=np.array([[True, True, False]]))[0] == 10
+    assert np.isnan(metrics.bbox_size(kp, mask=np.zeros((1, 3), bool))[0])
+
+
+def test_mean_pck_averages_per_joint_values_not_pooled_pairs():
+    # joint 0 scored twice (hits 1 of 2), joint 1 scored once (hit): mean over joints = 0.75,
+    # the pooled fraction would be 2/3
+    pred, gt = offsets_2d([[(1, 0), (0, 0)], [(9, 0), (0, 0)]])
+    mask = np.array([[True, True], [True, False]])
+    assert metrics.pck(pred, gt, 2.0, mask=mask) == pytest.approx(0.75)
+
+
+def test_empty_mask_gives_nan_not_zero():
+    empty = np.zeros((2, 3), bool)
+    assert np.isnan(metrics.pck(PRED, GT, 5.0, mask=empty))
+    assert np.isnan(metrics.pck_per_joint(PRED, GT, 5.0, mask=empty)).all()
+    assert np.isnan(metrics.pck_curve(PRED, GT, [1.0, 2.0], mask=empty)).all()
+    assert np.isnan(metrics.epe(PRED, GT, mask=empty))
+    assert np.isnan(metrics.epe(PRED, GT, mask=empty, reduce="median"))
+    assert np.isnan(metrics.mpjpe(PRED, GT, mask=empty, root=None))
+    errors, _ = metrics.joint_errors(PRED, GT)
+    assert np.isnan(metrics.success_frames(errors, [10.0], mask=empty)).all()
+
+
+def test_joint_without_samples_is_nan_and_skipped_in_the_mean():
+    mask = np.array([[True, False, True], [True, False, True]])
+    per_joint = metrics.epe_per_joint(PRED, GT, mask=mask)
+    np.testing.assert_allclose(per_joint, [4.0, np.nan, 1.0])
+    assert metrics.epe(PRED, GT, mask=mask) == pytest.approx(2.5)
+
+
+def test_pck_curve_matches_pck_at_each_threshold():
+    thresholds = [0.0, 1.0, 3.0, 5.0, 10.0]
+    curve = metrics.pck_curve(PRED, GT, thresholds)
+    expected = [metrics.pck(PRED, GT, t) for t in thresholds]
+    np.testing.assert_allclose(curve, expected)
+    np.testing.assert_allclose(curve, [1 / 6, 0.5, 2 / 3, 2.5 / 3, 1.0])
+
+
+def test_auc_is_the_normalised_trapezoid_area():
+    t = np.linspace(0, 1, 11)
+    assert metrics.auc(t, t) == pytest.approx(0.5)
+    assert metrics.auc([20, 50], [1.0, 1.0]) == pytest.approx(1.0)
+    # 20-50 mm: 0.2 → 0.8 linearly between 20 and 35, then flat: (0.5·15 + 0.8·15) / 30
+    assert metrics.auc([20, 35, 50], [0.2, 0.8, 0.8]) == pytest.approx((0.5 * 15 + 0.8 * 15) / 30)
+    assert np.isnan(metrics.auc([0, 1], [0.5, np.nan]))
+    with pytest.raises(ValueError, match="increasing"):
+        metrics.auc([1, 0], [0.2, 0.3])
+
+
+def test_epe_mean_and_median_2d_px():
+    # joint errors: (5, 3), (0, 10), (1, 1) → means 4, 5, 1; medians equal the means for pairs
+    assert metrics.epe(PRED, GT) == pytest.approx(10 / 3)
+    pred, gt = offsets_2d([[(1, 0)], [(2, 0)], [(9, 0)]])
+    assert metrics.epe(pred, gt) == pytest.approx(4.0)
+    assert metrics.epe(pred, gt, reduce="median") == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="reduce"):
+        metrics.epe(pred, gt, reduce="max")
+
+
+def test_epe_root_alignment_internet_plus_eq5():
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(4, 21, 3)) * 50
+    shifted = gt + np.array([10.0, -20.0, 30.0])  # a pure translation
+    assert metrics.epe(shifted, gt, root=0) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.epe(shifted, gt) == pytest.approx(np.sqrt(10**2 + 20**2 + 30**2))
+    # a 3 mm error on one non-root joint only, after alignment: 3 / 21 mm per frame
+    pred = shifted.copy()
+    pred[:, 5, 0] += 3.0
+    assert metrics.epe(pred, gt, root=0) == pytest.approx(3.0 / 21)
+
+
+def test_masked_root_removes_its_hand():
+    gt = np.zeros((2, 3, 3))
+    pred = gt + np.array([[[0, 0, 0], [4, 0, 0], [4, 0, 0]], [[0, 0, 0], [8, 0, 0], [8, 0, 0]]])
+    mask = np.array([[True, True, True], [False, True, True]])  # frame 1 has no root
+    assert metrics.epe(pred, gt, mask=mask, root=0) == pytest.approx((0 + 4 + 4) / 3)
+
+
+def test_mpjpe_two_hands_interhand_protocol():
+    # frame 0: single right hand (left invalid); frame 1: interacting hands
+    gt = np.zeros((2, 2, 2, 3))  # N, hand, joint (root + 1), xyz
+    pred = gt.copy()
+    pred[0, 0, 1, 0] = 6.0  # right non-root joint, single frame
+    pred[1, 0, 1, 0] = 2.0  # right non-root joint, interacting frame
+    pred[1, 1, 1, 0] = 4.0  # left non-root joint, interacting frame
+    mask = np.array([[[True, True], [False, False]], [[True, True], [True, True]]])
+    interacting = np.array([False, True])
+    result = metrics.mpjpe_by_hand_type(pred, gt, interacting, mask=mask, root=0)
+    # per joint (4 joints: R root, R tip, L root, L tip):
+    # single: R root 0, R tip 6 → (0 + 6) / 2 = 3 (left joints: no sample, skipped)
+    # interacting: 0, 2, 0, 4 → 1.5
+    # all: R root 0, R tip (6+2)/2 = 4, L root 0, L tip 4 → 2 (not the mean of 3 and 1.5)
+    assert result == pytest.approx({"all": 2.0, "single": 3.0, "interacting": 1.5})
+    assert metrics.mpjpe(pred, gt, mask=mask) == pytest.approx(2.0)
+
+
+def test_mpjpe_aligns_each_hand_to_its_own_root():
+    gt = np.zeros((1, 2, 3, 3))
+    pred = gt.copy()
+    pred[0, 0] += 100.0  # right hand shifted as a whole
+    pred[0, 1] -= 50.0  # left hand shifted as a whole
+    assert metrics.mpjpe(pred, gt) == pytest.approx(0.0)
+    assert metrics.mpjpe(pred, gt, root=None) == pytest.approx((100 + 50) * np.sqrt(3) / 2)
+
+
+def test_3d_pck_curve_and_auc_20_50_mm():
+    # per-joint errors in mm: 10, 25, 40, 60 → PCK(t) = fraction of joints within t
+    gt = np.zeros((1, 4, 3))
+    pred = np.array([[[10, 0, 0], [0, 25, 0], [0, 0, 40], [60, 0, 0]]], dtype=float)
+    thresholds = np.arange(0, 51, 1.0)
+    curve = metrics.pck_curve(pred, gt, thresholds)
+    assert curve[thresholds == 10][0] == 0.25 and curve[thresholds == 9][0] == 0.0
+    assert curve[thresholds == 50][0] == 0.75
+    inside = thresholds >= 20
+    # on 20..50: 0.25 on [20, 25), 0.5 on [25, 40), 0.75 on [40, 50]. The step function's area
+    # is 0.25·5 + 0.5·15 + 0.75·10; the trapezoid rule on a 1 mm grid spreads each of the two
+    # 0.25 jumps over the step before it (≤ counts at the threshold), adding 0.25 / 2 per jump
+    expected = (0.25 * 5 + 0.5 * 15 + 0.75 * 10 + 0.125 * 2) / 30
+    assert metrics.auc(thresholds[inside], curve[inside]) == pytest.approx(expected)
+
+
+def test_success_frames_max_and_mean():
+    errors = np.array([[1.0, 9.0], [4.0, 4.0], [20.0, 0.0]])  # max 9, 4, 20; mean 5, 4, 10
+    np.testing.assert_allclose(metrics.success_frames(errors, [4, 9, 20]), [1 / 3, 2 / 3, 1])
+    np.testing.assert_allclose(metrics.success_frames(errors, [4, 5, 10], mode="mean"),
+                               [1 / 3, 2 / 3, 1])
+    mask = np.array([[True, False], [True, True], [False, False]])  # frame 2 left out
+    np.testing.assert_allclose(metrics.success_frames(errors, [1, 4], mask=mask), [0.5, 1.0])
+    with pytest.raises(ValueError, match="mode"):
+        metrics.success_frames(errors, [1], mode="median")
+
+
+def test_split_by_visibility_reports_values_and_counts():
+    visible = np.array([[True, True, False], [True, True, True]])
+    split = metrics.split_by_visibility(metrics.epe, PRED, GT, visible=visible)
+    assert split["n_all"] == 6 and split["n_visible"] == 5 and split["n_occluded"] == 1
+    assert split["all"] == pytest.approx(metrics.epe(PRED, GT))
+    assert split["visible"] == pytest.approx(np.mean([4.0, 5.0, 1.0]))
+    assert split["occluded"] == pytest.approx(1.0)
+    all_visible = metrics.split_by_visibility(metrics.pck, PRED, GT, 5.0,
+                                              visible=np.ones((2, 3), bool))
+    assert all_visible["n_occluded"] == 0 and np.isnan(all_visible["occluded"])
+    errors, _ = metrics.joint_errors(PRED, GT)
+    frames = metrics.split_by_visibility(metrics.success_frames, errors, [5.0], visible=visible)
+    np.testing.assert_allclose(frames["visible"], [0.5])  # frame maxima over visible: 5, 10
