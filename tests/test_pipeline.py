@@ -1,0 +1,115 @@
+"""build_dataset: the training tensors every chapter consumes, from synthetic or real data."""
+import numpy as np
+import pytest
+import torch
+
+from handlib.data import codecs
+from handlib.data.pipeline import build_dataset
+from handlib.paths import shared_data_dir
+
+SPEC = {"n": {"train": 6, "val": 4}, "input_size": 64, "heatmap_size": 16, "sigma": 1.5,
+        "augment": {"rotation": 30, "scale": [0.8, 1.2], "shift": 0.05, "colour": 0.2}}
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HANDLIB_CACHE", str(tmp_path))
+
+
+def test_items_follow_the_contract():
+    dataset = build_dataset(SPEC, "train")
+    assert len(dataset) == 6
+    item = dataset[2]
+    shapes = {"image": (3, 64, 64), "kp2d": (21, 2), "visible": (21,), "in_frame": (21,),
+              "heatmaps": (21, 16, 16), "target_weight": (21,), "norm_size": (), "index": (),
+              "kp3d": (21, 3), "kp3d_rel": (21, 3), "rel_depth": (21,), "K": (3, 3)}
+    for key, shape in shapes.items():
+        assert tuple(item[key].shape) == shape, key
+    assert item["image"].dtype == torch.float32 and item["visible"].dtype == torch.bool
+    assert item["index"].item() == 2 and item["norm_size"] > 0
+    assert torch.equal(item["target_weight"] > 0, item["in_frame"])
+    assert not (item["visible"] & ~item["in_frame"]).any()
+    decoded, _ = codecs.decode_heatmaps(item["heatmaps"][None], 64)
+    inside = item["in_frame"].numpy() & (item["kp2d"].numpy() > 6).all(1) & (
+        item["kp2d"].numpy() < 58).all(1)
+    assert np.abs(decoded[0][inside] - item["kp2d"].numpy()[inside]).max() < 1.0
+    projected = item["kp3d"].numpy() @ item["K"].numpy().T
+    np.testing.assert_allclose(projected[:, :2] / projected[:, 2:], item["kp2d"], atol=2e-3)
+
+
+def test_every_hand_comes_out_as_a_right_hand():
+    dataset = build_dataset({**SPEC, "n": {"train": 12}}, "train")
+    from handlib.data.hand_model import palm_normal
+    from handlib.data.synthetic import SyntheticHands
+
+    raw = SyntheticHands("train", 12, 64, framing="hand", crop_padding=1.3, modality="rgb")
+    flags = [bool(dataset[i]["mirrored"]) for i in range(12)]
+    assert flags == [raw[i]["side"] == "left" for i in range(12)] and any(flags)
+    i = flags.index(True)
+    np.testing.assert_allclose(palm_normal(dataset[i]["kp3d"].numpy(), "right"),
+                               palm_normal(raw[i]["kp3d"], "left") * [-1, 1, 1], atol=1e-4)
+
+
+def test_augmentation_is_reproducible_per_epoch_and_only_on_train():
+    dataset = build_dataset(SPEC, "train")
+    dataset.set_epoch(0)
+    first = dataset[1]["kp2d"]
+    assert torch.equal(first, dataset[1]["kp2d"])
+    dataset.set_epoch(1)
+    assert not torch.equal(first, dataset[1]["kp2d"])
+    val = build_dataset(SPEC, "val")
+    assert torch.equal(val[0]["kp2d"], val[0]["kp2d"]) and val.augment is None
+
+
+def test_depth_items_are_normalised_around_the_hand():
+    dataset = build_dataset({**SPEC, "modality": "depth", "augment": None}, "val")
+    item = dataset[0]
+    assert "image" not in item and tuple(item["depth"].shape) == (1, 64, 64)
+    assert item["depth"].min() >= -1 and item["depth"].max() <= 1
+    np.testing.assert_allclose(item["kp_uvd"][:, :2], item["kp2d"] / 64 * 2 - 1, atol=1e-5)
+    np.testing.assert_allclose(item["kp3d_norm"].mean(0), 0, atol=1e-5)  # centred on the joints
+    # a joint's normalised depth matches the normalised depth map at its pixel (within a radius)
+    j = int(np.flatnonzero(item["visible"].numpy())[0])
+    x, y = item["kp2d"][j].long()
+    assert abs(item["depth"][0, y, x] - item["kp_uvd"][j, 2]) < 30 / 125
+
+
+def test_two_hand_items_keep_interhand_order():
+    item = build_dataset({**SPEC, "two_hands": True, "augment": None}, "val")[1]
+    assert tuple(item["kp2d"].shape) == (42, 2) and tuple(item["heatmaps"].shape) == (42, 16, 16)
+    assert tuple(item["hand_valid"].shape) == (2,) and tuple(item["root_depth"].shape) == (2,)
+
+
+def test_a_data_loader_batches_items():
+    loader = torch.utils.data.DataLoader(build_dataset(SPEC, "train"), batch_size=3)
+    batch = next(iter(loader))
+    assert tuple(batch["image"].shape) == (3, 3, 64, 64)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"colour": 1}, "unknown data option"),
+    ({"input_size": 0}, "input_size"),
+    ({"input_size": 64, "heatmap_size": 24}, "multiple"),
+    ({"modality": "rgbd"}, "modality"),
+    ({"source": "rhd"}, "data_root"),
+    ({"n": {"train": 4}}, "no sample count for split 'val'"),
+])
+def test_bad_specs_raise_clear_errors(change, message):
+    with pytest.raises(ValueError, match=message):
+        build_dataset({**SPEC, **change}, "val")
+
+
+SAMPLES = shared_data_dir() / "samples" / "mmpose_format" if shared_data_dir() else None
+
+
+@pytest.mark.skipif(SAMPLES is None or not SAMPLES.is_dir(),
+                    reason="real samples absent: ../shared/data/samples/mmpose_format")
+def test_real_rhd_samples_go_through_the_same_pipeline():
+    spec = {"source": "mmpose_coco", "data_root": str(SAMPLES), "input_size": 128,
+            "heatmap_size": 32}
+    dataset = build_dataset(spec, "rhd_test")
+    for i in range(len(dataset)):
+        item = dataset[i]
+        assert tuple(item["image"].shape) == (3, 128, 128) and item["norm_size"] > 20
+        projected = item["kp3d"].numpy() @ item["K"].numpy().T
+        np.testing.assert_allclose(projected[:, :2] / projected[:, 2:], item["kp2d"], atol=0.5)
