@@ -89,3 +89,10 @@ def test_colour_jitter_changes_only_colours(samples):
 def test_bad_augmentation_options_are_named():
     with pytest.raises(ValueError, match="unknown augmentation option"):
         transforms.sample_augmentation(np.random.default_rng(0), {"rotate": 10})
+
+
+def test_denormalise_image_inverts_normalise_image():
+    image = np.random.default_rng(0).integers(0, 256, (5, 4, 3), dtype=np.uint8)
+    restored = transforms.denormalise_image(transforms.normalise_image(image))
+    assert restored.shape == (5, 4, 3)
+    assert np.allclose(restored, image / 255.0, atol=1e-6)

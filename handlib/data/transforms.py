@@ -170,6 +170,12 @@ def normalise_image(image: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> 
     return ((image.astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1).copy()
 
 
+def denormalise_image(image, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
+    """Inverse of ``normalise_image`` for display: (3,H,W) array or tensor -> (H,W,3) in [0, 1]."""
+    image = np.asarray(image, dtype=np.float32).transpose(1, 2, 0)
+    return np.clip(image * std + mean, 0.0, 1.0)
+
+
 def normalise_depth(depth: np.ndarray, centre_z_mm: float, cube_mm: float) -> np.ndarray:
     """Depth (mm, 0 = no reading) -> [-1, 1] within ``cube_mm`` around ``centre_z_mm``."""
     normalised = (depth.astype(np.float32) - centre_z_mm) / (cube_mm / 2)

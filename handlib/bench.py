@@ -1,0 +1,241 @@
+"""Model size, cost and speed of any registered model (``handlib bench``).
+
+For one model at one input size (square, 3 channels), :func:`benchmark` reports
+
+- parameters (millions) and size (MB at fp32, 4 bytes per parameter, buffers excluded);
+- GFLOPs of one forward pass of one image, counted by ``torch.utils.flop_counter``: 2 FLOPs per
+  multiply-accumulate of convolutions, transposed convolutions and matrix products;
+  element-wise work (BatchNorm, activations, additions, pooling, upsampling) is not counted.
+  GMACs = GFLOPs / 2 are given too: the "GFLOPs" most vision papers print are multiply-
+  accumulates (the ResNet-50 trunk at 224² is usually quoted at 4.1 "GFLOPs"; this counter gives
+  4.09 GMACs, 8.17 GFLOPs), so compare a paper's "GFLOPs" with the GMACs column.
+- unless ``counts_only``, per batch size: inference latency (median of ``repeats`` timed
+  forward passes after ``warmup`` untimed ones, with the device synchronised around each) and
+  images/s, and training images/s (forward, a loss, backward and an SGD step; median step time).
+  Each is measured for eager fp32 and, on CUDA (or when ``fast=True``), for the fast path the
+  engine trains with: bf16 autocast + channels-last + ``torch.compile``; ``speedup`` is the
+  ratio of fast to eager training images/s per batch size.
+
+The training loss is the sum of the means of every output tensor (a stand-in that exercises
+the backward pass of every output, not a pose loss).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from handlib import models
+from handlib.engine import resolve_device
+from handlib.results import device_name
+
+
+def count(model: nn.Module, input_size: int) -> dict[str, float]:
+    """Parameters (M), fp32 size (MB), GFLOPs and GMACs of one forward pass of one image."""
+    parameters = sum(p.numel() for p in model.parameters())
+    probe = next(model.parameters())
+    image = torch.zeros(1, 3, input_size, input_size, device=probe.device)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(image)
+    model.train(was_training)
+    flops = counter.get_total_flops()
+    return {
+        "params_m": parameters / 1e6,
+        "size_mb": parameters * 4 / 2**20,
+        "gflops": flops / 1e9,
+        "gmacs": flops / 2e9,
+    }
+
+
+def _output_loss(outputs: Any) -> torch.Tensor:
+    """Sum of the means of every tensor in ``outputs`` (a tensor, list/tuple or dict)."""
+    if isinstance(outputs, torch.Tensor):
+        return outputs.float().mean()
+    values = outputs.values() if isinstance(outputs, dict) else outputs
+    return sum(_output_loss(value) for value in values)
+
+
+def _median_seconds(
+    step: Callable[[], None], device: torch.device, warmup: int, repeats: int
+) -> float:
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        step()
+    synchronize()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _speed(
+    model: nn.Module, batch: int, input_size: int, device: torch.device, *, fast: bool,
+    compile: bool, warmup: int, repeats: int,
+) -> dict[str, float]:
+    memory_format = torch.channels_last if fast else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    runner = torch.compile(model) if fast and compile else model
+    precision = (
+        torch.autocast(device.type, dtype=torch.bfloat16) if fast else contextlib.nullcontext()
+    )
+    image = torch.randn(batch, 3, input_size, input_size, device=device)
+    image = image.contiguous(memory_format=memory_format)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-6)
+
+    def infer() -> None:
+        with torch.no_grad(), precision:
+            runner(image)
+
+    def train() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with precision:
+            loss = _output_loss(runner(image))
+        loss.backward()
+        optimizer.step()
+
+    model.eval()
+    latency = _median_seconds(infer, device, warmup, repeats)
+    model.train()
+    step = _median_seconds(train, device, warmup, repeats)
+    return {
+        "latency_ms": latency * 1e3,
+        "infer_img_s": batch / latency,
+        "train_img_s": batch / step,
+    }
+
+
+def benchmark(
+    model_name: str,
+    input_size: int = 256,
+    batch_sizes: Sequence[int] = (1, 8, 32),
+    device: str = "auto",
+    counts_only: bool = False,
+    *,
+    fast: bool | None = None,
+    compile: bool = True,
+    warmup: int = 3,
+    repeats: int = 10,
+    **model_kwargs,
+) -> dict[str, Any]:
+    """Counts and (unless ``counts_only``) speed of the registered model ``model_name``.
+
+    ``fast=None`` measures the fast path on CUDA only; ``compile=False`` leaves
+    ``torch.compile`` out of it. Returns ``{"model", "input_size", "device", "device_name",
+    "params_m", "size_mb", "gflops", "gmacs", "speed": [{"mode", "batch", "latency_ms",
+    "infer_img_s", "train_img_s"}, ...], "speedup": {batch: fast/eager training images/s}}``.
+    """
+    torch_device = resolve_device(device)
+    model = models.build(model_name, **model_kwargs).to(torch_device)
+    result: dict[str, Any] = {
+        "model": model_name,
+        "input_size": input_size,
+        "device": str(torch_device),
+        "device_name": device_name(str(torch_device)),
+        **count(model, input_size),
+        "speed": [],
+        "speedup": {},
+    }
+    if counts_only:
+        return result
+    with_fast = torch_device.type == "cuda" if fast is None else fast
+    modes = ["eager", "fast"] if with_fast else ["eager"]
+    for mode in modes:
+        for batch in batch_sizes:
+            measured = _speed(
+                model, batch, input_size, torch_device, fast=mode == "fast", compile=compile,
+                warmup=warmup, repeats=repeats,
+            )
+            result["speed"].append({"mode": mode, "batch": batch, **measured})
+    if "fast" in modes:
+        train = {(row["mode"], row["batch"]): row["train_img_s"] for row in result["speed"]}
+        result["speedup"] = {b: train["fast", b] / train["eager", b] for b in batch_sizes}
+    return result
+
+
+def table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One row per model (and mode and batch size when speed was measured) of ``benchmark``
+    results, for printing or a notebook."""
+    rows = []
+    for result in results:
+        counts = {
+            "model": result["model"],
+            "params (M)": result["params_m"],
+            "size (MB)": result["size_mb"],
+            "GFLOPs": result["gflops"],
+            "GMACs": result["gmacs"],
+        }
+        if not result["speed"]:
+            rows.append(counts)
+        for speed in result["speed"]:
+            rows.append(
+                counts
+                | {
+                    "mode": speed["mode"],
+                    "batch": speed["batch"],
+                    "latency (ms)": speed["latency_ms"],
+                    "inference img/s": speed["infer_img_s"],
+                    "training img/s": speed["train_img_s"],
+                    "fast/eager training": result["speedup"].get(speed["batch"])
+                    if speed["mode"] == "fast" else None,
+                }
+            )
+    frame = pd.DataFrame(rows)
+    return frame.dropna(axis=1, how="all")
+
+
+def _batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"--batch expects comma-separated integers like 1,8,32, got {text!r}"
+        ) from None
+    if any(size < 1 for size in sizes):
+        raise ValueError(f"batch sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _bench_command(args: argparse.Namespace) -> int:
+    result = benchmark(
+        args.model, args.input, _batch_sizes(args.batch), args.device, args.counts_only,
+        compile=not args.no_compile, warmup=args.warmup, repeats=args.repeats,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{args.model} at {args.input}x{args.input} on {result['device_name']}")
+        print(table([result]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="parameters, GFLOPs/GMACs, latency and throughput of a registered model",
+        description="Benchmark a registered model (see handlib.models.REGISTRY): counts, and "
+        "inference/training speed for eager fp32 and (on CUDA) bf16 + channels-last + compile.",
+    )
+    parser.add_argument("--model", required=True, help="registered model name, e.g. resnet50")
+    parser.add_argument("--input", type=int, default=256, help="square input size in px")
+    parser.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--counts-only", action="store_true", help="parameters and FLOPs only")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--no-compile", action="store_true", help="fast path without torch.compile")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs before timing")
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs (median reported)")
+    parser.set_defaults(func=_bench_command)

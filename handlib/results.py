@@ -1,0 +1,208 @@
+"""Result files and their provenance, written atomically and read back into pandas.
+
+Every run writes one folder, ``results_root() / <experiment> / <profile> / <run>/`` (by default
+``book/results/...``), holding
+
+- ``history.csv``: one row per epoch (losses, validation metrics, learning rate, time);
+- ``metrics.json``: the run's final metrics;
+- ``run.json``: provenance: the configuration and its hash, the git commit (and whether the
+  tree had uncommitted changes), dataset and generator version, device, library versions,
+  wall time and throughput.
+
+``run.json`` is written last, so a folder without it is an unfinished run. Each file is written
+to a temporary file in the same folder and renamed over the target (``os.replace`` is atomic on
+POSIX and Windows), so a run killed at any moment leaves either the old file or the new one,
+never half of one.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from handlib.paths import REPO_ROOT, results_root
+
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+
+
+def _atomic_write(path: Path, write: Callable[[IO[str]], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+
+
+def _to_json(value: Any) -> Any:
+    """``json`` fallback for numpy scalars and arrays, paths and timestamps."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (Path, datetime.datetime)):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON: {value!r}")
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically (temporary file, then rename)."""
+    _atomic_write(Path(path), lambda f: json.dump(obj, f, indent=2, default=_to_json))
+
+
+def write_csv_atomic(path: str | Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` (without its index) as CSV to ``path`` atomically."""
+    _atomic_write(Path(path), lambda f: frame.to_csv(f, index=False))
+
+
+def git_state(repo: Path = REPO_ROOT) -> dict[str, Any]:
+    """``{"commit": sha or None, "dirty": bool or None}`` of the repository holding handlib."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain")
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def library_versions() -> dict[str, str]:
+    import torch
+
+    import handlib
+
+    return {
+        "python": platform.python_version(),
+        "handlib": handlib.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+    }
+
+
+def device_name(device: str) -> str:
+    """A human-readable name of ``device`` ("cpu", "cuda", "cuda:1"): GPU model or CPU model."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    name = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"CPU: {name} ({os.cpu_count()} logical cores)"
+
+
+def provenance(
+    *,
+    config: dict,
+    config_hash: str,
+    device: str,
+    dataset: dict,
+    wall_time_s: float,
+    throughput: float,
+    world_size: int = 1,
+) -> dict[str, Any]:
+    """The ``run.json`` record of a finished run (see the module docstring)."""
+    return {
+        "config_hash": config_hash,
+        "config": config,
+        "git": git_state(),
+        "dataset": dataset,
+        "device": str(device),
+        "device_name": device_name(device),
+        "world_size": world_size,
+        "libraries": library_versions(),
+        "wall_time_s": wall_time_s,
+        "train_samples_per_s": throughput,
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def run_dir(experiment: str, profile: str, run: str) -> Path:
+    return results_root() / experiment / profile / run
+
+
+def write_run(path: Path, *, history: pd.DataFrame, metrics: dict, provenance: dict) -> None:
+    """Write a run's three files into ``path``, ``run.json`` last (it marks the run finished)."""
+    write_csv_atomic(path / HISTORY_FILE, history)
+    write_json_atomic(path / METRICS_FILE, metrics)
+    write_json_atomic(path / RUN_FILE, provenance)
+
+
+def read_run(path: Path) -> dict[str, Any] | None:
+    """``{"history": DataFrame, "metrics": dict, "provenance": dict}`` of a finished run in
+    ``path``, or ``None`` when ``path`` holds no finished run."""
+    if not (path / RUN_FILE).is_file():
+        return None
+    return {
+        "history": pd.read_csv(path / HISTORY_FILE),
+        "metrics": json.loads((path / METRICS_FILE).read_text()),
+        "provenance": json.loads((path / RUN_FILE).read_text()),
+    }
+
+
+def load_run(experiment: str, profile: str, run: str) -> dict[str, Any]:
+    """The finished run ``experiment/profile/run``; ``FileNotFoundError`` saying where it
+    looked (and how to make it) when there is none."""
+    path = run_dir(experiment, profile, run)
+    found = read_run(path)
+    if found is None:
+        raise FileNotFoundError(
+            f"no finished run in {path} (no {RUN_FILE}); train it first, e.g. "
+            f"with engine.load_or_train or `handlib train`"
+        )
+    return found
+
+
+def load_runs(experiment: str, profile: str) -> pd.DataFrame:
+    """One row per finished run of ``experiment`` under ``profile``: its final metrics and the
+    main provenance fields (run, model, config hash, commit, device, wall time, throughput)."""
+    rows = []
+    root = results_root() / experiment / profile
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        found = read_run(path)
+        if found is None:
+            continue
+        prov = found["provenance"]
+        rows.append(
+            {
+                "run": path.name,
+                "model": prov["config"]["model"]["name"],
+                **found["metrics"],
+                "config_hash": prov["config_hash"],
+                "commit": prov["git"]["commit"],
+                "dirty": prov["git"]["dirty"],
+                "device_name": prov["device_name"],
+                "wall_time_s": prov["wall_time_s"],
+                "train_samples_per_s": prov["train_samples_per_s"],
+            }
+        )
+    return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()

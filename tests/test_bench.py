@@ -1,0 +1,70 @@
+"""Benchmarks: exact parameter/FLOP/MAC counts on hand-made models, the speed measurements'
+shape, and the ``handlib bench`` command."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch.nn as nn
+
+from handlib import bench, cli
+
+
+def test_counts_of_a_convolution_are_exact():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.ReLU())
+    counts = bench.count(model, 16)
+    macs = 8 * 3 * 3 * 3 * 16 * 16  # out channels × in channels × kernel × output pixels
+    assert counts["gmacs"] == pytest.approx(macs / 1e9)
+    assert counts["gflops"] == pytest.approx(2 * macs / 1e9)
+    assert counts["params_m"] == pytest.approx(8 * 3 * 3 * 3 / 1e6)
+    assert counts["size_mb"] == pytest.approx(8 * 3 * 3 * 3 * 4 / 2**20)
+
+
+def test_resnet50_costs_the_commonly_quoted_4_1_gmacs_at_224():
+    from handlib import models
+
+    counts = bench.count(models.build("resnet50"), 224)
+    assert counts["params_m"] == pytest.approx(23.508032)
+    assert counts["gmacs"] == pytest.approx(4.09, abs=0.01)
+
+
+def test_benchmark_measures_eager_and_fast_paths():
+    result = bench.benchmark(
+        "resnet18", input_size=64, batch_sizes=[1, 2], device="cpu", fast=True, compile=False,
+        warmup=1, repeats=2, width=8,
+    )
+    assert result["device"] == "cpu" and result["device_name"].startswith("CPU")
+    assert [(r["mode"], r["batch"]) for r in result["speed"]] == [
+        ("eager", 1), ("eager", 2), ("fast", 1), ("fast", 2)
+    ]
+    for row in result["speed"]:
+        assert row["latency_ms"] > 0
+        assert row["infer_img_s"] == pytest.approx(row["batch"] / row["latency_ms"] * 1e3)
+        assert row["train_img_s"] > 0
+    train = {(r["mode"], r["batch"]): r["train_img_s"] for r in result["speed"]}
+    assert result["speedup"][2] == pytest.approx(train["fast", 2] / train["eager", 2])
+    frame = bench.table([result])
+    assert len(frame) == 4 and frame["fast/eager training"].notna().sum() == 2
+
+
+def test_fast_path_is_measured_on_cuda_only_by_default():
+    result = bench.benchmark("resnet18", 64, [1], "cpu", warmup=0, repeats=1, width=8)
+    assert [r["mode"] for r in result["speed"]] == ["eager"] and result["speedup"] == {}
+
+
+def test_bench_command_prints_counts_as_json(capsys):
+    code = cli.main(
+        ["bench", "--model", "simple_baseline_r50", "--input", "64", "--counts-only", "--json"]
+    )
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["params_m"] == pytest.approx(34.000725)  # ResNet-50 + 3 deconvs + 21-joint head
+    assert result["gflops"] == pytest.approx(2 * result["gmacs"])
+    assert result["speed"] == []
+
+
+def test_bench_command_rejects_bad_input(capsys):
+    assert cli.main(["bench", "--model", "resnet18", "--batch", "1,x"]) == 2
+    assert "comma-separated integers" in capsys.readouterr().err
+    assert cli.main(["bench", "--model", "no_such_model", "--counts-only"]) == 2
+    assert "unknown model 'no_such_model'" in capsys.readouterr().err
