@@ -92,6 +92,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "optimizer": {"name": "adam", "lr": 1e-3, "weight_decay": 0.0},
     "scheduler": {"name": "constant"},
     "train": {
+        "split": "train",
         "epochs": 1,
         "batch_size": 32,
         "grad_clip": None,
@@ -745,7 +746,7 @@ def load_or_train(
         )
     del cached
 
-    train_set = build_dataset(cfg["data"], "train")
+    train_set = build_dataset(cfg["data"], cfg["train"]["split"], training=True)
     val_set = build_dataset(cfg["data"], cfg["eval"]["split"])
     history = fit(
         model, cfg, train_set, val_set, loss_fn=_build_named(losses.build, cfg["loss"]),
@@ -762,7 +763,7 @@ def load_or_train(
     }
     dataset = {
         "source": cfg["data"].get("source"),
-        "sizes": {"train": len(train_set), cfg["eval"]["split"]: len(val_set)},
+        "sizes": {cfg["train"]["split"]: len(train_set), cfg["eval"]["split"]: len(val_set)},
     }
     if cfg["data"].get("source") == "synthetic":
         from handlib.data.synthetic import GENERATOR_VERSION

@@ -51,7 +51,7 @@ def test_every_hand_comes_out_as_a_right_hand():
 
 
 def test_augmentation_is_reproducible_per_epoch_and_only_on_train():
-    dataset = build_dataset(SPEC, "train")
+    dataset = build_dataset(SPEC, "train", training=True)
     dataset.set_epoch(0)
     first = dataset[1]["kp2d"]
     assert torch.equal(first, dataset[1]["kp2d"])

@@ -7,8 +7,9 @@ Per item (``PoseDataset.__getitem__``):
    or from a real dataset (``handlib.data.formats.open_dataset(source, data_root, split)``);
 2. a left hand is mirrored to a right hand (``mirror_left``; one-hand samples only);
 3. the square of side ``crop_padding * max(w, h)`` around the hand's box (both hands' box for
-   two-hand samples) is resized to ``input_size``; on the ``train`` split only, the ``augment``
-   rotation/scale/shift is folded into the same warp and colour jitter applied;
+   two-hand samples) is resized to ``input_size``; on the split a model trains on only
+   (``training=True``), the ``augment`` rotation/scale/shift is folded into the same warp and
+   colour jitter applied;
 4. targets: heatmaps (``handlib.data.codecs.encode_heatmaps``) weighted by ``target_weight`` =
    labelled and inside the crop (occluded joints are still supervised: their position is known);
    ``visible`` = visible in the source and inside the crop; ``norm_size`` = the PCK normaliser
@@ -80,8 +81,11 @@ def resolve_spec(spec: dict) -> dict:
     return resolved
 
 
-def build_dataset(spec: dict, split: str) -> "PoseDataset":
-    """The dataset of ``split`` described by ``spec`` (keys of ``DEFAULT_SPEC``)."""
+def build_dataset(spec: dict, split: str, *, training: bool = False) -> "PoseDataset":
+    """The dataset of ``split`` described by ``spec`` (keys of ``DEFAULT_SPEC``).
+
+    ``training=True`` marks the split a model is trained on: only it gets ``spec["augment"]``.
+    """
     spec = resolve_spec(spec)
     if spec["source"] == "synthetic":
         from handlib.data.synthetic import SyntheticHands
@@ -102,15 +106,15 @@ def build_dataset(spec: dict, split: str) -> "PoseDataset":
             raise ValueError(f"data source {spec['source']!r} needs data_root: the folder "
                              "holding the dataset as its authors publish it")
         source = open_dataset(spec["source"], spec["data_root"], split)
-    return PoseDataset(source, spec, split)
+    return PoseDataset(source, spec, split, training=training)
 
 
 class PoseDataset(torch.utils.data.Dataset):
     """Canonical samples -> dicts of tensors (see the module doc for every key)."""
 
-    def __init__(self, source, spec: dict, split: str):
+    def __init__(self, source, spec: dict, split: str, *, training: bool = False):
         self.source, self.spec, self.split = source, resolve_spec(spec), split
-        self.augment = self.spec["augment"] if split == "train" else None
+        self.augment = self.spec["augment"] if training else None
         self.epoch: int | None = None
 
     def __len__(self) -> int:

@@ -1,0 +1,146 @@
+"""Training losses: ``build(name, **kwargs) -> loss(outputs, batch) -> {term: scalar tensor}``.
+
+Every loss takes the model's output dict and the batch dict and returns named scalar terms; the
+training objective is their sum (the engine sums and logs them).
+
+Heatmap losses (RCSF §3.3, CPN §3, HRNet):
+
+- per-joint error ``e_bj = w_bj · mean_pixels (h_bj − h^gt_bj)²`` where ``w`` is the batch's
+  ``target_weight`` (0 for unlabelled joints). We read the papers' "L2 loss" on heatmaps as the
+  squared error (the ``JointsMSELoss`` of the CPN/HRNet reference code), averaged over pixels so
+  that its size does not depend on the heatmap resolution.
+- ``heatmap_mse``: RCSF eq. (1), ``L = Σ_j e_bj`` averaged over the batch. ``joint_reduction=
+  "mean"`` averages over joints instead (the convention of the HRNet/SimpleBaseline code).
+  ``key`` selects the output (default ``heatmaps``).
+- ``ohkm``: online hard keypoint mining, RCSF eq. (2) / CPN §3.3: per sample, keep only the
+  ``m`` joints with the largest ``e_bj`` and sum them (gradient flows only through those ``m``).
+- ``rcsf``: RCSF eq. (3), ``L_total = L_G + L_R``: ``global`` = eq. (1) on
+  ``outputs["global_heatmaps"]`` (GlobalNet's intermediate heatmap), ``regional`` = eq. (2) on
+  ``outputs["heatmaps"]`` with ``m`` (``m=None`` or ``m=21`` keeps every joint: "Ours *", the
+  model without OHKM). The paper's best ``m`` is 11 (Table 5), the default.
+- ``cpn``: CPN (Chen et al. 2018, §3.3): GlobalNet L2 on each of its pyramid levels
+  (``outputs["global_heatmaps"]`` of shape (B, L, J, h, w)), summed over levels as in the CPN
+  reference code, plus RefineNet OHKM on ``outputs["heatmaps"]``. CPN kept M = 8 of 17 COCO
+  keypoints; RCSF says the baselines were trained "under the same experimental settings", so the
+  default here is RCSF's m = 11 of 21.
+
+The equations in the paper sum over joints (Σ_j), which fixes the relative weight of L_G (21
+terms) and L_R (m terms); we keep those sums. With Adam a common scale of the loss does not
+change training.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+LossFn = Callable[[dict, dict], dict[str, torch.Tensor]]
+
+
+def per_joint_mse(
+    pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(B, J, h, w) heatmaps → (B, J) target-weighted mean-squared error per joint."""
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"predicted heatmaps {tuple(pred.shape)} and targets {tuple(target.shape)} differ in "
+            "shape; the model's heatmap size must equal the dataset's heatmap_size"
+        )
+    error = (pred.float() - target.float()).pow(2).flatten(2).mean(dim=2)
+    if weight is not None:
+        error = error * weight.to(error.dtype).reshape(error.shape)
+    return error
+
+
+def hard_keypoint_sum(errors: torch.Tensor, m: int | None) -> torch.Tensor:
+    """RCSF eq. (2): per sample, the sum of the ``m`` largest per-joint errors; batch mean.
+
+    ``errors`` is (B, J). ``m=None`` (or ``m >= J``) keeps every joint.
+    """
+    joints = errors.shape[1]
+    if m is None or m >= joints:
+        return errors.sum(dim=1).mean()
+    if m < 1:
+        raise ValueError(f"OHKM needs m >= 1 hard keypoints, got m={m}")
+    return torch.topk(errors, k=m, dim=1, sorted=False).values.sum(dim=1).mean()
+
+
+def _weight(batch: dict) -> torch.Tensor | None:
+    return batch.get("target_weight")
+
+
+def heatmap_mse(key: str = "heatmaps", joint_reduction: str = "sum") -> LossFn:
+    """Target-weighted heatmap L2 (RCSF eq. 1) on ``outputs[key]``; term name ``heatmap``."""
+    if joint_reduction not in ("sum", "mean"):
+        raise ValueError(f"joint_reduction must be 'sum' or 'mean', got {joint_reduction!r}")
+
+    def loss(outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
+        errors = per_joint_mse(outputs[key], batch["heatmaps"], _weight(batch))
+        total = errors.sum(dim=1).mean()
+        if joint_reduction == "mean":
+            total = total / errors.shape[1]
+        return {"heatmap": total}
+
+    return loss
+
+
+def ohkm(m: int = 11, key: str = "heatmaps") -> LossFn:
+    """Online hard keypoint mining (RCSF eq. 2) on ``outputs[key]``; term name ``ohkm``."""
+
+    def loss(outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
+        errors = per_joint_mse(outputs[key], batch["heatmaps"], _weight(batch))
+        return {"ohkm": hard_keypoint_sum(errors, m)}
+
+    return loss
+
+
+def rcsf(m: int | None = 11) -> LossFn:
+    """RCSF eq. (3): ``global`` (eq. 1, GlobalNet) + ``regional`` (eq. 2 with ``m``,
+    RegionalNet)."""
+
+    def loss(outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
+        weight = _weight(batch)
+        global_errors = per_joint_mse(outputs["global_heatmaps"], batch["heatmaps"], weight)
+        regional_errors = per_joint_mse(outputs["heatmaps"], batch["heatmaps"], weight)
+        return {
+            "global": global_errors.sum(dim=1).mean(),
+            "regional": hard_keypoint_sum(regional_errors, m),
+        }
+
+    return loss
+
+
+def cpn(m: int | None = 11) -> LossFn:
+    """CPN: L2 on every GlobalNet level (summed) + OHKM with ``m`` on the RefineNet output."""
+
+    def loss(outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
+        weight = _weight(batch)
+        levels = outputs["global_heatmaps"]
+        if levels.dim() != 5:
+            raise ValueError(
+                "the cpn loss expects outputs['global_heatmaps'] of shape (B, levels, J, h, w), "
+                f"got {tuple(levels.shape)}"
+            )
+        global_term = sum(
+            per_joint_mse(levels[:, level], batch["heatmaps"], weight).sum(dim=1).mean()
+            for level in range(levels.shape[1])
+        )
+        refine_errors = per_joint_mse(outputs["heatmaps"], batch["heatmaps"], weight)
+        return {"global": global_term, "refine": hard_keypoint_sum(refine_errors, m)}
+
+    return loss
+
+
+LOSSES: dict[str, Callable[..., LossFn]] = {
+    "heatmap_mse": heatmap_mse,
+    "ohkm": ohkm,
+    "rcsf": rcsf,
+    "cpn": cpn,
+}
+
+
+def build(name: str, **kwargs) -> LossFn:
+    """The loss ``name`` (one of ``LOSSES``) configured with ``kwargs``."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; available losses: {', '.join(sorted(LOSSES))}")
+    return LOSSES[name](**kwargs)

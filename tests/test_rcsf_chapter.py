@@ -1,0 +1,261 @@
+"""The RCSF chapter's study logic: its runs, and tables built from results that carry every row
+and column of the paper's tables (checked against handlib.papers.table("rcsf", N)), on hand-made
+predictions with known scores."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from handlib import papers, report
+from handlib.chapters import rcsf as chapter
+from handlib.profiles import load_profile
+
+N, NORM = 40, 100.0
+#: Per-run pixel offset of every prediction (fraction of NORM): a known PCK ordering.
+OFFSETS = {
+    "rcsf": 0.0,            # perfect
+    "rcsf_no_ohkm": 0.015,  # within PCK@0.02
+    "cpn101": 0.025,        # within PCK@0.03 only
+    "cpn50": 0.035,
+    "hrnet_w48": 0.045,
+    "hrnet_w32": 0.06,      # outside every Table 3 threshold
+    "rcsf_global_only": 0.1,
+    "rcsf_high_res_first": 0.01,
+    "rcsf_m9": 0.03, "rcsf_m13": 0.03, "rcsf_m15": 0.03, "rcsf_m17": 0.03, "rcsf_m19": 0.03,
+}
+
+
+def fake_predictions(name: str, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)  # the same test set for every run
+    kp2d = rng.uniform(0, 64, (N, 21, 2)).astype(np.float32)
+    visible = rng.random((N, 21)) < 0.7
+    shift = OFFSETS[name] * NORM
+    pred = kp2d + np.float32(shift) * np.array([0.6, 0.8], np.float32)  # |shift| exactly
+    if seed:  # other seeds a little worse on the occluded joints
+        pred = pred + np.where(visible[..., None], 0.0, 0.001 * NORM * seed).astype(np.float32)
+    return {"kp2d_pred": pred, "kp2d": kp2d, "visible": visible,
+            "in_frame": np.ones((N, 21), bool), "norm_size": np.full(N, NORM, np.float32),
+            "index": np.arange(N), "confidence": np.ones((N, 21), np.float32)}
+
+
+def fake_study(profile: str) -> chapter.Study:
+    cfg = load_profile("rcsf", profile)
+    runs = chapter.study_runs(cfg)
+    return chapter.Study(cfg, runs, {r.run_id: fake_predictions(r.name, r.seed) for r in runs})
+
+
+@pytest.fixture(scope="module")
+def cpu_study():
+    return fake_study("cpu")
+
+
+def same_labels(ours: pd.Index, paper: pd.Index) -> bool:
+    return list(ours) == list(paper) and list(ours.names) == list(paper.names)
+
+
+# ---------------------------------------------------------------- runs
+
+
+def test_sweep_reuses_ours_and_ours_without_ohkm():
+    sweep = chapter.sweep_runs(load_profile("rcsf", "smoke"))
+    assert sweep == {9: "rcsf_m9", 11: "rcsf", 13: "rcsf_m13", 15: "rcsf_m15", 17: "rcsf_m17",
+                     19: "rcsf_m19", 21: "rcsf_no_ohkm"}
+    assert list(sweep) == list(papers.table("rcsf", "5").index)
+
+
+@pytest.mark.parametrize("profile, count", [("smoke", 13), ("cpu", 13), ("gpu", 6 * 3 + 7),
+                                            ("paper", 2 * 13)])
+def test_study_runs(profile, count):
+    cfg = load_profile("rcsf", profile)
+    runs = chapter.study_runs(cfg)
+    assert len(runs) == count
+    assert len({r.run_id for r in runs}) == count
+    if profile == "gpu":  # the main comparison over three seeds
+        assert sorted(r.seed for r in runs if r.name == "cpn101") == [0, 1, 2]
+    if profile == "paper":
+        assert {r.dataset for r in runs} == {"STB", "RHD"}
+        stb = next(r for r in runs if r.run_id == "STB-rcsf")
+        assert stb.config["data"]["source"] == "stb"
+    ours = next(r for r in runs if r.name == "rcsf")
+    assert ours.config["model"]["name"] == "rcsf" and ours.config["loss"] == {"name": "rcsf", "m": 11}
+    assert set(ours.config) <= {"model", "data", "loss", "optimizer", "scheduler", "train", "eval"}
+
+
+def test_paper_settings_are_the_defaults():
+    cfg = load_profile("rcsf", "paper")
+    config = chapter.run_config(cfg, "STB", "rcsf", 0)
+    stated = papers.settings("rcsf")
+    assert config["optimizer"]["name"] == stated["optimizer"].lower()
+    assert config["optimizer"]["lr"] == stated["lr"]
+    assert config["train"]["batch_size"] == stated["batch_size"]
+    assert config["train"]["epochs"] == stated["epochs"]
+    assert config["scheduler"] == {"name": "halve_at", "epochs": [stated["lr_halve_at"]]}
+    assert config["data"]["input_size"] == stated["input_size"]
+    assert config["data"]["heatmap_size"] == stated["heatmap_size"]
+    assert config["loss"]["m"] == stated["ohkm_top_m"]
+    assert config["model"] == {"name": "rcsf"}  # the paper's full-size model
+
+
+def test_unknown_run_is_a_clear_error():
+    with pytest.raises(ValueError, match="no run 'resnet7'"):
+        chapter.run_config(load_profile("rcsf", "smoke"), "synthetic", "resnet7", 0)
+
+
+# ---------------------------------------------------------------- tables vs the paper's
+
+
+@pytest.mark.parametrize("table_id", ["1", "2"])
+def test_per_joint_tables_have_the_papers_rows_and_columns(cpu_study, table_id):
+    ours = chapter.table_per_joint(cpu_study, table_id)
+    paper = papers.table("rcsf", table_id)
+    assert same_labels(ours.index, paper.index)
+    assert list(ours.columns) == list(paper.columns)
+    # PCK@0.05 per joint: offsets 0 .. 0.045 are hits, 0.06 is a miss, on every joint
+    expected = {"Ours": 1, "Ours *": 1, "CPN101": 1, "CPN50": 1, "HRNet-W48": 1, "HRNet-W32": 0}
+    for label, value in expected.items():
+        assert np.allclose(ours[label], value)
+    both = report.paper_vs_reproduced(paper, ours, "run", profile="cpu")
+    assert not (both[("run", "")] == report.NOT_RUN).any()
+
+
+def test_table3_rows_columns_and_known_values(cpu_study):
+    ours = chapter.table_pck(cpu_study)
+    paper = papers.table("rcsf", "3")
+    assert same_labels(ours.index, paper.index) and list(ours.columns) == list(paper.columns)
+    rhd = ours.loc["RHD"]
+    assert rhd.loc["Ours"].tolist() == [1, 1, 1, 1, 1]
+    assert rhd.loc["Ours *"].tolist() == [0, 1, 1, 1, 1]
+    assert rhd.loc["CPN101"].tolist() == [0, 0, 1, 1, 1]
+    assert rhd.loc["HRNet-W32"].tolist() == [0, 0, 0, 0, 0]
+    labels = chapter.run_labels(cpu_study, "3")
+    both = report.paper_vs_reproduced(paper, ours, labels, profile="cpu")
+    assert both.loc[("RHD", "CPN50"), ("PCK@0.02", "paper")] == 0.5951
+    assert both.loc[("RHD", "CPN50"), ("PCK@0.02", "reproduced")] == 0
+    assert "synthetic" in both.loc[("RHD", "CPN50"), ("run", "")]
+
+
+def test_tables_4_5_6_have_the_papers_rows_and_columns(cpu_study):
+    design = chapter.table_design(cpu_study)
+    assert same_labels(design.index, papers.table("rcsf", "4").index)
+    assert list(design.columns) == list(papers.table("rcsf", "4").columns)
+    assert design.loc["ours", "RHD"] == 1 and design.loc["Models in (1)", "RHD"] == 0
+    assert design.loc["Models in (2)", "STB"] == 1
+
+    sweep = chapter.table_ohkm(cpu_study)
+    paper5 = papers.table("rcsf", "5")
+    assert same_labels(sweep.index, paper5.index) and list(sweep.columns) == list(paper5.columns)
+    assert sweep.loc[11, "PCK"] == 1 and sweep.loc[21, "PCK"] == 1 and sweep.loc[9, "PCK"] == 0
+
+    comparison = chapter.table_comparison(cpu_study)
+    paper6 = papers.table("rcsf", "6")
+    assert list(comparison.columns) == list(paper6.columns)
+    both = report.paper_vs_reproduced(paper6, comparison, chapter.run_labels(cpu_study, "6"))
+    assert list(both.index[: len(paper6)]) == list(paper6.index)  # the paper's rows as reported
+    assert both.loc["SRHandNet", ("run", "")] == report.NOT_RUN
+    assert both.loc["Ours", ("STB", "reproduced")] == 1
+    assert both.loc["CPN50", ("STB", "paper")] != both.loc["CPN50", ("STB", "paper")]  # NaN: ours
+
+
+def test_table7_columns_and_fidelity():
+    bench = {
+        "device_name": "CPU: test",
+        "settings": {"input_size": 256},
+        "models": [
+            {"model": "rcsf", "input_size": 256, "params_m": 31.44, "size_mb": 119.93,
+             "gflops": 21.5, "gmacs": 10.75,
+             "speed": [{"mode": "eager", "batch": 1, "infer_img_s": 3.0}]},
+            {"model": "cpn50", "input_size": 256, "params_m": 27.06, "size_mb": 103.2,
+             "gflops": 19.5, "gmacs": 9.73, "speed": []},
+        ],
+    }
+    speed = chapter.table_speed(bench)
+    paper7 = papers.table("rcsf", "7")
+    assert list(speed.columns) == list(paper7.columns)
+    assert speed.loc["Ours", "FPS"] == 3.0 and np.isnan(speed.loc["CPN50 (ours)", "FPS"])
+    both = report.paper_vs_reproduced(paper7, speed, "bench")
+    assert both.loc["Ours", ("Size (MB)", "paper")] == 120.20
+    fidelity = chapter.fidelity_table(bench)
+    assert fidelity.loc["size (MB, float32)", "ours / paper"] == pytest.approx(119.93 / 120.20)
+    assert chapter.fidelity_numbers(bench)["gmacs_ratio"] == pytest.approx(10.75 / 12.01)
+
+
+def test_visibility_and_seed_tables():
+    study = fake_study("gpu")  # three seeds
+    seeds = chapter.table_seeds(study, "synthetic")
+    assert seeds.loc["Ours", ("seeds", "")] == 3
+    assert seeds.loc["Ours", ("PCK@0.01", "mean")] == 1
+    visibility = chapter.table_visibility(study, "synthetic")
+    assert visibility.loc["Ours", ("PCK@0.02", "visible")] == 1
+    n_visible = visibility.loc["Ours", ("joints scored", "visible")]
+    n_occluded = visibility.loc["Ours", ("joints scored", "occluded")]
+    assert n_visible + n_occluded == N * 21 and n_occluded > 0
+
+
+def test_claims_get_verdicts(cpu_study):
+    results = chapter.claim_results(cpu_study)
+    testable = [c["id"] for c in papers.claims("rcsf") if c["testable_on"] != "not_here"]
+    assert sorted(results) == sorted(testable)
+    table = report.verdict_table(papers.claims("rcsf"), results)
+    assert table.loc["beats_cpn101_rhd", "verdict"] == "holds"  # 1.0 vs 0.0 at PCK@0.02
+    assert table.loc["regionalnet_beats_globalnet_only_rhd", "verdict"] == "holds"
+    assert table.loc["deeper_cpn_better_rhd", "verdict"] == "inconclusive"  # 0 vs 0
+    assert table.loc["ohkm_m11_best", "verdict"] == "inconclusive"  # m = 21 ties at 1.0
+    assert "synthetic" in table.loc["beats_cpn101_rhd", "tested on"]
+    assert table.loc["fastest", "verdict"] == "inconclusive"  # not testable here
+    smoke = report.verdict_table(papers.claims("rcsf"), chapter.claim_results(fake_study("smoke")))
+    assert (smoke["verdict"] == "inconclusive").all()
+
+
+def test_figure_samples_are_chosen_by_rule(cpu_study):
+    p = cpu_study.of("synthetic", "hrnet_w32")[0]
+    chosen = chapter.most_occluded(p, 3)
+    occluded = (~p["visible"]).sum(axis=1)
+    assert occluded[chosen].tolist() == sorted(occluded, reverse=True)[:3]
+    errors = chapter.sample_errors(p)
+    p_bad = {**p, "kp2d_pred": p["kp2d_pred"].copy()}
+    p_bad["kp2d_pred"][7] += 30.0
+    assert chapter.largest_errors(p_bad, 1).tolist() == [7]
+    assert np.allclose(errors, 0.06)
+
+
+def test_predictions_are_saved_atomically_and_keyed_by_config(tmp_path):
+    arrays = fake_predictions("rcsf", 0)
+    path = tmp_path / "run" / chapter.PREDICTIONS_FILE
+    chapter._save_npz(path, {**arrays, "config_hash": np.array("abc")})
+    loaded = chapter._stored_predictions(path, "abc")
+    assert set(loaded) == set(arrays) and np.array_equal(loaded["kp2d"], arrays["kp2d"])
+    assert chapter._stored_predictions(path, "other") is None  # stale: another configuration
+    assert [p.name for p in path.parent.iterdir()] == [chapter.PREDICTIONS_FILE]
+
+
+def test_missing_runs_show_as_not_run():
+    cfg = load_profile("rcsf", "cpu")
+    runs = chapter.study_runs(cfg)
+    study = chapter.Study(cfg, runs, {r.run_id: None for r in runs})
+    assert not study.available
+    ours = chapter.table_pck(study)
+    both = report.paper_vs_reproduced(papers.table("rcsf", "3"), ours, "run")
+    assert (both[("run", "")] == report.NOT_RUN).all()
+
+
+def test_resolve_applies_the_notebook_parameters():
+    gpu = load_profile("rcsf", "gpu")
+    cfg = chapter.apply_parameters(gpu, seed=5)
+    assert cfg["study"]["seeds"] == [5, 6, 7] and gpu["study"]["seeds"] == [0, 1, 2]
+    with pytest.raises(ValueError, match="data_root"):
+        chapter.apply_parameters(load_profile("rcsf", "paper"))
+    with pytest.raises(ValueError, match="synthetic"):
+        chapter.apply_parameters(load_profile("rcsf", "cpu"), data_root="/somewhere")
+    paper = chapter.apply_parameters(load_profile("rcsf", "paper"), data_root="/data")
+    config = chapter.run_config(paper, "RHD", "rcsf", 0)
+    assert config["data"]["data_root"] == "/data/RHD_published_v2"
+    assert config["data"]["source"] == "rhd" and "folder" not in config["data"]
+
+
+def test_difference_noise_is_the_bootstrap_spread_of_a_paired_difference():
+    same = fake_predictions("rcsf", 0)
+    assert chapter.difference_noise(same, same, 0.02) == 0.0
+    rng = np.random.default_rng(3)
+    half = {**same, "kp2d_pred": same["kp2d_pred"] + np.where(rng.random((N, 21, 1)) < 0.5, 0, 5.0)}
+    noise = chapter.difference_noise(same, half, 0.02)
+    # PCK of `half` is a mean of N*21 coin flips: its standard error is about sqrt(.25 / 840)
+    assert 2 * 0.5 * np.sqrt(0.25 / (N * 21)) < noise < 2 * 3 * np.sqrt(0.25 / (N * 21))
