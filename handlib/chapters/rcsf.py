@@ -777,8 +777,8 @@ def fidelity_numbers(bench: dict) -> dict[str, float]:
         "size_mb": ours["size_mb"],
         "gmacs": ours["gmacs"],
         "gflops": ours["gflops"],
-        "size_ratio": ours["size_mb"] / paper["Size (MB)"],
-        "gmacs_ratio": ours["gmacs"] / paper["Calculations (GFlops)"],
+        "size_ratio": float(ours["size_mb"] / paper["Size (MB)"]),
+        "gmacs_ratio": float(ours["gmacs"] / paper["Calculations (GFlops)"]),
     }
 
 
