@@ -17,6 +17,9 @@ strongest reproduced reference value, signed so that ``d > 0`` means the subject
 - ``inconclusive`` if the run is a smoke run (its numbers prove only that the code runs), if a
   needed value was not reproduced, or if ``|d| <= noise`` (the difference is within the margin
   or within one seed-to-seed standard deviation of the metric);
+- ``inconclusive`` also when ``floor`` is given and every compared value is worse than it (for a
+  higher-is-better metric: below it): models that all score near the bottom of a metric, as
+  short CPU runs do at PCK@0.01-0.05, cannot order each other, however small the test-set noise;
 - ``holds`` if ``d > noise``; ``does not hold`` if ``d < -noise``.
 
 ``margin`` defaults to :data:`DEFAULT_RELATIVE_MARGIN` times the size of the reference value, a
@@ -131,7 +134,8 @@ def _lookup(reproduced: pd.DataFrame | Mapping, labels: dict, row: Any) -> Any:
 
 def claim_verdict(claim: dict, reproduced: pd.DataFrame | Mapping, seeds_std: float | None = None,
                   margin: float | None = None, *, tested_on: str | None = None,
-                  profile: str | None = None, run: str | None = None) -> dict:
+                  profile: str | None = None, run: str | None = None,
+                  floor: float | None = None) -> dict:
     """The verdict on ``claim`` from reproduced values (the rule is in the module docstring).
 
     ``reproduced`` is a DataFrame named like the paper table (the claim's row/column are looked
@@ -184,6 +188,10 @@ def claim_verdict(claim: dict, reproduced: pd.DataFrame | Mapping, seeds_std: fl
     result.update(difference=difference, noise=noise)
     if result["profile"] == SMOKE_PROFILE:
         return {**result, "reason": "smoke run"}
+    compared = [subject_value] + ([reference_value] if reference is not None else [])
+    if floor is not None and all(sign * (value - floor) < 0 for value in compared):
+        return {**result, "reason": f"every compared value is {'below' if sign > 0 else 'above'} "
+                                    f"{floor:g}, the floor at which this metric orders models"}
     if reference is None:  # own-value claim: reached unless worse than the paper beyond noise
         if difference >= -noise:
             return {**result, "verdict": "holds",
@@ -205,7 +213,7 @@ def verdict_table(claims: Sequence[dict], results: Mapping[str, Mapping]) -> pd.
 
     ``results`` maps a claim id to the keyword arguments of :func:`claim_verdict`
     (``reproduced`` and optionally ``seeds_std``, ``margin``, ``tested_on``, ``profile``,
-    ``run``). Claims without results are ``inconclusive``: "not testable here" for claims the
+    ``run``, ``floor``). Claims without results are ``inconclusive``: "not testable here" for claims the
     YAML marks ``not_here``, otherwise "not run".
     """
     rows = []

@@ -32,6 +32,20 @@ def test_does_not_hold_when_worse_by_more_than_the_margin():
     assert verdict["difference"] == pytest.approx(-0.05)
 
 
+def test_inconclusive_when_every_value_is_below_the_floor():
+    low = {"Ours": 0.030, "CPN101": 0.002}
+    verdict = report.claim_verdict(BEATS, low, margin=0.001, floor=0.05, profile="cpu")
+    assert verdict["verdict"] == "inconclusive" and "floor" in verdict["reason"]
+    assert verdict["difference"] == pytest.approx(0.028)
+    above = report.claim_verdict(BEATS, {"Ours": 0.08, "CPN101": 0.002}, margin=0.001, floor=0.05)
+    assert above["verdict"] == "holds"
+    errors = dict.fromkeys(["LRF", "DeepModel", "DeepPrior", "Ren-4x6x6", "Ren-9x6x6", "Pose-Ren",
+                            "DenseReg", "DeepPrior++"], 30.0)
+    lower_is_better = report.claim_verdict(BEST_2D, {**errors, "CrossInfoNet": 25.0}, margin=0.1,
+                                           floor=20.0)
+    assert lower_is_better["verdict"] == "inconclusive" and "above 20" in lower_is_better["reason"]
+
+
 def test_inconclusive_within_margin_and_default_margin_is_relative():
     verdict = report.claim_verdict(BEATS, {"Ours": 0.603, "CPN101": 0.600})
     assert verdict["noise"] == pytest.approx(report.DEFAULT_RELATIVE_MARGIN * 0.600)
