@@ -250,7 +250,11 @@ def autocast(device: torch.device, enabled: bool):
     return contextlib.nullcontext()
 
 
-def _memory_format(device: torch.device, channels_last: bool) -> torch.memory_format:
+def memory_format(device: torch.device, channels_last: bool) -> torch.memory_format:
+    """channels-last on CUDA when ``channels_last``; contiguous otherwise.
+
+    Like bf16 autocast, channels-last is a CUDA-only speed-up here: on CPU, torch 2.13's bf16
+    channels-last convolution backward corrupts the heap (``free(): invalid next size``)."""
     if channels_last and device.type == "cuda":
         return torch.channels_last
     return torch.contiguous_format
@@ -574,9 +578,9 @@ def fit(
             f"(train.batch_size {spec['batch_size']})"
         )
     device = resolve_device(spec["device"])
-    memory_format = _memory_format(device, spec["channels_last"])
+    layout = memory_format(device, spec["channels_last"])
     seed_everything(spec["seed"])
-    model.to(device=device, memory_format=memory_format)
+    model.to(device=device, memory_format=layout)
     optimizer = build_optimizer(model.parameters(), cfg["optimizer"])
     scheduler = build_scheduler(optimizer, cfg["scheduler"])
     state = LoopState()
@@ -627,7 +631,7 @@ def fit(
         last_log = time.perf_counter()
         for batch in loader:
             terms = _train_step(
-                train_model, _to_device(batch, device, memory_format), loss_fn, optimizer,
+                train_model, _to_device(batch, device, layout), loss_fn, optimizer,
                 device=device, amp=spec["amp"], grad_clip=spec["grad_clip"],
             )
             names = list(terms)
