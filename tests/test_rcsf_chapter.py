@@ -205,6 +205,21 @@ def test_claims_get_verdicts(cpu_study):
     assert (smoke["verdict"] == "inconclusive").all()
 
 
+def test_claims_can_be_retested_at_a_coarser_threshold(cpu_study):
+    claims = papers.claims("rcsf")
+    coarse = report.verdict_table(claims, chapter.claim_results(cpu_study, threshold=0.2))
+    # every offset up to 0.1 of the box is within PCK@0.2: the orderings at 0.02 become ties
+    assert coarse.loc["beats_cpn101_rhd", "reference (reproduced)"] == 1.0
+    assert coarse.loc["beats_cpn101_rhd", "verdict"] == "inconclusive"
+    assert coarse.loc["beats_cpn101_rhd", "tested on"].endswith("at PCK@0.2")
+    assert coarse.loc["low_res_first_beats_hrnet_like_rhd", "verdict"] == "inconclusive"
+    fine = report.verdict_table(claims, chapter.claim_results(cpu_study, threshold=0.02))
+    default = report.verdict_table(claims, chapter.claim_results(cpu_study))
+    for claim in ("beats_cpn101_rhd", "low_res_first_beats_hrnet_like_rhd", "ohkm_m11_best"):
+        assert fine.loc[claim, "verdict"] == default.loc[claim, "verdict"]
+        assert fine.loc[claim, "difference"] == pytest.approx(default.loc[claim, "difference"])
+
+
 def test_figure_samples_are_chosen_by_rule(cpu_study):
     p = cpu_study.of("synthetic", "hrnet_w32")[0]
     chosen = chapter.most_occluded(p, 3)

@@ -533,7 +533,7 @@ def _claim_runs(study: Study, table_id: str) -> dict:
 PCK_FLOOR = 0.05
 
 
-def claim_results(study: Study) -> dict[str, dict]:
+def claim_results(study: Study, threshold: float | None = None) -> dict[str, dict]:
     """``handlib.report.verdict_table`` inputs for every claim testable on this profile's data.
 
     Claims about Table 3 compare per-seed values (the verdict also uses their spread); claims
@@ -542,6 +542,10 @@ def claim_results(study: Study) -> dict[str, dict]:
     claim's references), so a difference smaller than the test set can resolve is
     inconclusive; so is a claim whose compared PCKs are all below :data:`PCK_FLOOR`. Claims
     marked ``not_here`` get no entry.
+
+    ``threshold`` re-tests every claim at that PCK threshold instead of the paper's (beyond the
+    paper: short runs that sit at the floor of PCK@0.01-0.05 can still be ordered at a coarser
+    threshold); the paper's own values stay those of its threshold.
     """
     found: dict[str, dict] = {}
     for claim in papers.claims("rcsf"):
@@ -551,24 +555,28 @@ def claim_results(study: Study) -> dict[str, dict]:
         runs = _claim_runs(study, table_id)
         if table_id == "3":
             dataset = study.dataset_for(claim["within"])
-            threshold = float(str(claim["column"]).split("@")[1])
+            claim_threshold = float(str(claim["column"]).split("@")[1])
+        else:
+            dataset = study.dataset_for(claim["column"] if table_id == "4" else TABLE_DATASET["5"])
+            claim_threshold = MAIN_THRESHOLD
+        used = claim_threshold if threshold is None else threshold
+        if table_id == "3" or threshold is not None:
             reproduced: Any = {
-                label: [float(pck_curve(p, [threshold])[0]) for p in study.of(dataset, name)]
+                label: [float(pck_curve(p, [used])[0]) for p in study.of(dataset, name)]
                 for label, name in runs.items()
             }
         else:
-            dataset = study.dataset_for(claim["column"] if table_id == "4" else TABLE_DATASET["5"])
-            threshold = MAIN_THRESHOLD
             reproduced = table_design(study) if table_id == "4" else table_ohkm(study)
         references = claim["reference"]
         references = references if isinstance(references, list) else [references]
         subject = study.of(dataset, runs[claim["subject"]])
-        noise = [difference_noise(subject[0], study.of(dataset, runs[r])[0], threshold)
+        noise = [difference_noise(subject[0], study.of(dataset, runs[r])[0], used)
                  for r in references if subject and study.of(dataset, runs[r])]
         found[claim["id"]] = {
             "reproduced": reproduced,
             "margin": max(noise) if noise else None,
-            "tested_on": study.tested_on(dataset),
+            "tested_on": study.tested_on(dataset) + ("" if threshold is None
+                                                     else f", at PCK@{threshold:g}"),
             "profile": study.profile,
             "run": f"{EXPERIMENT}/{study.profile}",
             "floor": PCK_FLOOR,
