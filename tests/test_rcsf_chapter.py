@@ -175,7 +175,9 @@ def test_table7_columns_and_fidelity():
     assert both.loc["Ours", ("Size (MB)", "paper")] == 120.20
     fidelity = chapter.fidelity_table(bench)
     assert fidelity.loc["size (MB, float32)", "ours / paper"] == pytest.approx(119.93 / 120.20)
-    assert chapter.fidelity_numbers(bench)["gmacs_ratio"] == pytest.approx(10.75 / 12.01)
+    numbers = chapter.fidelity_numbers(bench)
+    assert numbers["gmacs_ratio"] == pytest.approx(10.75 / 12.01)
+    assert numbers["paper_size_mb"] == 120.20 and numbers["paper_gmacs"] == 12.01
 
 
 def test_visibility_and_seed_tables():
