@@ -1,6 +1,7 @@
 """Model size, cost and speed of any registered model (``handlib bench``).
 
-For one model at one input size (square, 3 channels), :func:`benchmark` reports
+For one model at one input (square, ``in_channels`` channels: 3 for RGB, 1 for a depth crop),
+:func:`benchmark` reports
 
 - parameters (millions) and size (MB at fp32, 4 bytes per parameter, buffers excluded);
 - GFLOPs of one forward pass of one image, counted by ``torch.utils.flop_counter``: 2 FLOPs per
@@ -16,6 +17,10 @@ For one model at one input size (square, 3 channels), :func:`benchmark` reports
   engine trains with: bf16 autocast + channels-last (both CUDA-only, ``engine.autocast`` and
   ``engine.memory_format``) + ``torch.compile``; ``speedup`` is the ratio of fast to eager
   training images/s per batch size. On CPU ``fast=True`` therefore adds only the compile step.
+
+:func:`benchmark_config` measures the model a run's configuration describes (its model
+settings, and the input its data and codec give it: channels from ``data.modality``, size from
+``data.input_size``), so that every paper's speed and size table measures the models it trains.
 
 The training loss is the sum of the means of every output tensor (a stand-in that exercises
 the backward pass of every output, not a pose loss).
@@ -39,11 +44,11 @@ from handlib.engine import autocast, memory_format, resolve_device
 from handlib.results import device_name
 
 
-def count(model: nn.Module, input_size: int) -> dict[str, float]:
+def count(model: nn.Module, input_size: int, in_channels: int = 3) -> dict[str, float]:
     """Parameters (M), fp32 size (MB), GFLOPs and GMACs of one forward pass of one image."""
     parameters = sum(p.numel() for p in model.parameters())
     probe = next(model.parameters())
-    image = torch.zeros(1, 3, input_size, input_size, device=probe.device)
+    image = torch.zeros(1, in_channels, input_size, input_size, device=probe.device)
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -83,14 +88,14 @@ def _median_seconds(
 
 
 def _speed(
-    model: nn.Module, batch: int, input_size: int, device: torch.device, *, fast: bool,
-    compile: bool, warmup: int, repeats: int,
+    model: nn.Module, batch: int, input_size: int, in_channels: int, device: torch.device, *,
+    fast: bool, compile: bool, warmup: int, repeats: int,
 ) -> dict[str, float]:
     layout = memory_format(device, channels_last=fast)
     model = model.to(memory_format=layout)
     runner = torch.compile(model) if fast and compile else model
     precision = autocast(device, enabled=fast)
-    image = torch.randn(batch, 3, input_size, input_size, device=device)
+    image = torch.randn(batch, in_channels, input_size, input_size, device=device)
     image = image.contiguous(memory_format=layout)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-6)
 
@@ -127,6 +132,7 @@ def benchmark(
     compile: bool = True,
     warmup: int = 3,
     repeats: int = 10,
+    in_channels: int = 3,
     **model_kwargs,
 ) -> dict[str, Any]:
     """Counts and (unless ``counts_only``) speed of the registered model ``model_name``.
@@ -141,9 +147,10 @@ def benchmark(
     result: dict[str, Any] = {
         "model": model_name,
         "input_size": input_size,
+        "in_channels": in_channels,
         "device": str(torch_device),
         "device_name": device_name(str(torch_device)),
-        **count(model, input_size),
+        **count(model, input_size, in_channels),
         "speed": [],
         "speedup": {},
     }
@@ -154,7 +161,7 @@ def benchmark(
     for mode in modes:
         for batch in batch_sizes:
             measured = _speed(
-                model, batch, input_size, torch_device, fast=mode == "fast", compile=compile,
+                model, batch, input_size, in_channels, torch_device, fast=mode == "fast", compile=compile,
                 warmup=warmup, repeats=repeats,
             )
             result["speed"].append({"mode": mode, "batch": batch, **measured})
@@ -162,6 +169,19 @@ def benchmark(
         train = {(row["mode"], row["batch"]): row["train_img_s"] for row in result["speed"]}
         result["speedup"] = {b: train["fast", b] / train["eager", b] for b in batch_sizes}
     return result
+
+
+def benchmark_config(config: dict, batch_sizes: Sequence[int] = (1,), device: str = "auto",
+                     counts_only: bool = False, **options) -> dict[str, Any]:
+    """:func:`benchmark` of the model a run's ``config`` describes, fed the input its data
+    gives it (``data.input_size``; 1 channel for ``data.modality: depth``, else 3)."""
+    from handlib.data.pipeline import resolve_spec
+
+    data = resolve_spec(config.get("data", {}))
+    kwargs = {key: value for key, value in config["model"].items() if key != "name"}
+    return benchmark(config["model"]["name"], data["input_size"], batch_sizes, device,
+                     counts_only, in_channels=1 if data["modality"] == "depth" else 3,
+                     **options, **kwargs)
 
 
 def table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -208,14 +228,24 @@ def _batch_sizes(text: str) -> list[int]:
 
 
 def _bench_command(args: argparse.Namespace) -> int:
-    result = benchmark(
-        args.model, args.input, _batch_sizes(args.batch), args.device, args.counts_only,
-        compile=not args.no_compile, warmup=args.warmup, repeats=args.repeats,
-    )
+    options = {"compile": not args.no_compile, "warmup": args.warmup, "repeats": args.repeats}
+    batches = _batch_sizes(args.batch)
+    if args.chapter is not None:
+        from handlib.profiles import load_profile, resolve_run
+
+        config = resolve_run(load_profile(args.chapter, args.profile), args.run)
+        if args.input is not None:
+            config["data"] = {**config.get("data", {}), "input_size": args.input}
+        result = benchmark_config(config, batches, args.device, args.counts_only, **options)
+    else:
+        result = benchmark(args.model, args.input or 256, batches, args.device,
+                           args.counts_only, in_channels=args.channels, **options)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{args.model} at {args.input}x{args.input} on {result['device_name']}")
+        size = result["input_size"]
+        print(f"{result['model']} at {size}x{size}x{result['in_channels']} on "
+              f"{result['device_name']}")
         print(table([result]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
 
@@ -227,8 +257,16 @@ def register_cli(subparsers) -> None:
         description="Benchmark a registered model (see handlib.models.REGISTRY): counts, and "
         "inference/training speed for eager fp32 and (on CUDA) bf16 + channels-last + compile.",
     )
-    parser.add_argument("--model", required=True, help="registered model name, e.g. resnet50")
-    parser.add_argument("--input", type=int, default=256, help="square input size in px")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="registered model name, e.g. resnet50")
+    source.add_argument("--chapter", help="bench a chapter's run as its profile configures it "
+                        "(with --profile and --run): input size and channels from its data")
+    parser.add_argument("--profile", default="gpu", help="the chapter's profile (with --chapter)")
+    parser.add_argument("--run", help="the chapter's run (with --chapter)")
+    parser.add_argument("--input", type=int, default=None,
+                        help="square input size in px (default 256, or the run's data.input_size)")
+    parser.add_argument("--channels", type=int, default=3,
+                        help="input channels with --model (3 RGB, 1 depth)")
     parser.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--counts-only", action="store_true", help="parameters and FLOPs only")

@@ -12,7 +12,7 @@ own. A run is configured by data, a dict with these sections::
     scheduler: {name: constant|step|multistep|halve_at|exponential|cosine_warm_restarts, ...}
     train:     {epochs, batch_size, grad_clip, seed, device, amp, channels_last, compile,
                 num_workers, checkpoint_every, early_stopping, log_every}
-    eval:      {metric: pck, thresholds, joints, split, every, batch_size}
+    eval:      {metric, joints, thresholds, ..., split, test_split, every, batch_size}
 
 Missing keys take the values in :data:`DEFAULTS`. Schedulers step once per epoch, as the papers
 state them: ``step`` (StepLR: step_size, gamma), ``multistep`` (milestones, gamma), ``halve_at``
@@ -42,6 +42,22 @@ ends with the weights an uninterrupted run ends with. A dataset with ``set_epoch
 ``handlib.data.pipeline``'s) is told the epoch before it is iterated, so that its augmentation
 can depend on (seed, epoch, index) only; exact resumes with ``num_workers > 0`` need that.
 
+Evaluation. :func:`predict` runs a model over a dataset and decodes its outputs with the
+dataset's codec (``data.codec``, ``handlib.codecs``) into one *prediction record* for every kind
+of model: predicted and true keypoints in the samples' own frames (``kp2d`` in original-image
+pixels, ``kp3d`` in camera mm), hand type and root depth when predicted, the masks, visibility
+kinds and sample ids (``handlib.metrics`` documents every key). :func:`evaluate` scores a record
+with the metrics named by ``eval.metric`` (one name or a list, from ``handlib.metrics.METRICS``)
+over the joints ``eval.joints`` selects (``handlib.metrics.joint_mask``: the one rule for which
+joints count, for validation and test alike). ``eval.split`` is the validation split (monitoring,
+early stopping) and ``eval.test_split`` the split a study scores the run on; a configuration
+that trains or validates on its test split, or validates on its training split, is refused
+(:func:`check_splits`).
+
+Devices. A profile that expects a GPU (``train.expects_gpu``) refuses to run where there is none
+unless ``train.device`` is set explicitly (e.g. ``--device cpu``), and no data loader starts more
+worker processes than the machine has cores.
+
 Reuse (:func:`load_or_train`). Results (``book/results/...``, committed) are the record and
 checkpoints (``handlib.paths.cache_dir()/checkpoints/<config hash>.pt``, never committed) are a
 cache. A run is reused, not retrained, when its results and its finished checkpoint both carry
@@ -51,7 +67,11 @@ numbers pass ``need_model=False`` (or read them with ``handlib.results.load_run`
 training happens. The hash covers everything that changes the result (model, data spec, loss,
 optimiser, scheduler, train settings incl. seed, eval settings, the synthetic generator's
 version) and nothing that does not (:data:`NON_RESULT_KEYS`: device, workers, logging and
-checkpoint frequency, evaluation batch size, the data's location on disk).
+checkpoint frequency, evaluation batch size, the data's location on disk), **and the code**:
+``handlib.code_version.code_hash`` of the modules behind the run (:func:`code_modules`: its
+model's, its loss's and its codecs' modules, the data pipeline and this training loop, with
+everything they import in handlib), so changing a model's default or a loss retrains instead of
+silently reusing stale results and checkpoints.
 
 Distributed. Under ``torchrun --nproc_per_node=N -m handlib train ...`` (see
 :func:`register_cli`), :func:`init_distributed` joins the process group (NCCL on CUDA, gloo on
@@ -84,7 +104,7 @@ from tqdm.auto import tqdm
 
 from handlib import results
 from handlib.paths import cache_dir
-from handlib.profiles import deep_merge, load_profile
+from handlib.profiles import RUN_SECTIONS, deep_merge, load_profile, resolve_run
 
 LossFn = Callable[[dict, dict], dict[str, torch.Tensor]]
 
@@ -105,12 +125,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "checkpoint_every": 0,
         "early_stopping": None,
         "log_every": 10,
+        "expects_gpu": False,
     },
     "eval": {
-        "metric": "pck",
+        "metric": "pck2d",
         "thresholds": [0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
         "joints": "visible",
         "split": "val",
+        "test_split": "test",
         "every": 1,
         "batch_size": 64,
     },
@@ -122,12 +144,11 @@ NON_RESULT_KEYS: tuple[tuple[str, str], ...] = (
     ("train", "num_workers"),
     ("train", "log_every"),
     ("train", "checkpoint_every"),
+    ("train", "expects_gpu"),
     ("eval", "batch_size"),
     ("data", "data_root"),
 )
 
-#: The config sections that determine a run (others, e.g. a chapter's bench settings, do not).
-RUN_SECTIONS: tuple[str, ...] = ("model", "data", "loss", "optimizer", "scheduler", "train", "eval")
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -141,8 +162,12 @@ SCHEDULERS: dict[str, Callable[..., Any]] = {
     "cosine_warm_restarts": _sched.CosineAnnealingWarmRestarts,
 }
 
-#: Batch entries that are model inputs or dense targets, not labels to keep with predictions.
-_DENSE_KEYS = ("image", "depth", "heatmaps")
+#: The labels a prediction record keeps from each batch (when the dataset provides them); the
+#: keypoints among them are brought back into the samples' own frames like the predictions.
+RECORD_LABELS: tuple[str, ...] = (
+    "index", "kp2d", "labelled", "in_frame", "visible", "visibility_kind", "norm_size", "kp3d",
+    "hand_valid", "root_depth", "rel_root", "crop", "mirrored",
+)
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -153,10 +178,38 @@ def resolve_config(config: dict) -> dict:
     return deep_merge(DEFAULTS, config)
 
 
-def config_hash(config: dict, sections: tuple[str, ...] = RUN_SECTIONS) -> str:
-    """SHA-256 (hex) of the result-determining part of ``config`` (see the module docstring)."""
+def code_modules(config: dict) -> list[str]:
+    """The handlib modules whose code turns ``config`` into results: the model's, the loss's
+    and the codecs' modules, the data pipeline (with the real dataset's loader when the run
+    reads one) and this training loop; ``handlib.code_version`` follows their imports."""
+    from handlib import codecs, losses, models
+    from handlib.data.pipeline import codec_parts
+
+    modules = [__name__, "handlib.data.pipeline", models.module_of(config["model"]["name"])]
+    if config.get("loss"):
+        modules.append(losses.module_of(config["loss"]["name"]))
+    modules += [codecs.module_of(part["name"]) for part in codec_parts(config.get("data", {}))]
+    source = config.get("data", {}).get("source", "synthetic")
+    if source != "synthetic":
+        modules += ["handlib.data.formats.common", f"handlib.data.formats.{source}"]
+    return modules
+
+
+def code_hash(config: dict) -> str:
+    """Hash of the code behind ``config`` (:func:`code_modules`, ``handlib.code_version``)."""
+    from handlib.code_version import code_hash as hash_modules
+
+    return hash_modules(code_modules(resolve_config(config)))
+
+
+def config_hash(config: dict, sections: tuple[str, ...] = RUN_SECTIONS, *,
+                with_code: bool = True) -> str:
+    """SHA-256 (hex) of the result-determining part of ``config`` and, with ``with_code``, of
+    the code behind it (see the module docstring)."""
     resolved = resolve_config(config)
     identity = {name: copy.deepcopy(resolved.get(name)) for name in sections}
+    if with_code and "model" in sections:
+        identity["code"] = code_hash(resolved)
     for section, key in NON_RESULT_KEYS:
         if isinstance(identity.get(section), dict):
             identity[section].pop(key, None)
@@ -303,6 +356,13 @@ def epoch_indices(
     return order[rank::world_size]
 
 
+def usable_workers(requested: int) -> int:
+    """``requested`` loader workers, but never more than the cores this process may use (a
+    gpu profile's 8 workers on a 2-core machine would only slow it down)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(0, min(int(requested), cores or 1))
+
+
 def _loader(
     dataset: Dataset, indices: list[int], batch_size: int, *, device: torch.device,
     num_workers: int, seed: int, drop_last: bool,
@@ -311,7 +371,7 @@ def _loader(
         dataset,
         batch_size=batch_size,
         sampler=indices,
-        num_workers=num_workers,
+        num_workers=usable_workers(num_workers),
         pin_memory=device.type == "cuda",
         drop_last=drop_last,
         worker_init_fn=_seed_worker,
@@ -333,15 +393,18 @@ def predict(
     model: nn.Module, dataset: Dataset, *, batch_size: int = 64,
     device: str | torch.device = "auto", num_workers: int = 0, amp: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Run ``model`` over ``dataset`` (eval mode, no gradients) and decode its heatmaps.
+    """Run ``model`` over ``dataset`` (eval mode, no gradients) and return its prediction record.
 
-    Returns ``kp2d_pred`` (N, J, 2) in input pixels and ``confidence`` (N, J) from
-    ``handlib.data.codecs.decode_heatmaps``, plus every label tensor of the dataset's items
-    (``kp2d``, ``visible``, ``in_frame``, ``norm_size``, ``index``, ...; not the image or the
-    heatmap targets), stacked in dataset order. Under torchrun each process predicts its shard
-    and every process returns the whole dataset's predictions.
+    The dataset's codec (``dataset.codec``) decodes the model's outputs into the samples' own
+    frames (``handlib.codecs.Codec.decode``); each predicted quantity ``q`` is stored as
+    ``q_pred`` (``kp2d_pred``, ``kp3d_pred``, ``kp3d_rel_pred``, ``hand_type_pred``,
+    ``root_depth_pred``, ``rel_root_pred``) beside ``confidence`` where the codec gives one, and
+    the labels of :data:`RECORD_LABELS` are kept beside them, their keypoints brought into the
+    same frames (``kp2d`` in original-image pixels, ``norm_size`` in those pixels too). All are
+    stacked in dataset order. Under torchrun each process predicts its shard and every process
+    returns the whole dataset's record.
     """
-    from handlib.data.codecs import decode_heatmaps
+    from handlib.codecs import geometry
 
     device = device if isinstance(device, torch.device) else resolve_device(device)
     rank, world_size = distributed_info()
@@ -353,19 +416,19 @@ def predict(
         dataset, positions, batch_size, device=device, num_workers=num_workers, seed=0,
         drop_last=False,
     )
+    codec = dataset.codec
     was_training = model.training
     model.eval()
     parts: dict[str, list[np.ndarray]] = {}
     with torch.inference_mode(), autocast(device, amp):
         for batch in loader:
-            inputs = model_input(batch).to(device, non_blocking=True)
-            heatmaps = model(inputs)["heatmaps"].float()
-            kp2d, confidence = decode_heatmaps(heatmaps, inputs.shape[-1])
-            found = {"kp2d_pred": kp2d, "confidence": confidence}
-            found |= {
-                key: value for key, value in batch.items()
-                if isinstance(value, torch.Tensor) and key not in _DENSE_KEYS
-            }
+            outputs = model(model_input(batch).to(device, non_blocking=True))
+            outputs = {key: value.float() for key, value in outputs.items()}
+            found = {("confidence" if key == "confidence" else f"{key}_pred"): value
+                     for key, value in codec.decode(outputs, batch).items()}
+            labels = {key: _numpy(batch[key]) for key in RECORD_LABELS if key in batch}
+            found |= geometry.to_sample_frame(labels, batch)
+            found["norm_size"] = labels["norm_size"] / geometry.crop_scale(labels["crop"])
             for key, value in found.items():
                 parts.setdefault(key, []).append(_numpy(value))
     model.train(was_training)
@@ -379,46 +442,21 @@ def predict(
     return {key: np.concatenate([s[key] for _, s in gathered])[first] for key in stacked}
 
 
-def pck_metrics(
-    predictions: dict[str, np.ndarray], thresholds, joints: str = "visible"
-) -> dict[str, float]:
-    """PCK at each threshold (distances over ``norm_size``), its AUC and the mean end-point
-    error in input pixels, over the joints selected by ``joints``: ``visible``, ``in_frame``
-    or ``all``."""
-    from handlib import metrics
-
-    masks = {"visible": "visible", "in_frame": "in_frame", "all": None}
-    if joints not in masks:
-        raise ValueError(f"eval.joints must be one of {', '.join(masks)}, got {joints!r}")
-    mask = None if masks[joints] is None else predictions[masks[joints]].astype(bool)
-    pred, gt = predictions["kp2d_pred"], predictions["kp2d"]
-    curve = metrics.pck_curve(pred, gt, thresholds, norm=predictions["norm_size"], mask=mask)
-    out = {f"pck@{t:g}": float(value) for t, value in zip(thresholds, curve)}
-    if len(thresholds) > 1:
-        out["auc"] = metrics.auc(thresholds, curve)
-    out["epe_px"] = float(metrics.epe(pred, gt, mask=mask))
-    return out
-
-
-EVAL_METRICS: dict[str, Callable[..., dict[str, float]]] = {"pck": pck_metrics}
-
-
 def evaluate(
     model: nn.Module, dataset: Dataset, eval_config: dict | None = None, *,
     device: str | torch.device = "auto", num_workers: int = 0, amp: bool = False,
 ) -> dict[str, float]:
     """The ``eval_config`` metrics (default :data:`DEFAULTS` ``eval``) of ``model`` on
     ``dataset`` (pass the validation or test split, never the training split)."""
+    from handlib import metrics
+
     spec = deep_merge(DEFAULTS["eval"], eval_config or {})
-    if spec["metric"] not in EVAL_METRICS:
-        raise ValueError(
-            f"unknown eval metric {spec['metric']!r}; choose one of {', '.join(EVAL_METRICS)}"
-        )
-    predictions = predict(
+    metrics.check_metric_names(spec["metric"])
+    record = predict(
         model, dataset, batch_size=spec["batch_size"], device=device, num_workers=num_workers,
         amp=amp,
     )
-    return EVAL_METRICS[spec["metric"]](predictions, spec["thresholds"], spec["joints"])
+    return metrics.evaluate_record(record, spec)
 
 
 # ----------------------------------------------------------------------------- training loop
@@ -460,7 +498,6 @@ def save_checkpoint(path: Path, *, model, optimizer, scheduler, state: LoopState
     """Write the training state to ``path`` atomically (rank 0 only under torchrun)."""
     if distributed_info()[0] != 0:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "fit_hash": fit_hash,
         "model": model.state_dict(),
@@ -469,9 +506,7 @@ def save_checkpoint(path: Path, *, model, optimizer, scheduler, state: LoopState
         "state": asdict(state),
         "rng": _rng_state(),
     }
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    results.atomic_write(path, lambda handle: torch.save(payload, handle), binary=True)
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
@@ -716,17 +751,48 @@ def build_model(config: dict) -> nn.Module:
     return _build_named(models.build, config["model"])
 
 
+def check_splits(config: dict) -> None:
+    """Refuse a configuration that trains or validates on its test split, or validates on its
+    training split: its validation numbers would be test or training numbers in disguise."""
+    cfg = resolve_config(config)
+    train, val, test = cfg["train"]["split"], cfg["eval"]["split"], cfg["eval"]["test_split"]
+    if train == test:
+        raise ValueError(f"train.split is {train!r}, the test split (eval.test_split): a model "
+                         "may never be trained on the data it is tested on; train on the "
+                         "training split")
+    if val == test:
+        raise ValueError(f"eval.split is {val!r}, the test split (eval.test_split): validation "
+                         "(monitoring, early stopping, choosing an epoch) must not see the test "
+                         "split; validate on a validation split such as 'val'")
+    if val == train:
+        raise ValueError(f"eval.split and train.split are both {train!r}: a metric on the "
+                         "training set is not a validation metric; validate on a held-out split")
+
+
+def check_device(config: dict) -> None:
+    """Refuse to start a profile that expects a GPU (``train.expects_gpu``) on a machine without
+    CUDA, unless the device was chosen explicitly (``train.device`` other than ``auto``)."""
+    spec = resolve_config(config)["train"]
+    if spec["expects_gpu"] and spec["device"] == "auto" and not torch.cuda.is_available():
+        raise ValueError("this profile expects a GPU (its schedule would take hours on a CPU) "
+                         "and none is available; run it on a machine with CUDA, or set the "
+                         "device explicitly to run it here anyway (`--device cpu`, or "
+                         "device=\"cpu\" in the notebook's parameters)")
+
+
 def load_or_train(
     config: dict, *, experiment: str, profile: str, run: str, progress: bool = True,
     need_model: bool = True,
 ) -> TrainedRun:
     """The finished run of ``config``: reused when its results and checkpoint carry the
-    configuration's hash, else trained (resuming an interrupted run) and written to
-    ``results_root()/experiment/profile/run``. See the module docstring for the reuse rule."""
+    configuration's hash (which covers the code behind it), else trained (resuming an
+    interrupted run) and written to ``results_root()/experiment/profile/run``. See the module
+    docstring for the reuse rule; :func:`check_splits` and :func:`check_device` guard it."""
     from handlib import losses
     from handlib.data.pipeline import build_dataset
 
     cfg = resolve_config(config)
+    check_splits(cfg)
     digest = config_hash(cfg)
     run_dir = results.run_dir(experiment, profile, run)
     saved = results.read_run(run_dir)
@@ -736,6 +802,7 @@ def load_or_train(
         return TrainedRun(
             None, saved["history"], saved["metrics"], run_dir, saved["provenance"], reused=True
         )
+    check_device(cfg)
 
     seed_everything(cfg["train"]["seed"])
     model = build_model(cfg)
@@ -774,7 +841,8 @@ def load_or_train(
 
         dataset["generator_version"] = GENERATOR_VERSION
     provenance = results.provenance(
-        config=cfg, config_hash=digest, device=str(device), dataset=dataset,
+        config=cfg, config_hash=digest, code_hash=code_hash(cfg), device=str(device),
+        dataset=dataset,
         wall_time_s=float(history["epoch_s"].sum()),
         throughput=float(history["samples"].sum() / history["train_s"].sum()),
         world_size=distributed_info()[1],
@@ -798,19 +866,51 @@ def _parse_override(text: str) -> dict:
     return override
 
 
-def run_config(config: dict, run: str | None) -> dict:
-    """The config of one run. A chapter config with a ``runs:`` mapping defines several runs
-    (each merged over the rest of the config); one without it is a single run."""
-    if "runs" not in config:
-        return config
-    runs = config["runs"]
-    if run not in runs:
-        raise ValueError(f"choose a run with --run; this config defines: {', '.join(runs)}")
-    base = {key: value for key, value in config.items() if key != "runs"}
-    return deep_merge(base, runs[run])
+def _overrides(texts: list[str]) -> dict:
+    merged: dict = {}
+    for text in texts:
+        merged = deep_merge(merged, _parse_override(text))
+    return merged
+
+
+def _train_study(args: argparse.Namespace, overrides: dict) -> int:
+    """``handlib train --chapter`` for a chapter with a study: the notebook's configuration of a
+    run (or of all of them with ``--all``), trained, scored on its test split and written where
+    the chapter reads it."""
+    from handlib import study
+
+    data_root = overrides.get("data", {}).pop("data_root", args.data_root)
+    cfg = study.apply_parameters(
+        load_profile(args.chapter, args.profile), data_root=data_root, seed=args.seed,
+        device=args.device or "auto", overrides=overrides,
+    )
+    if args.all:
+        runs = study.study_runs(cfg)
+    elif args.run is None:
+        raise ValueError(f"choose a run with --run (or --all); chapter {args.chapter!r} defines "
+                         f"{', '.join(cfg['runs'])}")
+    else:
+        runs = [study.find_run(cfg, args.dataset, args.run, args.training_seed)]
+    init_distributed(resolve_config(runs[0].config)["train"]["device"])
+    try:
+        for run in runs:
+            study.predict_test_split(run, args.chapter, args.profile,
+                                     progress=not args.no_progress)
+            if distributed_info()[0] == 0:
+                found = results.load_run(args.chapter, args.profile, run.run_id)
+                print(f"{args.chapter}/{args.profile}/{run.run_id} -> "
+                      f"{results.run_dir(args.chapter, args.profile, run.run_id)}")
+                print(json.dumps(found["metrics"], indent=2))
+        if args.all and cfg.get("bench") and distributed_info()[0] == 0:
+            study.bench_study(cfg)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
 
 
 def _train_command(args: argparse.Namespace) -> int:
+    overrides = _overrides(args.set)
     if args.config is not None:
         if not args.config.is_file():
             raise FileNotFoundError(f"config file {args.config} does not exist")
@@ -818,10 +918,10 @@ def _train_command(args: argparse.Namespace) -> int:
         experiment = args.experiment or args.config.stem
     else:
         config = load_profile(args.chapter, args.profile)
+        if "study" in config:
+            return _train_study(args, overrides)
         experiment = args.experiment or args.chapter
-    config = run_config(config, args.run)
-    for text in args.set:
-        config = deep_merge(config, _parse_override(text))
+    config = deep_merge(resolve_run(config, args.run), overrides)
     if args.device is not None:
         config = deep_merge(config, {"train": {"device": args.device}})
     run = args.run or config["model"]["name"]
@@ -851,13 +951,24 @@ def register_cli(subparsers) -> None:
         "torchrun --nproc_per_node=N -m handlib train ...",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--chapter", help="chapter whose handlib/configs/<chapter>.yaml to use")
+    source.add_argument("--chapter", help="chapter whose profiles to use (handlib/papers/<paper>/"
+                        "profiles.yaml or handlib/configs/<chapter>.yaml)")
     source.add_argument("--config", type=Path, help="a YAML file with the config sections")
     parser.add_argument(
         "--profile", default="smoke",
         help="smoke, cpu, gpu or paper: the chapter's profile and the results folder name",
     )
     parser.add_argument("--run", help="run name (selects from a config's runs:; default: model)")
+    parser.add_argument("--all", action="store_true",
+                        help="a chapter with a study: every run of the profile, and its bench")
+    parser.add_argument("--dataset", help="a chapter with a study: which of the profile's "
+                        "datasets (default: its only one)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="as the notebook's `seed` parameter: shifts the profile's seeds")
+    parser.add_argument("--training-seed", type=int, help="which of the (shifted) training "
+                        "seeds of the profile to train (default: the first)")
+    parser.add_argument("--data-root", help="as the notebook's `data_root`: the folder holding "
+                        "the profile's real datasets (also read from --set data.data_root=...)")
     parser.add_argument("--experiment", help="results folder (default: chapter or config name)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",

@@ -14,15 +14,8 @@ Heatmap losses (RCSF §3.3, CPN §3, HRNet):
   ``key`` selects the output (default ``heatmaps``).
 - ``ohkm``: online hard keypoint mining, RCSF eq. (2) / CPN §3.3: per sample, keep only the
   ``m`` joints with the largest ``e_bj`` and sum them (gradient flows only through those ``m``).
-- ``rcsf``: RCSF eq. (3), ``L_total = L_G + L_R``: ``global`` = eq. (1) on
-  ``outputs["global_heatmaps"]`` (GlobalNet's intermediate heatmap), ``regional`` = eq. (2) on
-  ``outputs["heatmaps"]`` with ``m`` (``m=None`` or ``m=21`` keeps every joint: "Ours *", the
-  model without OHKM). The paper's best ``m`` is 11 (Table 5), the default.
-- ``cpn``: CPN (Chen et al. 2018, §3.3): GlobalNet L2 on each of its pyramid levels
-  (``outputs["global_heatmaps"]`` of shape (B, L, J, h, w)), summed over levels as in the CPN
-  reference code, plus RefineNet OHKM on ``outputs["heatmaps"]``. CPN kept M = 8 of 17 COCO
-  keypoints; RCSF says the baselines were trained "under the same experimental settings", so the
-  default here is RCSF's m = 11 of 21.
+- each paper's own losses live in its package and are registered in :data:`LOSSES` by
+  ``module:function`` (e.g. RCSF's eq. 3 and CPN's loss in ``handlib.papers.rcsf.losses``).
 
 The equations in the paper sum over joints (Σ_j), which fixes the relative weight of L_G (21
 terms) and L_R (m terms); we keep those sums. With Adam a common scale of the loss does not
@@ -30,6 +23,7 @@ change training.
 """
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 import torch
@@ -65,7 +59,7 @@ def hard_keypoint_sum(errors: torch.Tensor, m: int | None) -> torch.Tensor:
     return torch.topk(errors, k=m, dim=1, sorted=False).values.sum(dim=1).mean()
 
 
-def _weight(batch: dict) -> torch.Tensor | None:
+def target_weight(batch: dict) -> torch.Tensor | None:
     return batch.get("target_weight")
 
 
@@ -75,7 +69,7 @@ def heatmap_mse(key: str = "heatmaps", joint_reduction: str = "sum") -> LossFn:
         raise ValueError(f"joint_reduction must be 'sum' or 'mean', got {joint_reduction!r}")
 
     def loss(outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
-        errors = per_joint_mse(outputs[key], batch["heatmaps"], _weight(batch))
+        errors = per_joint_mse(outputs[key], batch["heatmaps"], target_weight(batch))
         total = errors.sum(dim=1).mean()
         if joint_reduction == "mean":
             total = total / errors.shape[1]
@@ -88,59 +82,30 @@ def ohkm(m: int = 11, key: str = "heatmaps") -> LossFn:
     """Online hard keypoint mining (RCSF eq. 2) on ``outputs[key]``; term name ``ohkm``."""
 
     def loss(outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
-        errors = per_joint_mse(outputs[key], batch["heatmaps"], _weight(batch))
+        errors = per_joint_mse(outputs[key], batch["heatmaps"], target_weight(batch))
         return {"ohkm": hard_keypoint_sum(errors, m)}
 
     return loss
 
 
-def rcsf(m: int | None = 11) -> LossFn:
-    """RCSF eq. (3): ``global`` (eq. 1, GlobalNet) + ``regional`` (eq. 2 with ``m``,
-    RegionalNet)."""
-
-    def loss(outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
-        weight = _weight(batch)
-        global_errors = per_joint_mse(outputs["global_heatmaps"], batch["heatmaps"], weight)
-        regional_errors = per_joint_mse(outputs["heatmaps"], batch["heatmaps"], weight)
-        return {
-            "global": global_errors.sum(dim=1).mean(),
-            "regional": hard_keypoint_sum(regional_errors, m),
-        }
-
-    return loss
-
-
-def cpn(m: int | None = 11) -> LossFn:
-    """CPN: L2 on every GlobalNet level (summed) + OHKM with ``m`` on the RefineNet output."""
-
-    def loss(outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
-        weight = _weight(batch)
-        levels = outputs["global_heatmaps"]
-        if levels.dim() != 5:
-            raise ValueError(
-                "the cpn loss expects outputs['global_heatmaps'] of shape (B, levels, J, h, w), "
-                f"got {tuple(levels.shape)}"
-            )
-        global_term = sum(
-            per_joint_mse(levels[:, level], batch["heatmaps"], weight).sum(dim=1).mean()
-            for level in range(levels.shape[1])
-        )
-        refine_errors = per_joint_mse(outputs["heatmaps"], batch["heatmaps"], weight)
-        return {"global": global_term, "refine": hard_keypoint_sum(refine_errors, m)}
-
-    return loss
-
-
-LOSSES: dict[str, Callable[..., LossFn]] = {
-    "heatmap_mse": heatmap_mse,
-    "ohkm": ohkm,
-    "rcsf": rcsf,
-    "cpn": cpn,
+#: Loss name -> ``module:function`` (shared losses here, each paper's own in its package).
+LOSSES: dict[str, str] = {
+    "heatmap_mse": "handlib.losses:heatmap_mse",
+    "ohkm": "handlib.losses:ohkm",
+    "rcsf": "handlib.papers.rcsf.losses:rcsf",
+    "cpn": "handlib.papers.rcsf.losses:cpn",
 }
+
+
+def module_of(name: str) -> str:
+    """The module that defines the loss ``name``."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; available losses: {', '.join(sorted(LOSSES))}")
+    return LOSSES[name].split(":")[0]
 
 
 def build(name: str, **kwargs) -> LossFn:
     """The loss ``name`` (one of ``LOSSES``) configured with ``kwargs``."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; available losses: {', '.join(sorted(LOSSES))}")
-    return LOSSES[name](**kwargs)
+    module_name = module_of(name)
+    function_name = LOSSES[name].split(":")[1]
+    return getattr(importlib.import_module(module_name), function_name)(**kwargs)

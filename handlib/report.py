@@ -26,7 +26,9 @@ strongest reproduced reference value, signed so that ``d > 0`` means the subject
 difference too small to call on one run. ``seeds_std`` is the standard deviation of the metric
 across seeds; when the reproduced values are lists (one value per seed) it is computed from them
 (the larger of the subject's and the reference's sample standard deviations) and the means are
-compared. A claim about the subject's own value (``reference: null``, "reaches 0.999") compares
+compared. :func:`paired_bootstrap_margin` gives a claim's ``margin`` from the test set itself:
+twice the standard error of the score difference of two models scored on the same test samples.
+A claim about the subject's own value (``reference: null``, "reaches 0.999") compares
 the reproduced value with the paper's: it holds unless it is worse by more than the noise.
 """
 from __future__ import annotations
@@ -44,6 +46,27 @@ VERDICTS: tuple[str, ...] = ("holds", "does not hold", "inconclusive")
 DEFAULT_RELATIVE_MARGIN = 0.01
 NOT_RUN = "not run"
 SMOKE_PROFILE = "smoke"
+#: Bootstrap resamples of the test set behind a claim's noise margin.
+BOOTSTRAP_SAMPLES = 200
+
+
+def paired_bootstrap_margin(score, subject: Mapping, reference: Mapping, *,
+                            samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> float:
+    """Twice the standard error of ``score(subject) - score(reference)`` from a paired bootstrap
+    over the test samples: both prediction records (``handlib.engine.predict``) cover the same
+    samples in the same order, and each resample draws the same rows from both."""
+    from handlib.metrics import record_rows
+
+    count = len(subject["index"])
+    if len(reference["index"]) != count or not np.array_equal(subject["index"],
+                                                                reference["index"]):
+        raise ValueError("a paired bootstrap needs both records on the same test samples")
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(samples):
+        rows = rng.integers(0, count, count)
+        differences.append(score(record_rows(subject, rows)) - score(record_rows(reference, rows)))
+    return 2.0 * float(np.std(differences, ddof=1))
 
 
 def describe_run(run: str, profile: str | None = None) -> str:

@@ -5,9 +5,15 @@ Every run writes one folder, ``results_root() / <experiment> / <profile> / <run>
 
 - ``history.csv``: one row per epoch (losses, validation metrics, learning rate, time);
 - ``metrics.json``: the run's final metrics;
-- ``run.json``: provenance: the configuration and its hash, the git commit (and whether the
-  tree had uncommitted changes), dataset and generator version, device, library versions,
-  wall time and throughput.
+- ``run.json``: provenance: the configuration and its hash, the hash of the code that
+  produced it, the git commit (and whether the tree had uncommitted changes), dataset and
+  generator version, device, library versions, wall time and throughput;
+- ``test_predictions.npz`` (study runs): the run's prediction record on its test split
+  (``handlib.engine.predict``: predicted and true keypoints in the samples' own frames, masks,
+  visibility kinds, sample ids), stamped with the run's configuration hash, so that tables and
+  figures can be rebuilt without the checkpoint (e.g. from committed gpu results on a CPU).
+
+A chapter's ``bench.json`` (``handlib.study.bench_study``) sits in its profile folder.
 
 ``run.json`` is written last, so a folder without it is an unfinished run. Each file is written
 to a temporary file in the same folder and renamed over the target (``os.replace`` is atomic on
@@ -34,18 +40,36 @@ from handlib.paths import REPO_ROOT, results_root
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
+PREDICTIONS_FILE = "test_predictions.npz"
+BENCH_FILE = "bench.json"
 
 
-def _atomic_write(path: Path, write: Callable[[IO[str]], None]) -> None:
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file under this process's umask (0644 under the
+    usual 022): result files must stay readable by whoever serves or builds the book, and
+    ``tempfile`` alone would leave them 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(path: str | Path, write: Callable[[IO], None], *, binary: bool = False) -> None:
+    """Write ``path`` atomically: ``write(handle)`` fills a temporary file in the same folder,
+    which is flushed, given the umask's mode and renamed over ``path``. A process killed at any
+    moment leaves either the old file or the new one, never half of one, and the temporary file
+    is removed if ``write`` raises. Every writer of results, predictions and checkpoints uses it."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        "wb" if binary else "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+        delete=False,
     )
     try:
         with handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, _file_mode())
         os.replace(handle.name, path)
     except BaseException:
         os.unlink(handle.name)
@@ -65,12 +89,17 @@ def _to_json(value: Any) -> Any:
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically (temporary file, then rename)."""
-    _atomic_write(Path(path), lambda f: json.dump(obj, f, indent=2, default=_to_json))
+    atomic_write(path, lambda f: json.dump(obj, f, indent=2, default=_to_json))
 
 
 def write_csv_atomic(path: str | Path, frame: pd.DataFrame) -> None:
     """Write ``frame`` (without its index) as CSV to ``path`` atomically."""
-    _atomic_write(Path(path), lambda f: frame.to_csv(f, index=False))
+    atomic_write(path, lambda f: frame.to_csv(f, index=False))
+
+
+def write_npz_atomic(path: str | Path, arrays: dict[str, Any]) -> None:
+    """Write ``arrays`` as a compressed ``.npz`` to ``path`` atomically."""
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays), binary=True)
 
 
 def git_state(repo: Path = REPO_ROOT) -> dict[str, Any]:
@@ -124,6 +153,7 @@ def provenance(
     *,
     config: dict,
     config_hash: str,
+    code_hash: str,
     device: str,
     dataset: dict,
     wall_time_s: float,
@@ -133,6 +163,7 @@ def provenance(
     """The ``run.json`` record of a finished run (see the module docstring)."""
     return {
         "config_hash": config_hash,
+        "code_hash": code_hash,
         "config": config,
         "git": git_state(),
         "dataset": dataset,
@@ -206,3 +237,21 @@ def load_runs(experiment: str, profile: str) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
+
+
+def write_predictions(path: Path, record: dict[str, np.ndarray], config_hash: str) -> None:
+    """Save a prediction record in run folder ``path``, stamped with ``config_hash``."""
+    write_npz_atomic(path / PREDICTIONS_FILE, {**record, "config_hash": np.array(config_hash)})
+
+
+def read_predictions(path: Path, config_hash: str) -> dict[str, np.ndarray] | None:
+    """The prediction record saved in run folder ``path`` by the configuration ``config_hash``;
+    ``None`` when there is none or it was written by another configuration (stale)."""
+    file = path / PREDICTIONS_FILE
+    if not file.is_file():
+        return None
+    with np.load(file) as stored:
+        record = {key: stored[key] for key in stored.files}
+    if str(record.pop("config_hash", "")) != config_hash:
+        return None
+    return record

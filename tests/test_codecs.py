@@ -1,9 +1,18 @@
-"""Target codecs: round trips, the pixel convention, soft-argmax, 2.5D/3D, bones."""
+"""Codecs: the pixel convention, every codec's round trip (encode, then decode the targets as a
+model that predicted them exactly would, and get the labels back within a stated tolerance),
+the crop inverse on a sample whose answer is known, and the codecs' clear errors."""
 import numpy as np
 import pytest
 import torch
 
-from handlib.data import codecs
+from handlib import codecs
+from handlib.codecs import geometry
+from handlib.codecs.bones import check_tree, decode_bones, encode_bones
+from handlib.codecs.heatmap2d import decode_heatmaps, encode_heatmaps
+from handlib.codecs.heatmap3d import render_volumes
+from handlib.codecs.softargmax import soft_argmax
+from handlib.data.transforms import crop_matrix, mirror_matrix
+from handlib.skeleton import BONES, NUM_JOINTS
 
 
 def _points(rng, n, low, high):
@@ -13,9 +22,9 @@ def _points(rng, n, low, high):
 def test_heatmap_round_trip_within_a_quarter_heatmap_pixel():
     rng = np.random.default_rng(0)
     kp = _points(rng, 21, 16, 240)  # away from the borders of a 256 input
-    heatmaps = codecs.encode_heatmaps(kp, None, 256, 64, sigma=2.0)
+    heatmaps = encode_heatmaps(kp, None, 256, 64, sigma=2.0)
     assert heatmaps.shape == (21, 64, 64) and heatmaps.dtype == np.float32
-    decoded, confidence = codecs.decode_heatmaps(heatmaps[None], 256)
+    decoded, confidence = decode_heatmaps(heatmaps[None], 256)
     error_in_heatmap_px = np.abs(decoded[0] - kp) * 64 / 256
     assert error_in_heatmap_px.max() < 0.25
     assert (confidence > 0.85).all()
@@ -23,77 +32,276 @@ def test_heatmap_round_trip_within_a_quarter_heatmap_pixel():
 
 def test_decoding_accepts_torch_and_single_samples():
     kp = np.array([[10.3, 20.7], [50.0, 33.3]], np.float32)
-    heatmaps = codecs.encode_heatmaps(kp, None, 64, 32, sigma=1.5)
-    from_torch, _ = codecs.decode_heatmaps(torch.from_numpy(heatmaps)[None], 64)
-    single, _ = codecs.decode_heatmaps(heatmaps, 64)
+    heatmaps = encode_heatmaps(kp, None, 64, 32, sigma=1.5)
+    from_torch, _ = decode_heatmaps(torch.from_numpy(heatmaps)[None], 64)
+    single, _ = decode_heatmaps(heatmaps, 64)
     np.testing.assert_allclose(from_torch[0], single)
     np.testing.assert_allclose(single, kp, atol=0.5)
 
 
 def test_pixel_convention_centres_are_at_half_integers():
-    heatmaps = codecs.encode_heatmaps(np.array([[2.5, 5.5]]), None, 8, 8, sigma=1.0)
+    heatmaps = encode_heatmaps(np.array([[2.5, 5.5]]), None, 8, 8, sigma=1.0)
     assert heatmaps[0, 5, 2] == pytest.approx(1.0)  # row = y, column = x
-    kp, _ = codecs.decode_heatmaps(heatmaps, 8)
+    kp, _ = decode_heatmaps(heatmaps, 8)
     np.testing.assert_allclose(kp[0], [2.5, 5.5], atol=1e-5)
 
 
 def test_zero_weight_gives_an_empty_map():
-    heatmaps = codecs.encode_heatmaps(np.array([[8.5, 8.5], [4.5, 4.5]]), np.array([1, 0]), 16,
+    heatmaps = encode_heatmaps(np.array([[8.5, 8.5], [4.5, 4.5]]), np.array([1, 0]), 16,
                                       16, 1.0)
     assert heatmaps[0].max() > 0.9 and not heatmaps[1].any()
 
 
 def test_soft_argmax_is_resunet_eq_1_2():
     kp = np.array([[20.25, 40.5], [30.0, 17.75]], np.float32)  # >= 3 sigma from the borders
-    heatmaps = torch.from_numpy(codecs.encode_heatmaps(kp, None, 64, 32, sigma=1.5))[None]
+    heatmaps = torch.from_numpy(encode_heatmaps(kp, None, 64, 32, sigma=1.5))[None]
     # with logits = log(Gaussian) and beta = 1 the softmax is that Gaussian: its mean is exact
     logits = heatmaps.clamp_min(1e-30).log()
-    exact = codecs.soft_argmax(logits, beta=torch.tensor([1.0, 1.0]), input_size=64)
+    exact = soft_argmax(logits, beta=torch.tensor([1.0, 1.0]), input_size=64)
     np.testing.assert_allclose(exact[0].numpy(), kp, atol=1e-3)
     # beta -> 0: the uniform distribution's mean, the map centre
-    flat = codecs.soft_argmax(heatmaps, beta=0.0)
+    flat = soft_argmax(heatmaps, beta=1e-12)
     np.testing.assert_allclose(flat[0].numpy(), [[16.0, 16.0]] * 2, atol=1e-4)
     beta = torch.tensor([5.0, 5.0], requires_grad=True)
-    codecs.soft_argmax(heatmaps, beta).sum().backward()
+    soft_argmax(heatmaps, beta).sum().backward()
     assert beta.grad is not None and torch.isfinite(beta.grad).all()
-
-
-def test_25d_round_trip_and_lifting_with_K():
-    rng = np.random.default_rng(1)
-    K = np.array([[300.0, 0, 128], [0, 300.0, 128], [0, 0, 1]])
-    kp3d = np.c_[rng.uniform(-60, 60, (21, 2)), rng.uniform(380, 460, 21)].astype(np.float32)
-    kp2d = (kp3d @ K.T)[:, :2] / kp3d[:, 2:]
-    heatmaps, rel = codecs.encode_25d(kp2d, kp3d, None, 256, 64, depth_range_mm=400)
-    assert np.abs(rel).max() <= 1
-    kp2d_back, rel_mm = codecs.decode_25d(heatmaps[None], rel[None], 256, depth_range_mm=400)
-    np.testing.assert_allclose(rel_mm[0], kp3d[:, 2] - kp3d[0, 2], atol=1e-3)
-    lifted = codecs.lift_25d(kp2d, rel_mm[0], kp3d[0, 2], K)
-    np.testing.assert_allclose(lifted, kp3d, atol=1e-2)
-    assert np.abs(kp2d_back[0] - kp2d).max() < 1.0
-
-
-def test_3d_heatmap_round_trip_within_a_quarter_voxel():
-    rng = np.random.default_rng(2)
-    kp2d = _points(rng, 21, 16, 112)
-    rel = rng.uniform(-150, 150, 21).astype(np.float32)
-    volumes = codecs.encode_heatmaps_3d(kp2d, rel, None, 128, 32, depth_bins=32,
-                                        depth_range_mm=400, sigma=1.5)
-    assert volumes.shape == (21, 32, 32, 32)
-    kp, z, _ = codecs.decode_heatmaps_3d(volumes[None], 128, depth_range_mm=400)
-    assert (np.abs(kp[0] - kp2d) * 32 / 128).max() < 0.25
-    assert (np.abs(z[0] - rel) * 32 / 400).max() < 0.25
 
 
 def test_bones_are_resunet_eq_3_and_sum_back_to_the_joints():
     rng = np.random.default_rng(3)
     kp3d = rng.normal(0, 50, (2, 21, 3))
-    bones = codecs.encode_bones(kp3d)
+    bones = encode_bones(kp3d)
     assert bones.shape == (2, 20, 3)
     np.testing.assert_allclose(bones[0, 0], kp3d[0, 1] - kp3d[0, 0])  # wrist -> thumb base
     np.testing.assert_allclose(bones[0, 1], kp3d[0, 2] - kp3d[0, 1])
-    np.testing.assert_allclose(codecs.decode_bones(bones, kp3d[:, 0]), kp3d, atol=1e-9)
-    as_torch = codecs.decode_bones(codecs.encode_bones(torch.from_numpy(kp3d)),
+    np.testing.assert_allclose(decode_bones(bones, kp3d[:, 0]), kp3d, atol=1e-9)
+    as_torch = decode_bones(encode_bones(torch.from_numpy(kp3d)),
                                    torch.from_numpy(kp3d[:, 0]))
     np.testing.assert_allclose(as_torch.numpy(), kp3d, atol=1e-9)
 
 
+# ----------------------------------------------------------------------------- geometry
+
+K = np.array([[500.0, 0.0, 64.0], [0.0, 500.0, 64.0], [0.0, 0.0, 1.0]])
+
+
+def a_hand(seed=0, z=450.0) -> np.ndarray:
+    """21 camera-frame joints (mm) about ``z`` in front of the camera, wrist first."""
+    rng = np.random.default_rng(seed)
+    hand = rng.uniform(-40, 40, (NUM_JOINTS, 3))
+    hand[:, 2] += z
+    return hand
+
+
+def test_crop_inverse_on_a_point_whose_answer_is_known():
+    # the square of side 100 around (150, 80), resized to 50 px: (150, 80) -> (25, 25)
+    crop = np.vstack([crop_matrix((150.0, 80.0), 100.0, 50), [0, 0, 1]])
+    np.testing.assert_allclose(geometry.uncrop(np.array([[25.0, 25.0]]), crop), [[150, 80]],
+                               atol=1e-4)
+    np.testing.assert_allclose(geometry.uncrop(np.array([[0.0, 0.0]]), crop), [[100, 30]],
+                               atol=1e-4)
+    assert geometry.crop_scale(crop) == pytest.approx(0.5)
+    # with the mirror of a 200 px wide image first: input (25, 25) is x = 200 - 150 = 50
+    mirrored = crop @ np.vstack([mirror_matrix(200), [0, 0, 1]])
+    np.testing.assert_allclose(geometry.uncrop(np.array([[25.0, 25.0]]), mirrored), [[50, 80]],
+                               atol=1e-4)
+
+
+def test_uncrop_undoes_a_rotated_scaled_crop_batched():
+    rng = np.random.default_rng(0)
+    points = rng.uniform(0, 300, (2, 5, 2))
+    crops = np.stack([np.vstack([crop_matrix((140, 120), 90, 64, rotation_deg=30, scale=1.1,
+                                             shift=(0.05, -0.02)), [0, 0, 1]]),
+                      np.vstack([crop_matrix((60, 200), 150, 64), [0, 0, 1]])])
+    cropped = np.einsum("bij,bkj->bki", crops[:, :2, :2], points) + crops[:, None, :2, 2]
+    np.testing.assert_allclose(geometry.uncrop(cropped, crops), points, atol=1e-3)
+
+
+def test_back_projection_inverts_projection():
+    hand = a_hand()
+    uv = geometry.project(hand, K)
+    np.testing.assert_allclose(geometry.back_project(uv, hand[:, 2], K), hand, atol=1e-3)
+
+
+def test_to_sample_frame_unmirrors_camera_points_only_where_mirrored():
+    batch = {"crop": torch.eye(3).expand(2, 3, 3), "mirrored": torch.tensor([True, False])}
+    points = np.ones((2, 3, 3), np.float32)
+    back = geometry.to_sample_frame({"kp3d": points, "hand_type": np.ones((2, 2))}, batch)
+    assert back["kp3d"][0, :, 0].tolist() == [-1, -1, -1] and back["kp3d"][1, 0, 0] == 1
+    assert (back["kp3d"][:, :, 1:] == 1).all() and back["hand_type"].shape == (2, 2)
+
+
+# ----------------------------------------------------------------------------- round trips
+
+
+def crop_item(hand: np.ndarray) -> dict:
+    """A one-hand item in the crop frame of a 128² input (identity crop)."""
+    ones = np.ones(NUM_JOINTS, bool)
+    return {"kp2d": geometry.project(hand, K), "kp3d": hand.astype(np.float32), "K": K,
+            "labelled": ones, "in_frame": ones, "visible": ones, "input_size": 128}
+
+
+def batch_of(items: list[dict], **extra) -> dict:
+    keys = set(items[0]) - {"input_size"}
+    batch = {k: torch.as_tensor(np.stack([np.asarray(i[k]) for i in items])) for k in keys}
+    batch.update(crop=torch.eye(3).expand(len(items), 3, 3),
+                 mirrored=torch.zeros(len(items), dtype=torch.bool), **extra)
+    return batch
+
+
+def test_heatmap2d_round_trip_within_a_fifth_input_pixel():
+    codec = codecs.build({"name": "heatmap2d", "input_size": 128, "heatmap_size": 32,
+                          "sigma": 1.5})
+    item = crop_item(a_hand())
+    targets = codec.encode(item)
+    assert targets["heatmaps"].shape == (21, 32, 32) and targets["target_weight"].all()
+    decoded = codec.decode({"heatmaps": torch.from_numpy(targets["heatmaps"])[None]},
+                           batch_of([item]))
+    inside = ((item["kp2d"] > 8) & (item["kp2d"] < 120)).all(axis=1)
+    assert np.abs(decoded["kp2d"][0][inside] - item["kp2d"][inside]).max() < 0.2
+
+
+def two_hand_item(seed=0) -> dict:
+    right, left = a_hand(seed, 450.0), a_hand(seed + 1, 480.0)
+    hands = np.concatenate([right, left])
+    ones = np.ones(2 * NUM_JOINTS, bool)
+    return {"kp2d": geometry.project(hands, K), "kp3d": hands.astype(np.float32), "K": K,
+            "labelled": ones, "in_frame": ones, "visible": ones,
+            "hand_valid": np.array([True, True]),
+            "root_depth_abs": np.array([right[0, 2], left[0, 2]], np.float32),
+            "rel_root": (left[0] - right[0]).astype(np.float32)}
+
+
+def test_heatmap3d_round_trip_within_a_fifth_voxel():
+    """Encode, render the target volumes, decode them as the model's output: joints within a
+    fifth of a voxel in x, y and depth, the root depth and hand type exactly as encoded."""
+    codec = codecs.build({"name": "heatmap3d", "input_size": 128, "heatmap_size": 32,
+                          "depth_bins": 32, "depth_range_mm": 400, "sigma": 1.5})
+    assert codec.two_slot
+    item = two_hand_item()
+    targets = codec.encode(item)
+    assert targets["joint_weight"].all() and targets["root_depth_weight"] == 1
+    volumes = render_volumes(torch.from_numpy(targets["joint_hm"])[None], 32, 32, 1.5)
+    outputs = {"heatmaps3d": volumes, "root_depth": torch.tensor([targets["root_depth_target"]]),
+               "hand_type": torch.tensor([[10.0, -10.0]])}
+    decoded = codec.decode(outputs, batch_of([item]))
+    voxel_px, voxel_mm = 128 / 32, 400 / 32
+    assert np.abs(decoded["kp2d"][0] - item["kp2d"]).max() < 0.2 * voxel_px
+    np.testing.assert_allclose(decoded["root_depth"][0], item["kp3d"][21, 2] - item["kp3d"][0, 2],
+                               atol=1e-3)
+    np.testing.assert_allclose(decoded["hand_type"][0], [1 / (1 + np.exp(-10)),
+                                                         1 / (1 + np.exp(10))], rtol=1e-6)
+    # 3D through the ground-truth wrist depths (InterNet's protocol): within a fifth voxel
+    # plus the lateral error the depth error causes at ~450 mm
+    assert np.abs(decoded["kp3d"][0] - item["kp3d"]).max() < 0.2 * voxel_mm + 2.0
+    np.testing.assert_allclose(decoded["rel_root"][0], item["rel_root"], atol=2.0)
+
+
+def test_heatmap3d_one_hand_slot_and_bad_inputs():
+    codec = codecs.build({"name": "heatmap3d", "input_size": 128, "heatmap_size": 32})
+    item = two_hand_item()
+    item["hand_valid"] = np.array([True, False])
+    item["labelled"][21:] = False
+    targets = codec.encode(item)
+    assert targets["joint_weight"][:21].all() and not targets["joint_weight"][21:].any()
+    assert targets["hand_type"].tolist() == [1, 0] and targets["root_depth_weight"] == 0
+    with pytest.raises(ValueError, match="two-hand codec"):
+        codec.encode(crop_item(a_hand()))
+    with pytest.raises(ValueError, match="one-hand model"):
+        codec.decode({"heatmaps3d": torch.zeros(1, 21, 4, 4, 4), "root_depth": torch.zeros(1),
+                      "hand_type": torch.zeros(1, 2)}, batch_of([two_hand_item()]))
+
+
+def test_softargmax2d_and_bones3d_round_trip_as_one_composite_codec():
+    codec = codecs.build([{"name": "softargmax2d", "input_size": 128}, {"name": "bones3d"}])
+    item = crop_item(a_hand(3))
+    targets = codec.encode(item)
+    assert set(targets) == {"kp2d_target", "kp2d_weight", "bones", "bone_weight"}
+    outputs = {"kp2d": torch.from_numpy(targets["kp2d_target"])[None],
+               "bones": torch.from_numpy(targets["bones"])[None]}
+    decoded = codec.decode(outputs, batch_of([item]))
+    np.testing.assert_allclose(decoded["kp2d"][0], item["kp2d"], atol=1e-4)
+    np.testing.assert_allclose(decoded["kp3d_rel"][0], item["kp3d"] - item["kp3d"][0], atol=1e-3)
+
+
+def test_composite_refuses_two_codecs_with_the_same_targets():
+    codec = codecs.build([{"name": "heatmap2d", "input_size": 64, "heatmap_size": 16},
+                          {"name": "heatmap2d", "input_size": 64, "heatmap_size": 8}])
+    with pytest.raises(ValueError, match="both produce"):
+        codec.encode(crop_item(a_hand()))
+
+
+def depth_sample(hand: np.ndarray, size: int = 128) -> dict:
+    """A depth frame with a flat 'hand' patch at the joints' mean depth around their projection."""
+    depth = np.zeros((size, size), np.float32)
+    uv = geometry.project(hand, K)
+    lo, hi = np.floor(uv.min(0)).astype(int), np.ceil(uv.max(0)).astype(int)
+    depth[max(lo[1], 0):hi[1], max(lo[0], 0):hi[0]] = hand[:, 2].mean()
+    return {"depth": depth, "kp3d": hand.astype(np.float32), "K": K, "kp2d": uv}
+
+
+def test_depth_crop_round_trip_and_cube_geometry():
+    codec = codecs.build({"name": "depth_crop", "input_size": 96, "heatmap_size": 24,
+                          "cube_mm": 250})
+    hand = a_hand(5)
+    centre_px, side = codec.crop_region(depth_sample(hand))
+    np.testing.assert_allclose(centre_px, geometry.project(hand.mean(0)[None], K)[0], atol=1e-3)
+    assert side == pytest.approx(250 * 500 / hand.mean(0)[2])
+    item = {**crop_item(hand), "depth": depth_sample(hand)["depth"]}
+    targets = codec.encode(item)
+    assert targets["depth"].shape == (1, 128, 128) and targets["depth"].max() <= 1
+    assert targets["heatmaps_palm"].shape == (6, 24, 24)
+    assert targets["heatmaps_finger"].shape == (15, 24, 24)
+    np.testing.assert_allclose(targets["kp3d_norm"].mean(0), 0, atol=1e-5)
+    outputs = {"kp3d_norm": torch.from_numpy(targets["kp3d_norm"])[None]}
+    decoded = codec.decode(outputs, batch_of([item], centre_mm=torch.from_numpy(
+        targets["centre_mm"])[None]))
+    np.testing.assert_allclose(decoded["kp3d"][0], hand, atol=1e-3)
+    np.testing.assert_allclose(decoded["kp2d"][0], item["kp2d"], atol=1e-3)
+
+
+def test_depth_crop_refuses_a_frame_without_hand_pixels_and_a_crop_outside_it():
+    codec = codecs.build({"name": "depth_crop", "input_size": 96})
+    hand = a_hand(5)
+    empty = {**depth_sample(hand), "depth": np.zeros((128, 128), np.float32)}
+    with pytest.raises(ValueError, match="no hand pixels near the given centre"):
+        codec.crop_region(empty)
+    far_away = {**depth_sample(hand), "centre_mm": np.array([2000.0, 0.0, 450.0])}
+    with pytest.raises(ValueError, match="lies outside"):
+        codec.crop_region(far_away)
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def test_build_names_the_bad_codec_or_option():
+    with pytest.raises(ValueError, match="unknown codec 'voxels'; choose one of heatmap2d"):
+        codecs.build({"name": "voxels"})
+    with pytest.raises(ValueError, match="no option"):
+        codecs.build({"name": "heatmap2d", "input_size": 64, "heatmap_sise": 16})
+    with pytest.raises(ValueError, match="multiple"):
+        codecs.build({"name": "heatmap2d", "input_size": 64, "heatmap_size": 24})
+
+
+def test_a_model_output_the_codec_does_not_know_is_named():
+    codec = codecs.build({"name": "heatmap2d", "input_size": 64, "heatmap_size": 16})
+    with pytest.raises(ValueError, match="decodes the model output 'heatmaps'"):
+        codec.decode({"kp2d": torch.zeros(1, 21, 2)}, batch_of([crop_item(a_hand())]))
+
+
+def test_soft_argmax_refuses_non_positive_beta():
+    maps = torch.zeros(1, 3, 4, 4)
+    with pytest.raises(ValueError, match=r"joints \[1\] have beta \[-0.5\]"):
+        soft_argmax(maps, torch.tensor([1.0, -0.5, 2.0]))
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        soft_argmax(maps, 0.0)
+
+
+def test_joint_tree_with_a_cycle_or_a_missing_parent_is_refused():
+    check_tree(BONES, NUM_JOINTS)  # the canonical tree
+    with pytest.raises(ValueError, match="missing parent"):
+        check_tree([(0, 1), (5, 2)], 3)
+    with pytest.raises(ValueError, match="cycle"):
+        check_tree([(0, 1), (1, 2), (2, 1)], 3)
+    with pytest.raises(ValueError, match=r"joints \[2\] have no parent"):
+        check_tree([(0, 1)], 3)

@@ -8,7 +8,7 @@ import pytest
 
 from fake_depth_datasets import write_icvl, write_nyu
 from handlib.cli import main
-from handlib.data.formats import DATASET_MODULES, dataset_info, open_dataset
+from handlib.data.formats import DATASET_MODULES, DatasetLayoutError, dataset_info, open_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -67,12 +67,44 @@ def test_show_json_prints_the_loader_sample(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", ["check", "show"])
-def test_wrong_path_is_a_one_line_error_with_exit_2(tmp_path, capsys, command):
+def test_wrong_path_prints_the_expected_layout_as_a_layout_with_exit_2(tmp_path, capsys, command):
     args = ["datasets", command, "msra", "--root", str(tmp_path / "no-such-folder")]
     assert main(args + (["--index", "0"] if command == "show" else [])) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1
-    assert err[0].startswith("handlib datasets: error:") and dataset_info("msra").url in err[0]
+    assert err[0].startswith("handlib datasets: error:") and "no-such-folder" in err[0]
+    assert len(err) > 3, "the expected layout is printed on its own lines"
+    assert "Expected layout under data_root:" in err
+    assert any(dataset_info("msra").url in line for line in err[1:])
+    assert not any("; " in line and "Expected layout" in line for line in err)
+
+
+def test_a_split_needs_only_its_own_files(tmp_path, capsys):
+    """An RHD copy with only evaluation/ opens the test splits, and a training split names the
+    training files it lacks."""
+    from fake_rgb_datasets import write_rhd
+
+    write_rhd(tmp_path, n_train=1, n_eval=2)
+    import shutil
+
+    shutil.rmtree(tmp_path / "training")
+    assert len(open_dataset("rhd", tmp_path, "test")) == 2
+    assert len(open_dataset("rhd", tmp_path, "rcsf_test")) == 2
+    with pytest.raises(DatasetLayoutError, match="training/anno_training.pickle"):
+        open_dataset("rhd", tmp_path, "train")
+    assert main(["datasets", "check", "rhd", "--root", str(tmp_path), "--split", "test"]) == 0
+    assert main(["datasets", "check", "rhd", "--root", str(tmp_path), "--split", "train"]) == 2
+    assert "training/anno_training.pickle" in capsys.readouterr().err
+
+
+def test_stb_opens_the_split_whose_sequences_are_there(tmp_path):
+    from fake_rgb_datasets import write_stb
+
+    write_stb(tmp_path, frames=1, image_sequences=("B1Counting", "B1Random"))
+    for sequence in ("B2Counting", "B3Random"):
+        (tmp_path / "labels" / f"{sequence}_SK.mat").unlink()
+    assert len(open_dataset("stb", tmp_path, "rcsf_test")) == 2
+    with pytest.raises(DatasetLayoutError, match="B2Counting_SK.mat"):
+        open_dataset("stb", tmp_path, "rcsf_val")
 
 
 def test_unknown_dataset_and_bad_index_exit_2(tmp_path, capsys):

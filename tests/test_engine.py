@@ -263,7 +263,7 @@ class FixedHeatmaps(torch.nn.Module):
 
 
 def test_predict_decodes_heatmaps_and_keeps_labels_in_order():
-    from handlib.data.codecs import decode_heatmaps
+    from handlib.codecs.heatmap2d import decode_heatmaps
 
     heatmaps = torch.zeros(1, 4, 8, 8)
     for joint, (x, y) in enumerate([(1, 2), (3, 3), (6, 1), (7, 7)]):
@@ -279,26 +279,45 @@ def test_predict_decodes_heatmaps_and_keeps_labels_in_order():
     assert "image" not in out and "heatmaps" not in out
 
 
-def test_pck_metrics_on_known_offsets():
-    gt = np.zeros((2, 4, 2))
-    pred = gt.copy()
-    pred[..., 0] = [0.5, 1.5, 2.5, 3.5]  # distances / norm 10 = 0.05, 0.15, 0.25, 0.35
-    visible = np.ones((2, 4), bool)
-    visible[:, 3] = False
-    predictions = {
-        "kp2d_pred": pred, "kp2d": gt, "norm_size": np.full(2, 10.0), "visible": visible,
-        "in_frame": np.ones((2, 4), bool),
-    }
-    every = engine.pck_metrics(predictions, [0.1, 0.2, 0.3], joints="all")
-    pcks = [every["pck@0.1"], every["pck@0.2"], every["pck@0.3"]]
-    assert pcks == pytest.approx([0.25, 0.5, 0.75])
-    assert every["epe_px"] == pytest.approx(2.0)
-    assert every["auc"] == pytest.approx((0.25 + 2 * 0.5 + 0.75) / 4)
-    seen = engine.pck_metrics(predictions, [0.1, 0.2, 0.3], joints="visible")
-    assert [seen["pck@0.1"], seen["pck@0.2"], seen["pck@0.3"]] == pytest.approx([1 / 3, 2 / 3, 1])
-    assert seen["epe_px"] == pytest.approx(1.5)
-    with pytest.raises(ValueError, match="eval.joints"):
-        engine.pck_metrics(predictions, [0.1], joints="some")
+def test_predict_brings_keypoints_back_into_the_samples_own_frame():
+    """A crop that halves and shifts: predictions and labels come back in original pixels, and
+    the PCK normaliser with them."""
+    heatmaps = torch.zeros(1, 4, 8, 8)
+    heatmaps[0, :, 2, 1] = 1.0  # every joint at heat-map cell (x 1, y 2): input px (6, 10)
+    dataset = TinyHeatmapSet(3)
+    crop = torch.tensor([[0.5, 0.0, 4.0], [0.0, 0.5, 2.0], [0.0, 0.0, 1.0]])
+    items = [dict(dataset[i], crop=crop) for i in range(3)]
+
+    class Cropped(torch.utils.data.Dataset):
+        codec = dataset.codec
+
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return items[i]
+
+    out = engine.predict(FixedHeatmaps(heatmaps), Cropped(), batch_size=2, device="cpu")
+    np.testing.assert_allclose(out["kp2d_pred"][0, 0], [(6 - 4) / 0.5, (10 - 2) / 0.5], atol=1e-4)
+    np.testing.assert_allclose(out["kp2d"], (dataset.kp2d - [4.0, 2.0]) / 0.5, atol=1e-4)
+    np.testing.assert_allclose(out["norm_size"], 32 / 0.5)
+
+
+def test_evaluate_scores_the_prediction_record_with_the_named_metrics():
+    from handlib import metrics
+
+    model = TinyNet()
+    dataset = TinyHeatmapSet(6)
+    spec = {"metric": ["pck2d"], "thresholds": [0.1, 0.2], "joints": "visible",
+            "batch_size": 4}
+    found = engine.evaluate(model, dataset, spec, device="cpu")
+    record = engine.predict(model, dataset, batch_size=4, device="cpu")
+    assert found == metrics.evaluate_record(record, {**engine.DEFAULTS["eval"], **spec})
+    assert set(found) == {"pck@0.1", "pck@0.2", "auc", "epe_px"}
+    with pytest.raises(ValueError, match="unknown"):
+        engine.evaluate(model, dataset, {"metric": "accuracy"}, device="cpu")
+    with pytest.raises(ValueError, match="both report"):
+        engine.evaluate(model, dataset, {"metric": ["pck2d", "epe2d"]}, device="cpu")
 
 
 def test_config_hash_covers_what_changes_results_only():
@@ -325,16 +344,62 @@ def test_config_hash_covers_what_changes_results_only():
     assert changed(train={"epochs": engine.DEFAULTS["train"]["epochs"]}) == digest
 
 
-def test_run_config_selects_a_named_run():
+def test_config_hash_covers_the_code_behind_the_run(monkeypatch):
+    from handlib import code_version
+
+    base = {"model": {"name": "rcsf"}, "loss": {"name": "rcsf"}}
+    modules = engine.code_modules(engine.resolve_config(base))
+    assert {"handlib.papers.rcsf.models", "handlib.papers.rcsf.losses", "handlib.engine",
+            "handlib.data.pipeline", "handlib.codecs.heatmap2d"} <= set(modules)
+    followed = code_version.closure(modules)
+    assert "handlib.papers.rcsf.cpn" in followed and "handlib.models.backbones" in followed
+    assert "handlib.results" not in followed and "handlib.viz" not in followed
+    digest = engine.config_hash(base)
+    real = code_version._module_digest
+
+    def edited(module):  # as if the model's code (not its docstring) had changed
+        digest_, imports = real(module)
+        return (digest_ + "x", imports) if module == "handlib.models.backbones" else (digest_, imports)
+
+    monkeypatch.setattr(code_version, "_module_digest", edited)
+    assert engine.config_hash(base) != digest
+    assert engine.config_hash({"model": {"name": "simple_baseline_r50"}}) != digest
+
+
+def test_code_hash_ignores_docstrings_and_comments(tmp_path, monkeypatch):
+    from handlib import code_version
+
+    package = tmp_path / "handlib_probe"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    module = package / "m.py"
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def digest(text):
+        module.write_text(text)
+        code_version._source_file.cache_clear()
+        code_version._module_digest.cache_clear()
+        return code_version._module_digest("handlib_probe.m")[0]
+
+    plain = digest("def f(x):\n    return x + 1\n")
+    assert digest('"""Doc."""\n# a comment\ndef f(x):\n    """More doc."""\n    return x + 1\n') == plain
+    assert digest("def f(x):\n    return x + 2\n") != plain
+    code_version._source_file.cache_clear()
+    code_version._module_digest.cache_clear()
+
+
+def test_resolve_run_selects_a_named_run():
+    from handlib.profiles import resolve_run
+
     chapter = {
         "train": {"epochs": 2},
         "runs": {"a": {"model": {"name": "x"}}, "b": {"train": {"epochs": 5}}},
     }
-    assert engine.run_config(chapter, "a") == {"train": {"epochs": 2}, "model": {"name": "x"}}
-    assert engine.run_config(chapter, "b")["train"]["epochs"] == 5
-    with pytest.raises(ValueError, match="this config defines: a, b"):
-        engine.run_config(chapter, None)
-    assert engine.run_config({"model": {"name": "x"}}, None) == {"model": {"name": "x"}}
+    assert resolve_run(chapter, "a") == {"train": {"epochs": 2}, "model": {"name": "x"}}
+    assert resolve_run(chapter, "b")["train"]["epochs"] == 5
+    with pytest.raises(ValueError, match="this config defines a, b"):
+        resolve_run(chapter, None)
+    assert resolve_run({"model": {"name": "x"}}, None) == {"model": {"name": "x"}}
 
 
 def small_run_config() -> dict:
@@ -343,7 +408,7 @@ def small_run_config() -> dict:
         "model": {"name": "simple_baseline_r50", "backbone": "resnet18", "width": 4,
                   "deconv_channels": 8},
         "data": {"source": "synthetic", "n": {"train": 16, "val": 8}, "input_size": 32,
-                 "heatmap_size": 8, "sigma": 1.0},
+                 "codec": {"name": "heatmap2d", "heatmap_size": 8, "sigma": 1.0}},
         "loss": {"name": "heatmap_mse"},
         "optimizer": {"name": "adam", "lr": 1e-3},
         "train": {"epochs": 2, "batch_size": 8, "device": "cpu", "log_every": 1},

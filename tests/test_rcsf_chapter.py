@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from handlib import papers, report
-from handlib.chapters import rcsf as chapter
+from handlib import papers, report, results, study as studies
+from handlib.papers.rcsf import study as chapter
 from handlib.profiles import load_profile
 
 N, NORM = 40, 100.0
@@ -33,14 +33,15 @@ def fake_predictions(name: str, seed: int) -> dict[str, np.ndarray]:
     if seed:  # other seeds a little worse on the occluded joints
         pred = pred + np.where(visible[..., None], 0.0, 0.001 * NORM * seed).astype(np.float32)
     return {"kp2d_pred": pred, "kp2d": kp2d, "visible": visible,
-            "in_frame": np.ones((N, 21), bool), "norm_size": np.full(N, NORM, np.float32),
+            "in_frame": np.ones((N, 21), bool), "labelled": np.ones((N, 21), bool),
+            "norm_size": np.full(N, NORM, np.float32),
             "index": np.arange(N), "confidence": np.ones((N, 21), np.float32)}
 
 
-def fake_study(profile: str) -> chapter.Study:
+def fake_study(profile: str) -> studies.Study:
     cfg = load_profile("rcsf", profile)
-    runs = chapter.study_runs(cfg)
-    return chapter.Study(cfg, runs, {r.run_id: fake_predictions(r.name, r.seed) for r in runs})
+    runs = studies.study_runs(cfg)
+    return studies.Study(cfg, runs, {r.run_id: fake_predictions(r.name, r.seed) for r in runs})
 
 
 @pytest.fixture(scope="module")
@@ -55,18 +56,31 @@ def same_labels(ours: pd.Index, paper: pd.Index) -> bool:
 # ---------------------------------------------------------------- runs
 
 
-def test_sweep_reuses_ours_and_ours_without_ohkm():
-    sweep = chapter.sweep_runs(load_profile("rcsf", "smoke"))
+def test_sweep_reuses_ours_and_ours_without_ohkm(cpu_study):
+    sweep = cpu_study.group("5")
     assert sweep == {9: "rcsf_m9", 11: "rcsf", 13: "rcsf_m13", 15: "rcsf_m15", 17: "rcsf_m17",
                      19: "rcsf_m19", 21: "rcsf_no_ohkm"}
     assert list(sweep) == list(papers.table("rcsf", "5").index)
+    cfg = load_profile("rcsf", "cpu")
+    for m, name in sweep.items():  # each entry trains OHKM with that m (21: every joint)
+        loss = cfg["runs"][name]["loss"]
+        assert loss["name"] == "rcsf" and (loss["m"] or 21) == m
+
+
+def test_every_table_maps_to_runs_labelled_as_the_paper_prints_its_rows(cpu_study):
+    for table_id, entry in load_profile("rcsf", "cpu")["study"]["tables"].items():
+        paper = papers.table("rcsf", table_id)
+        labels = list(cpu_study.group(table_id))
+        rows = (list(paper.columns) if table_id in ("1", "2")
+                else list(paper.index.get_level_values(-1).unique()))
+        assert set(labels) <= set(rows) or table_id == "6", (table_id, labels)
 
 
 @pytest.mark.parametrize("profile, count", [("smoke", 13), ("cpu", 13), ("gpu", 6 * 3 + 7),
                                             ("paper", 2 * 13)])
 def test_study_runs(profile, count):
     cfg = load_profile("rcsf", profile)
-    runs = chapter.study_runs(cfg)
+    runs = studies.study_runs(cfg)
     assert len(runs) == count
     assert len({r.run_id for r in runs}) == count
     if profile == "gpu":  # the main comparison over three seeds
@@ -82,7 +96,7 @@ def test_study_runs(profile, count):
 
 def test_paper_settings_are_the_defaults():
     cfg = load_profile("rcsf", "paper")
-    config = chapter.run_config(cfg, "STB", "rcsf", 0)
+    config = studies.run_config(cfg, "STB", "rcsf", 0)
     stated = papers.settings("rcsf")
     assert config["optimizer"]["name"] == stated["optimizer"].lower()
     assert config["optimizer"]["lr"] == stated["lr"]
@@ -90,14 +104,14 @@ def test_paper_settings_are_the_defaults():
     assert config["train"]["epochs"] == stated["epochs"]
     assert config["scheduler"] == {"name": "halve_at", "epochs": [stated["lr_halve_at"]]}
     assert config["data"]["input_size"] == stated["input_size"]
-    assert config["data"]["heatmap_size"] == stated["heatmap_size"]
+    assert config["data"]["codec"]["heatmap_size"] == stated["heatmap_size"]
     assert config["loss"]["m"] == stated["ohkm_top_m"]
     assert config["model"] == {"name": "rcsf"}  # the paper's full-size model
 
 
 def test_unknown_run_is_a_clear_error():
     with pytest.raises(ValueError, match="no run 'resnet7'"):
-        chapter.run_config(load_profile("rcsf", "smoke"), "synthetic", "resnet7", 0)
+        studies.run_config(load_profile("rcsf", "smoke"), "synthetic", "resnet7", 0)
 
 
 # ---------------------------------------------------------------- tables vs the paper's
@@ -126,7 +140,7 @@ def test_table3_rows_columns_and_known_values(cpu_study):
     assert rhd.loc["Ours *"].tolist() == [0, 1, 1, 1, 1]
     assert rhd.loc["CPN101"].tolist() == [0, 0, 1, 1, 1]
     assert rhd.loc["HRNet-W32"].tolist() == [0, 0, 0, 0, 0]
-    labels = chapter.run_labels(cpu_study, "3")
+    labels = studies.run_labels(cpu_study, "3")
     both = report.paper_vs_reproduced(paper, ours, labels, profile="cpu")
     assert both.loc[("RHD", "CPN50"), ("PCK@0.02", "paper")] == 0.5951
     assert both.loc[("RHD", "CPN50"), ("PCK@0.02", "reproduced")] == 0
@@ -148,28 +162,32 @@ def test_tables_4_5_6_have_the_papers_rows_and_columns(cpu_study):
     comparison = chapter.table_comparison(cpu_study)
     paper6 = papers.table("rcsf", "6")
     assert list(comparison.columns) == list(paper6.columns)
-    both = report.paper_vs_reproduced(paper6, comparison, chapter.run_labels(cpu_study, "6"))
+    both = report.paper_vs_reproduced(paper6, comparison, studies.run_labels(cpu_study, "6"))
     assert list(both.index[: len(paper6)]) == list(paper6.index)  # the paper's rows as reported
     assert both.loc["SRHandNet", ("run", "")] == report.NOT_RUN
     assert both.loc["Ours", ("STB", "reproduced")] == 1
     assert both.loc["CPN50", ("STB", "paper")] != both.loc["CPN50", ("STB", "paper")]  # NaN: ours
 
 
-def test_table7_columns_and_fidelity():
-    bench = {
-        "device_name": "CPU: test",
-        "settings": {"input_size": 256},
-        "models": [
-            {"model": "rcsf", "input_size": 256, "params_m": 31.44, "size_mb": 119.93,
-             "gflops": 21.5, "gmacs": 10.75,
-             "speed": [{"mode": "eager", "batch": 1, "infer_img_s": 3.0}]},
-            {"model": "cpn50", "input_size": 256, "params_m": 27.06, "size_mb": 103.2,
-             "gflops": 19.5, "gmacs": 9.73, "speed": []},
-        ],
-    }
-    speed = chapter.table_speed(bench)
+def fake_bench() -> dict:
+    def row(label, model, params, size, gmacs, fps=None):
+        speed = [] if fps is None else [{"mode": "eager", "batch": 1, "infer_img_s": fps}]
+        return {"label": label, "run": model, "model": model, "input_size": 256, "params_m": params,
+                "size_mb": size, "gflops": 2 * gmacs, "gmacs": gmacs, "speed": speed}
+
+    return {"device_name": "CPU: test", "settings": {"input_size": 256},
+            "models": [row("Ours", "rcsf", 31.44, 119.93, 10.75, fps=3.0),
+                       row("CPN50 (ours)", "cpn50", 27.06, 103.2, 9.73),
+                       row("Models in (1) (ours)", "rcsf_global_only", 20.0, 76.3, 7.0),
+                       row("Models in (2) (ours)", "rcsf_high_res_first", 36.9, 140.8, 15.9)]}
+
+
+def test_table7_columns_and_fidelity(cpu_study):
+    bench = fake_bench()
+    speed = chapter.table_speed(bench, cpu_study)
     paper7 = papers.table("rcsf", "7")
     assert list(speed.columns) == list(paper7.columns)
+    assert list(speed.index) == ["Ours", "CPN50 (ours)"]  # the variants are not Table 7 rows
     assert speed.loc["Ours", "FPS"] == 3.0 and np.isnan(speed.loc["CPN50 (ours)", "FPS"])
     both = report.paper_vs_reproduced(paper7, speed, "bench")
     assert both.loc["Ours", ("Size (MB)", "paper")] == 120.20
@@ -178,6 +196,25 @@ def test_table7_columns_and_fidelity():
     numbers = chapter.fidelity_numbers(bench)
     assert numbers["gmacs_ratio"] == pytest.approx(10.75 / 12.01)
     assert numbers["paper_size_mb"] == 120.20 and numbers["paper_gmacs"] == 12.01
+    words = chapter.fidelity_verdicts(bench)
+    assert words == {"size_words": "matches the paper's", "cost_words": "is lower than the paper's"}
+
+
+def test_capacity_of_the_design_variants_is_measured(cpu_study):
+    capacity = chapter.table_capacity(fake_bench(), cpu_study)
+    assert list(capacity.index) == ["Models in (1)", "Models in (2)", "ours"]
+    assert capacity.loc["Models in (2)", "parameters (M)"] == 36.9
+    assert capacity.loc["ours", "GMACs"] == 10.75
+
+
+def test_per_joint_tables_agree_with_table3_only_for_some_models():
+    consistency = chapter.per_joint_consistency()
+    agree = consistency["agree"]
+    for dataset in ("STB",):
+        assert agree.loc[(dataset, "Ours")] and agree.loc[(dataset, "Ours *")]
+        assert not agree.loc[(dataset, "CPN50")] and not agree.loc[(dataset, "HRNet-W32")]
+    mean = papers.table("rcsf", "1")["Ours"].mean()
+    assert consistency.loc[("STB", "Ours"), "per-joint mean (Tables 1-2)"] == pytest.approx(mean)
 
 
 def test_visibility_and_seed_tables():
@@ -224,55 +261,57 @@ def test_claims_can_be_retested_at_a_coarser_threshold(cpu_study):
 
 def test_figure_samples_are_chosen_by_rule(cpu_study):
     p = cpu_study.of("synthetic", "hrnet_w32")[0]
-    chosen = chapter.most_occluded(p, 3)
+    chosen = chapter.most_occluded(cpu_study, p, 3)
     occluded = (~p["visible"]).sum(axis=1)
     assert occluded[chosen].tolist() == sorted(occluded, reverse=True)[:3]
-    errors = chapter.sample_errors(p)
+    errors = chapter.sample_errors(cpu_study, p)
     p_bad = {**p, "kp2d_pred": p["kp2d_pred"].copy()}
     p_bad["kp2d_pred"][7] += 30.0
-    assert chapter.largest_errors(p_bad, 1).tolist() == [7]
+    assert chapter.largest_errors(cpu_study, p_bad, 1).tolist() == [7]
     assert np.allclose(errors, 0.06)
 
 
 def test_predictions_are_saved_atomically_and_keyed_by_config(tmp_path):
     arrays = fake_predictions("rcsf", 0)
-    path = tmp_path / "run" / chapter.PREDICTIONS_FILE
-    chapter._save_npz(path, {**arrays, "config_hash": np.array("abc")})
-    loaded = chapter._stored_predictions(path, "abc")
+    folder = tmp_path / "run"
+    results.write_predictions(folder, arrays, "abc")
+    loaded = results.read_predictions(folder, "abc")
     assert set(loaded) == set(arrays) and np.array_equal(loaded["kp2d"], arrays["kp2d"])
-    assert chapter._stored_predictions(path, "other") is None  # stale: another configuration
-    assert [p.name for p in path.parent.iterdir()] == [chapter.PREDICTIONS_FILE]
+    assert results.read_predictions(folder, "other") is None  # stale: another configuration
+    assert [p.name for p in folder.iterdir()] == [results.PREDICTIONS_FILE]
 
 
 def test_missing_runs_show_as_not_run():
     cfg = load_profile("rcsf", "cpu")
-    runs = chapter.study_runs(cfg)
-    study = chapter.Study(cfg, runs, {r.run_id: None for r in runs})
+    runs = studies.study_runs(cfg)
+    study = studies.Study(cfg, runs, {r.run_id: None for r in runs})
     assert not study.available
     ours = chapter.table_pck(study)
     both = report.paper_vs_reproduced(papers.table("rcsf", "3"), ours, "run")
     assert (both[("run", "")] == report.NOT_RUN).all()
 
 
-def test_resolve_applies_the_notebook_parameters():
-    gpu = load_profile("rcsf", "gpu")
-    cfg = chapter.apply_parameters(gpu, seed=5)
-    assert cfg["study"]["seeds"] == [5, 6, 7] and gpu["study"]["seeds"] == [0, 1, 2]
-    with pytest.raises(ValueError, match="data_root"):
-        chapter.apply_parameters(load_profile("rcsf", "paper"))
-    with pytest.raises(ValueError, match="synthetic"):
-        chapter.apply_parameters(load_profile("rcsf", "cpu"), data_root="/somewhere")
-    paper = chapter.apply_parameters(load_profile("rcsf", "paper"), data_root="/data")
-    config = chapter.run_config(paper, "RHD", "rcsf", 0)
-    assert config["data"]["data_root"] == "/data/RHD_published_v2"
-    assert config["data"]["source"] == "rhd" and "folder" not in config["data"]
+def test_run_labels_name_the_run_of_each_dataset_column(tmp_path):
+    for folder in ("STB", "RHD_published_v2"):
+        (tmp_path / folder).mkdir()
+    cfg = studies.apply_parameters(load_profile("rcsf", "paper"), data_root=tmp_path)
+    runs = studies.study_runs(cfg)
+    study = studies.Study(cfg, runs, {r.run_id: fake_predictions(r.name, r.seed) for r in runs})
+    for table_id in ("4", "6"):
+        label = studies.run_labels(study, table_id)["Models in (1)" if table_id == "4" else "Ours"]
+        assert "STB: " in label and "RHD: " in label and "RHD rcsf_test split" in label
+    table3 = studies.run_labels(study, "3")
+    assert "RHD rcsf_test" in table3[("RHD", "Ours")] and "STB" in table3[("STB", "Ours")]
 
 
-def test_difference_noise_is_the_bootstrap_spread_of_a_paired_difference():
+def test_paired_bootstrap_margin_is_the_spread_of_a_paired_difference():
     same = fake_predictions("rcsf", 0)
-    assert chapter.difference_noise(same, same, 0.02) == 0.0
+    score = lambda p: float(chapter.pck_curve(fake_study("cpu"), p, [0.02])[0])
+    assert report.paired_bootstrap_margin(score, same, same) == 0.0
     rng = np.random.default_rng(3)
     half = {**same, "kp2d_pred": same["kp2d_pred"] + np.where(rng.random((N, 21, 1)) < 0.5, 0, 5.0)}
-    noise = chapter.difference_noise(same, half, 0.02)
+    noise = report.paired_bootstrap_margin(score, same, half)
     # PCK of `half` is a mean of N*21 coin flips: its standard error is about sqrt(.25 / 840)
     assert 2 * 0.5 * np.sqrt(0.25 / (N * 21)) < noise < 2 * 3 * np.sqrt(0.25 / (N * 21))
+    with pytest.raises(ValueError, match="same test samples"):
+        report.paired_bootstrap_margin(score, same, {**same, "index": same["index"] + 1})

@@ -70,7 +70,7 @@ def test_variants_differ_only_in_regional_net():
 
 
 def test_unknown_design_is_rejected():
-    from handlib.models.rcsf import RCSF
+    from handlib.papers.rcsf.models import RCSF
 
     with pytest.raises(ValueError, match="design"):
         RCSF(design="sideways")

@@ -54,9 +54,37 @@ def test_a_killed_writer_never_leaves_a_half_written_result(tmp_path):
     assert all(name.startswith(".run.json.") and name.endswith(".tmp") for name in leftovers)
 
 
+def test_written_files_are_readable_by_others(tmp_path):
+    """Result files follow the umask (0644 under 022), not tempfile's private 0600: whoever
+    serves or builds the book must be able to read them."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        results.write_json_atomic(tmp_path / "m.json", {"a": 1})
+        results.write_npz_atomic(tmp_path / "p.npz", {"x": np.arange(3)})
+        results.atomic_write(tmp_path / "c.bin", lambda f: f.write(b"x"), binary=True)
+    finally:
+        os.umask(old)
+    for name in ("m.json", "p.npz", "c.bin"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+
+
+def test_every_writer_uses_the_one_atomic_helper():
+    """No module writes a result, prediction or checkpoint by its own temporary-file dance."""
+    from pathlib import Path
+
+    package = Path(results.__file__).parent
+    offenders = [str(p.relative_to(package)) for p in package.rglob("*.py")
+                 if p.name != "results.py" and ("os.replace(" in p.read_text()
+                                                or "mkstemp(" in p.read_text())]
+    assert not offenders, f"write through handlib.results.atomic_write instead: {offenders}"
+
+
 def test_provenance_records_what_made_the_run():
     record = results.provenance(
-        config={"model": {"name": "m"}}, config_hash="abc", device="cpu",
+        config={"model": {"name": "m"}}, config_hash="abc", code_hash="def", device="cpu",
         dataset={"source": "synthetic", "generator_version": "1"}, wall_time_s=2.0,
         throughput=10.0,
     )
@@ -66,6 +94,7 @@ def test_provenance_records_what_made_the_run():
     assert record["device_name"].startswith("CPU: ")
     assert set(record["libraries"]) >= {"python", "torch", "numpy", "handlib"}
     assert record["config"] == {"model": {"name": "m"}} and record["config_hash"] == "abc"
+    assert record["code_hash"] == "def"
     assert record["wall_time_s"] == 2.0 and record["train_samples_per_s"] == 10.0
     json.dumps(record)  # serialisable as it is
 
@@ -73,7 +102,7 @@ def test_provenance_records_what_made_the_run():
 def _write(experiment: str, run: str, pck: float) -> None:
     history = pd.DataFrame({"epoch": [1, 2], "loss": [1.0, 0.5], "val_pck@0.2": [0.1, pck]})
     record = results.provenance(
-        config={"model": {"name": f"model_{run}"}}, config_hash=run * 4, device="cpu",
+        config={"model": {"name": f"model_{run}"}}, config_hash=run * 4, code_hash="c", device="cpu",
         dataset={}, wall_time_s=1.0, throughput=5.0,
     )
     results.write_run(

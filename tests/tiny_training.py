@@ -25,9 +25,14 @@ class TinyNet(nn.Module):
 
 class TinyHeatmapSet(Dataset):
     """``n`` random samples: a Gaussian dot per joint drawn into channel ``j % 3`` of the image,
-    Gaussian target heatmaps at a quarter of the resolution, all labels the engine reads."""
+    Gaussian target heatmaps at a quarter of the resolution, all labels the engine reads, and
+    the ``heatmap2d`` codec that decodes a model's heat maps (as ``PoseDataset`` has)."""
 
     def __init__(self, n: int, seed: int = 0):
+        from handlib import codecs
+
+        self.codec = codecs.build({"name": "heatmap2d", "input_size": SIZE,
+                                   "heatmap_size": HEATMAP})
         rng = np.random.default_rng(seed)
         self.kp2d = rng.uniform(2, SIZE - 2, (n, JOINTS, 2)).astype(np.float32)
         yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
@@ -50,7 +55,10 @@ class TinyHeatmapSet(Dataset):
             "kp2d": torch.from_numpy(self.kp2d[i]),
             "visible": torch.ones(JOINTS, dtype=torch.bool),
             "in_frame": torch.ones(JOINTS, dtype=torch.bool),
+            "labelled": torch.ones(JOINTS, dtype=torch.bool),
             "norm_size": torch.tensor(float(SIZE)),
+            "crop": torch.eye(3),  # the images are the samples' own: the crop is the identity
+            "mirrored": torch.tensor(False),
             "index": torch.tensor(i),
         }
 

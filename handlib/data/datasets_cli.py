@@ -37,10 +37,10 @@ LABEL_FIELDS: tuple[str, ...] = (
 )
 
 
-def _one_line(error: Exception) -> UserError:
-    """A dataset error as a one-line user error (layout messages span several lines)."""
-    lines = (line.strip() for line in str(error).splitlines())
-    return UserError("; ".join(line for line in lines if line))
+def _user_error(error: Exception) -> UserError:
+    """A dataset error as a user error, its text as it is: a layout message keeps the expected
+    layout on its own lines (``handlib.cli`` prints the first line after the command's name)."""
+    return UserError(str(error).rstrip())
 
 
 def _jsonable(value):
@@ -97,7 +97,7 @@ def check_dataset(args: argparse.Namespace) -> int:
     info = dataset_info(args.name)
     splits = [args.split] if args.split else list(info.splits)
     try:
-        check_layout(args.name, args.root)
+        check_layout(args.name, args.root, args.split)
         print(f"{info.name} at {args.root}: layout ok")
         for split in splits:
             samples = open_dataset(args.name, args.root, split)
@@ -108,7 +108,7 @@ def check_dataset(args: argparse.Namespace) -> int:
                 "first and last decode"
             )
     except (DatasetLayoutError, CorruptFileError) as error:
-        raise _one_line(error) from None
+        raise _user_error(error) from None
     return 0
 
 
@@ -120,7 +120,7 @@ def show_sample(args: argparse.Namespace) -> int:
             raise UserError(f"index {args.index} out of range: {split} has {len(samples)} samples")
         labels = sample_labels(samples[args.index])
     except (DatasetLayoutError, CorruptFileError) as error:
-        raise _one_line(error) from None
+        raise _user_error(error) from None
     labels = {"dataset": args.name, "split": split, "index": args.index, **labels}
     if args.json:
         print(json.dumps(labels))

@@ -1,27 +1,31 @@
-"""``build_dataset``: canonical samples (synthetic or real) -> training tensors for any chapter.
+"""``build_dataset``: canonical samples (synthetic or real) -> training tensors for any model.
 
-Per item (``PoseDataset.__getitem__``):
+Per item (``PoseDataset.item``):
 
 1. the canonical sample: from the synthetic engine (``source: synthetic``; rendered with the
    camera framed on the hand, cached as shards keyed by the generator's version and parameters)
    or from a real dataset (``handlib.data.formats.open_dataset(source, data_root, split)``);
-2. a left hand is mirrored to a right hand (``mirror_left``; one-hand samples only);
-3. the square of side ``crop_padding * max(w, h)`` around the hand's box (both hands' box for
-   two-hand samples) is resized to ``input_size``; on the split a model trains on only
-   (``training=True``), the ``augment`` rotation/scale/shift is folded into the same warp and
-   colour jitter applied;
-4. targets: heatmaps (``handlib.data.codecs.encode_heatmaps``) weighted by ``target_weight`` =
-   labelled and inside the crop (occluded joints are still supervised: their position is known);
-   ``visible`` = visible in the source and inside the crop; ``norm_size`` = the PCK normaliser
-   (``metrics.bbox_size``: the larger side of the tight box of the labelled joints, input px);
-5. 3D targets when the sample has ``kp3d`` (not all NaN): ``kp3d`` (mm, camera frame of the crop: ``K`` is the
-   crop's intrinsics), ``kp3d_rel`` (root-relative), ``rel_depth`` (root-relative depth, mm),
-   ``root_depth`` (mm); for ``modality: depth`` also the CrossInfoNet §3.5 normalisation:
-   ``depth`` (1,S,S) in [-1, 1] within ``cube_mm`` around the joints' centre, ``kp3d_norm`` and
-   ``kp_uvd`` (u, v scaled to [-1, 1] over the crop, d normalised like the depth map).
-
-Two-hand samples (``two_hands: true``) keep the InterHand2.6M joint order: right hand joints
-0-20, left hand 21-41, and add ``hand_valid`` (2,).
+2. for codecs of two-hand models (``codec.two_slot``, InterNet's layout) every sample is put in
+   the two-hand slots: right hand joints 0-20, left 21-41, ``hand_valid`` (2,); a one-hand sample
+   fills the slot of its side. Otherwise a left hand is mirrored to a right hand
+   (``mirror_left``; one-hand samples only);
+3. the crop: the codec's ``crop_region`` (e.g. CrossInfoNet's 3D cube around the hand centre)
+   or, by default, the square of side ``crop_padding * max(w, h)`` around the hand's box (both
+   hands' box for two-hand samples), resized to ``input_size``; on the split a model trains on
+   only (``training=True``), the ``augment`` rotation/scale/shift is folded into the same warp
+   and colour jitter applied. The whole map from the sample's own image to the input, mirror
+   included, is kept as ``crop`` (3, 3), so that ``handlib.codecs.geometry`` can bring every
+   prediction back into the sample's own frame;
+4. the labels, in the crop frame: ``kp2d`` (input px), ``labelled`` (the dataset labels the
+   joint), ``in_frame`` (inside the crop), ``visible`` (visible in the source and in frame),
+   ``visibility_kind`` (codes of :data:`VISIBILITY_KINDS`), ``norm_size`` (the PCK normaliser,
+   ``metrics.bbox_size``: the larger side of the tight box of the labelled joints, input px),
+   ``mirrored``, ``index``; with 3D labels also ``kp3d`` (camera mm: the crop changes ``K``, to
+   the crop's intrinsics, not the 3D points), ``kp3d_rel`` (root-relative), ``root_depth_abs``
+   (each hand's wrist depth, mm) and ``K``; two-slot items also ``root_depth`` (left wrist z
+   minus right wrist z, mm) and ``rel_root`` (left wrist minus right wrist, mm);
+5. the targets: ``codec.encode`` of those labels (``data.codec``, a ``handlib.codecs`` spec:
+   heat maps and their weights, voxels, bones, a normalised depth crop, ...).
 
 Augmentation randomness: with ``set_epoch(e)`` called by the training loop, item ``i`` of epoch
 ``e`` is augmented from the stream ``[seed, e, i]`` (reproducible whatever the number of
@@ -30,22 +34,38 @@ workers); without it, from a seed drawn from torch's generator (which PyTorch se
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any
 
 import numpy as np
 import torch
 
-from handlib.data import codecs, transforms
+from handlib import codecs
+from handlib.data import transforms
 from handlib.metrics import bbox_size
 from handlib.skeleton import NUM_JOINTS, WRIST
+
+#: ``visibility_kind`` codes, index = code: the synthetic engine's kinds, plus ``occluded`` for
+#: datasets that label a joint occluded without saying by what (RHD). Joints a dataset says
+#: nothing about get -1.
+VISIBILITY_KINDS: tuple[str, ...] = (
+    "visible", "self", "object", "other_hand", "out_of_frame", "occluded",
+)
+#: The canonical sample's per-joint occlusion words (synthetic engine and
+#: ``handlib.data.formats.common.OCCLUSION_KINDS``) -> code.
+_KIND_CODES: dict[str, int] = {
+    "visible": 0, "none": 0, "self": 1, "object": 2, "other_hand": 3, "out_of_frame": 4,
+    "occluded": 5, "unannotated": -1,
+}
+
+DEFAULT_CODEC: dict[str, Any] = {"name": "heatmap2d", "heatmap_size": 32, "sigma": 2.0}
 
 DEFAULT_SPEC: dict[str, Any] = {
     "source": "synthetic",
     "data_root": None,
     "n": {"train": 1000, "val": 200, "test": 200, "hard": 200},
     "input_size": 128,
-    "heatmap_size": 32,
-    "sigma": 2.0,
+    "codec": DEFAULT_CODEC,
     "modality": "rgb",
     "two_hands": False,
     "occluder_prob": None,
@@ -53,7 +73,6 @@ DEFAULT_SPEC: dict[str, Any] = {
     "mirror_left": True,
     "seed": 0,
     "crop_padding": 1.3,
-    "cube_mm": 250.0,
     "cache": True,
     "synthetic": {},
 }
@@ -67,18 +86,33 @@ def resolve_spec(spec: dict) -> dict:
                          f"{', '.join(DEFAULT_SPEC)}")
     resolved = copy.deepcopy(DEFAULT_SPEC)
     resolved.update(copy.deepcopy(spec))
-    for key in ("input_size", "heatmap_size"):
-        if not isinstance(resolved[key], int) or resolved[key] <= 0:
-            raise ValueError(f"data option {key}={resolved[key]!r} must be a positive integer")
-    if resolved["input_size"] % resolved["heatmap_size"]:
-        raise ValueError(f"input_size {resolved['input_size']} must be a multiple of "
-                         f"heatmap_size {resolved['heatmap_size']}")
+    if not isinstance(resolved["input_size"], int) or resolved["input_size"] <= 0:
+        raise ValueError(f"data option input_size={resolved['input_size']!r} must be a positive "
+                         "integer")
     if resolved["modality"] not in ("rgb", "depth"):
         raise ValueError(f"modality must be 'rgb' or 'depth', got {resolved['modality']!r}")
-    for key in ("sigma", "crop_padding", "cube_mm"):
-        if float(resolved[key]) <= 0:
-            raise ValueError(f"data option {key}={resolved[key]!r} must be > 0")
+    if float(resolved["crop_padding"]) <= 0:
+        raise ValueError(f"data option crop_padding={resolved['crop_padding']!r} must be > 0")
     return resolved
+
+
+def codec_parts(spec: dict) -> list[dict]:
+    """The codec spec(s) of a data spec, as a list of ``{name, **options}``."""
+    codec = resolve_spec(spec)["codec"]
+    return list(codec) if isinstance(codec, list) else [codec]
+
+
+def build_codec(spec: dict) -> codecs.Codec:
+    """The codec of a data spec: ``data.codec`` (one spec or a list), each part given the data's
+    ``input_size`` when it takes one."""
+    resolved = resolve_spec(spec)
+    parts = []
+    for part in codec_parts(resolved):
+        takes = inspect.signature(codecs.codec_class(part.get("name"))).parameters
+        if "input_size" in takes and "input_size" not in part:
+            part = {**part, "input_size": resolved["input_size"]}
+        parts.append(part)
+    return codecs.build(parts if len(parts) > 1 else parts[0])
 
 
 def build_dataset(spec: dict, split: str, *, training: bool = False) -> "PoseDataset":
@@ -90,7 +124,7 @@ def build_dataset(spec: dict, split: str, *, training: bool = False) -> "PoseDat
     if spec["source"] == "synthetic":
         from handlib.data.synthetic import SyntheticHands
 
-        if split not in spec["n"]:
+        if not spec["n"] or split not in spec["n"]:
             raise ValueError(f"no sample count for split {split!r}: set data.n.{split}")
         options = {"framing": "hand", "crop_padding": spec["crop_padding"],
                    "modality": spec["modality"], **spec["synthetic"]}
@@ -109,11 +143,53 @@ def build_dataset(spec: dict, split: str, *, training: bool = False) -> "PoseDat
     return PoseDataset(source, spec, split, training=training)
 
 
+def _kind_codes(sample: dict, shape: tuple[int, ...]) -> np.ndarray:
+    """Per-joint ``visibility_kind`` codes from the sample's ``meta["occlusion"]`` words."""
+    words = sample.get("meta", {}).get("occlusion")
+    if words is None:
+        return np.full(shape, -1, np.int8)
+    return np.vectorize(lambda w: _KIND_CODES.get(str(w), -1), otypes=[np.int8])(
+        np.asarray(words, dtype=object)).reshape(shape)
+
+
+def to_two_slots(sample: dict) -> dict:
+    """A sample in the two-hand layout (right hand first, then left; ``hand_valid`` (2,)): a
+    one-hand sample fills the slot of its ``side``; the other slot is unlabelled."""
+    if np.ndim(sample["kp2d"]) == 3:
+        return sample
+    side = sample.get("side")
+    if side not in ("right", "left"):
+        raise ValueError(f"a two-hand codec needs each hand's side; this sample's side is "
+                         f"{side!r}")
+    slot = 0 if side == "right" else 1
+    out = dict(sample)
+    for key, fill in (("kp2d", 0.0), ("kp3d", np.nan), ("visible", False)):
+        if key in sample:
+            value = np.asarray(sample[key])
+            both = np.full((2, *value.shape), fill, dtype=value.dtype)
+            both[slot] = value
+            out[key] = both
+    labelled = np.asarray(sample.get("labelled", np.ones(NUM_JOINTS, bool)), bool)
+    out["labelled"] = np.stack([labelled if k == slot else np.zeros_like(labelled)
+                                for k in range(2)])
+    out["hand_valid"] = np.array([slot == 0, slot == 1])
+    if "bbox" in sample:
+        out["bbox"] = np.stack([np.asarray(sample["bbox"], np.float32) if k == slot
+                                else np.zeros(4, np.float32) for k in range(2)])
+    occlusion = sample.get("meta", {}).get("occlusion")
+    if occlusion is not None:
+        blank = ["unannotated"] * NUM_JOINTS
+        out["meta"] = {**sample["meta"],
+                       "occlusion": [list(occlusion) if k == slot else blank for k in range(2)]}
+    return out
+
+
 class PoseDataset(torch.utils.data.Dataset):
     """Canonical samples -> dicts of tensors (see the module doc for every key)."""
 
     def __init__(self, source, spec: dict, split: str, *, training: bool = False):
         self.source, self.spec, self.split = source, resolve_spec(spec), split
+        self.codec = build_codec(self.spec)
         self.augment = self.spec["augment"] if training else None
         self.epoch: int | None = None
 
@@ -133,43 +209,56 @@ class PoseDataset(torch.utils.data.Dataset):
 
     def item(self, index: int) -> dict[str, np.ndarray]:
         """The item as numpy arrays (``__getitem__`` converts them to tensors)."""
-        spec = self.spec
+        spec, codec = self.spec, self.codec
         size, modality = spec["input_size"], spec["modality"]
         sample = self.source[index]
+        if codec.two_slot:
+            sample = to_two_slots(sample)
+        elif np.ndim(sample["kp2d"]) == 3:
+            raise ValueError(f"sample {index} has two hands but codec "
+                             f"{codec.name!r} is a one-hand codec; use a two-hand codec "
+                             "(heatmap3d) or a one-hand data source")
         two = np.ndim(sample["kp2d"]) == 3
-        if two != spec["two_hands"]:
+        if two != spec["two_hands"] and not codec.two_slot:
             raise ValueError(f"sample {index} has {'two hands' if two else 'one hand'} but the "
                              f"data spec says two_hands={spec['two_hands']}")
-        mirrored = False
+        mirror = np.eye(3)
         if spec["mirror_left"] and not two and sample.get("side") == "left":
-            sample, mirrored = transforms.mirror_sample(sample), True
+            mirror = np.vstack([transforms.mirror_matrix(transforms.image_width(sample)),
+                                [0.0, 0.0, 1.0]])
+            sample = transforms.mirror_sample(sample)
         labelled = np.asarray(sample.get("labelled", np.ones(np.shape(sample["kp2d"])[:-1],
                                                                 bool)), bool)
         if two:
             labelled = labelled & np.asarray(sample["hand_valid"], bool)[:, None]
+        kinds = _kind_codes(sample, labelled.shape)
         if "bbox" not in sample:
             lo = sample["kp2d"][labelled].min(axis=0)
             hi = sample["kp2d"][labelled].max(axis=0)
             sample = {**sample, "bbox": np.array([*lo, *(hi - lo)], np.float32)}
         rng = self._rng(index) if self.augment else None
         warp = transforms.sample_augmentation(rng, self.augment) if rng else {}
-        centre, side = transforms.bbox_centre_size(sample["bbox"])
-        M = transforms.crop_matrix(centre, spec["crop_padding"] * side, size, **warp)
+        region = codec.crop_region(sample)
+        centre, side = region if region is not None else transforms.bbox_centre_size(
+            sample["bbox"])
+        if region is None:
+            side *= spec["crop_padding"]
+        M = transforms.crop_matrix(centre, side, size, **warp)
         sample = transforms.warp_sample(sample, M, size)
 
         kp2d = sample["kp2d"].reshape(-1, 2).astype(np.float32)
-        labelled = labelled.reshape(-1)
+        labelled, kinds = labelled.reshape(-1), kinds.reshape(-1)
         in_frame = np.all((kp2d >= 0) & (kp2d < size), axis=-1)
-        weight = labelled & in_frame
+        kinds = np.where(labelled & ~in_frame, np.int8(4), kinds).astype(np.int8)
         item = {
             "kp2d": kp2d,
+            "labelled": labelled,
             "visible": np.asarray(sample["visible"], bool).reshape(-1) & in_frame,
             "in_frame": in_frame,
-            "heatmaps": codecs.encode_heatmaps(kp2d, weight, size, spec["heatmap_size"],
-                                               spec["sigma"]),
-            "target_weight": weight.astype(np.float32),
+            "visibility_kind": kinds,
             "norm_size": np.float32(np.nan_to_num(bbox_size(kp2d, labelled))),
-            "mirrored": np.bool_(mirrored),
+            "crop": (np.vstack([M, [0.0, 0.0, 1.0]]) @ mirror).astype(np.float32),
+            "mirrored": np.bool_(not np.array_equal(mirror, np.eye(3))),
             "index": np.int64(index),
         }
         if two:
@@ -181,32 +270,31 @@ class PoseDataset(torch.utils.data.Dataset):
             if self.augment and self.augment.get("colour"):
                 image = transforms.colour_jitter(image, rng, float(self.augment["colour"]))
             item["image"] = transforms.normalise_image(image)
+        elif "depth" not in sample:
+            raise ValueError(f"modality 'depth' but sample {index} has no depth map")
+        else:
+            item["depth"] = np.asarray(sample["depth"], np.float32)
         if "kp3d" in sample and np.isfinite(sample["kp3d"]).any():  # FreiHAND-2D files: all NaN
-            item.update(self._targets_3d(sample, labelled, modality, size, index))
-        elif modality == "depth":
-            raise ValueError(f"modality 'depth' needs kp3d to centre the depth crop; sample "
-                             f"{index} has none")
+            item.update(_labels_3d(sample, two))
+        if sample.get("centre_mm") is not None:  # a given hand centre (e.g. a detector's)
+            item["centre_mm"] = np.asarray(sample["centre_mm"], np.float32)
+        item.update(codec.encode(item))
+        if modality == "depth" and item["depth"].ndim == 2:
+            item["depth"] = item["depth"][None]
         return item
 
-    def _targets_3d(self, sample, labelled, modality, size, index) -> dict[str, np.ndarray]:
-        kp3d = np.asarray(sample["kp3d"], np.float32)
-        hands = kp3d.reshape(-1, NUM_JOINTS, 3)
-        roots = hands[:, WRIST]
-        out = {
-            "kp3d": kp3d.reshape(-1, 3),
-            "kp3d_rel": (hands - roots[:, None]).reshape(-1, 3),
-            "rel_depth": codecs.relative_depth(hands, WRIST).reshape(-1).astype(np.float32),
-            "root_depth": roots[:, 2].astype(np.float32).reshape(np.shape(kp3d)[:-2]),
-            "K": np.asarray(sample["K"], np.float32),
-        }
-        if modality == "depth":
-            if "depth" not in sample:
-                raise ValueError(f"modality 'depth' but sample {index} has no depth map")
-            cube = float(self.spec["cube_mm"])
-            centre = out["kp3d"][labelled].mean(axis=0)
-            depth = transforms.normalise_depth(sample["depth"], centre[2], cube)
-            kp3d_norm = transforms.normalise_kp3d(out["kp3d"], centre, cube)
-            uv = sample["kp2d"].reshape(-1, 2) / size * 2 - 1
-            out.update(depth=depth[None], kp3d_norm=kp3d_norm, centre_mm=centre,
-                       kp_uvd=np.concatenate([uv, kp3d_norm[:, 2:3]], -1).astype(np.float32))
-        return out
+
+def _labels_3d(sample: dict, two: bool) -> dict[str, np.ndarray]:
+    """3D labels of a cropped sample: camera-frame joints, root-relative joints, wrist depths."""
+    hands = np.asarray(sample["kp3d"], np.float32).reshape(-1, NUM_JOINTS, 3)
+    roots = hands[:, WRIST]
+    out = {
+        "kp3d": hands.reshape(-1, 3),
+        "kp3d_rel": (hands - roots[:, None]).reshape(-1, 3),
+        "root_depth_abs": roots[:, 2].astype(np.float32),
+        "K": np.asarray(sample["K"], np.float32),
+    }
+    if two:
+        out["root_depth"] = np.float32(roots[1, 2] - roots[0, 2])
+        out["rel_root"] = (roots[1] - roots[0]).astype(np.float32)
+    return out

@@ -13,7 +13,7 @@ The scene is given in screen space (already projected by the caller, who owns th
   perspective-correctly (``1/z`` is linear in screen space) and moved ``offset`` mm towards the
   camera (the palm's half thickness), with a constant normal.
 
-Coordinates follow ``handlib.data.codecs``: pixel ``(row, col)`` covers ``[col, col+1) x
+Coordinates follow ``handlib.codecs``: pixel ``(row, col)`` covers ``[col, col+1) x
 [row, row+1)`` and is sampled at its centre ``(col + 0.5, row + 0.5)``.
 
 Speed: the image is cut into ``tile`` x ``tile`` tiles, and each primitive is evaluated only on

@@ -21,7 +21,7 @@ Two framings:
   resampling and gets every pixel of resolution.
 
 Labels: ``kp3d`` are the joint centres in the camera frame (mm), ``kp2d`` their exact projections
-with ``K`` (pixel convention of ``handlib.data.codecs``). Per-joint visibility comes from the
+with ``K`` (pixel convention of ``handlib.codecs``). Per-joint visibility comes from the
 z-buffer (``occlusion_kinds``): a joint is **visible** iff it is in frame, the surface seen at its
 pixel belongs to its own hand and to its own part (its finger; for the wrist the palm or
 forearm; for the finger bases also the palm), and that surface lies no more than

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from handlib.results import atomic_write, write_npz_atomic
 
 
 def register_cli(subparsers) -> None:
@@ -47,9 +47,7 @@ def save_sample(sample: dict, path: Path) -> None:
     """One canonical sample as ``.npz`` (meta as a JSON string), written atomically."""
     arrays = {k: np.asarray(v) for k, v in sample.items() if k != "meta"}
     arrays["meta"] = np.array(json.dumps(sample["meta"]))
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
-        np.savez_compressed(handle, **arrays)
-    os.replace(handle.name, path)
+    write_npz_atomic(path, arrays)
 
 
 def preview_grid(samples: list[dict], columns: int = 8):
@@ -100,9 +98,8 @@ def run_synth(args) -> int:
         if len(samples) < 32:
             samples.append(sample)
     fig = preview_grid(samples)
-    with tempfile.NamedTemporaryFile(dir=args.out, suffix=".png", delete=False) as handle:
-        fig.savefig(handle, dpi=100)
-    os.replace(handle.name, args.out / "preview.png")
+    atomic_write(args.out / "preview.png", lambda handle: fig.savefig(handle, dpi=100, format="png"),
+                 binary=True)
     plt.close(fig)
     print(f"wrote {args.n} samples and preview.png to {args.out}")
     return 0

@@ -1,7 +1,7 @@
 """Crops, augmentation and normalisation of canonical samples; every transform updates the labels.
 
 A geometric transform is a 2x3 affine matrix ``M`` in the continuous pixel convention of
-``handlib.data.codecs`` (pixel centres at ``k + 0.5``). ``warp_sample`` applies it to the image
+``handlib.codecs`` (pixel centres at ``k + 0.5``). ``warp_sample`` applies it to the image
 (bilinear), the depth map and the part mask (nearest, so depths and part ids are never blended),
 the 2D joints and the bounding box, and replaces the intrinsics by ``A @ K`` (``A`` = ``M`` as a
 3x3), so that projecting ``kp3d`` with the new ``K`` still gives the new ``kp2d`` exactly.
@@ -104,21 +104,27 @@ def _warp_boxes(M, bbox, out_size: int) -> np.ndarray:
     return result.reshape(np.shape(bbox))
 
 
+def mirror_matrix(width: int) -> np.ndarray:
+    """The 2x3 affine of a left-right flip of an image ``width`` pixels wide (x -> width - x)."""
+    return np.array([[-1.0, 0.0, float(width)], [0.0, 1.0, 0.0]])
+
+
 def mirror_sample(sample: dict) -> dict:
     """Flip a one-hand sample left-right; a left hand becomes a right hand (labels included)."""
     if np.ndim(sample["kp2d"]) != 2:
         raise ValueError("mirror_sample handles one-hand samples; a two-hand sample would also "
                          "need its hands swapped")
-    width = _width(sample)
-    M = np.array([[-1.0, 0.0, width], [0.0, 1.0, 0.0]])
+    width = image_width(sample)
+    M = mirror_matrix(width)
     out = dict(sample)
     for key in ("image", "depth", "mask"):
         if key in sample:
             out[key] = np.ascontiguousarray(sample[key][:, ::-1])
     out["kp2d"] = apply_affine(M, sample["kp2d"])
-    if "kp3d" in sample:
-        out["kp3d"] = (np.asarray(sample["kp3d"]) * np.array([-1, 1, 1], np.float32)).astype(
-            np.float32)
+    for key in ("kp3d", "centre_mm"):  # camera-frame points: x negated
+        if sample.get(key) is not None:
+            out[key] = (np.asarray(sample[key]) * np.array([-1, 1, 1], np.float32)).astype(
+                np.float32)
     if "K" in sample:
         out["K"] = (_as3x3(M) @ np.asarray(sample["K"], np.float64) @ np.diag([-1.0, 1, 1])
                     ).astype(np.float32)
@@ -130,7 +136,8 @@ def mirror_sample(sample: dict) -> dict:
     return out
 
 
-def _width(sample: dict) -> int:
+def image_width(sample: dict) -> int:
+    """Width in pixels of the sample's image (or depth map, or part mask)."""
     for key in ("image", "depth", "mask"):
         if key in sample:
             return sample[key].shape[1]

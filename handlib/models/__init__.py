@@ -1,7 +1,9 @@
 """Model registry: ``build(name, **kwargs)`` makes any model the book trains or benchmarks.
 
 Names map to ``module:function`` strings so that importing the registry stays cheap and each
-model lives in its own module (one per method or baseline).
+model lives in its own module: shared architectures here in ``handlib.models``, each paper's own
+models in its package ``handlib.papers.<paper>``. :func:`module_of` names the module behind a
+model, whose code (and everything it imports) keys a run's reuse (``handlib.code_version``).
 """
 from __future__ import annotations
 
@@ -19,17 +21,24 @@ REGISTRY: dict[str, str] = {
     "hrnet_w48": "handlib.models.hrnet:hrnet_w48",
     # reference heatmap baseline (Xiao et al. 2018)
     "simple_baseline_r50": "handlib.models.simple_baseline:simple_baseline_r50",
-    # paper 1: RCSF and its baselines / design variants
-    "cpn50": "handlib.models.cpn:cpn50",
-    "cpn101": "handlib.models.cpn:cpn101",
-    "rcsf": "handlib.models.rcsf:rcsf",
-    "rcsf_global_only": "handlib.models.rcsf:rcsf_global_only",
-    "rcsf_high_res_first": "handlib.models.rcsf:rcsf_high_res_first",
+    # paper 1: RCSF and its baselines / design variants (handlib/papers/rcsf/)
+    "cpn50": "handlib.papers.rcsf.cpn:cpn50",
+    "cpn101": "handlib.papers.rcsf.cpn:cpn101",
+    "rcsf": "handlib.papers.rcsf.models:rcsf",
+    "rcsf_global_only": "handlib.papers.rcsf.models:rcsf_global_only",
+    "rcsf_high_res_first": "handlib.papers.rcsf.models:rcsf_high_res_first",
 }
 
 
 def available() -> list[str]:
     return sorted(REGISTRY)
+
+
+def module_of(name: str) -> str:
+    """The module that defines the registered model ``name``."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; registered models: {', '.join(available())}")
+    return REGISTRY[name].split(":")[0]
 
 
 def build(name: str, **kwargs) -> nn.Module:

@@ -4,7 +4,7 @@ Tracking", ECCV 2018, Section 2 and Fig. 1(c)).
 A ResNet trunk's last stage C5 (stride 32) is followed by three deconvolution layers, each a
 4×4 transposed convolution with stride 2 and 256 filters, batch normalisation and ReLU, which
 bring the features back to stride 4; a 1×1 convolution then predicts one heatmap per joint. At
-a 256² input the output is 21 heatmaps of 64², the target layout of ``handlib.data.codecs``.
+a 256² input the output is 21 heatmaps of 64², the target layout of ``handlib.codecs.heatmap2d``.
 
 Choices where the paper leaves room:
 

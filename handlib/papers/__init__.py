@@ -1,9 +1,16 @@
-"""The five papers' reported numbers, transcribed as data: the "paper value" of every later table.
+"""The five papers, one package each, and their reported numbers transcribed as data.
 
-Each paper has one YAML file here (``rcsf.yaml``, ``msff.yaml``, ``internet_plus.yaml``,
-``resunet.yaml``, ``crossinfonet.yaml``) holding its bibliographic record, its stated training
-settings (each with the section it comes from), every numeric table keyed by its number in the
-paper, and the claims those tables support.
+Each paper has a package here (``rcsf``, ``msff``, ``internet_plus``, ``resunet``,
+``crossinfonet``) that holds all of that paper in one place, in the manner of annotated paper
+implementations: its models, its losses, its study (which runs, the tables, figures and claim
+inputs of its chapter), its profiles (``profiles.yaml``: the runs under each profile) and its
+transcription (``paper.yaml``). Shared pieces (backbones, layers, codecs, metrics, the engine and
+the study machinery) live in the core of ``handlib``. The book's page "Adding a paper" walks
+through the files a new paper needs.
+
+This module reads the transcriptions. ``paper.yaml`` holds the paper's bibliographic record,
+its stated training settings (each with the section it comes from), every numeric table keyed by
+its number in the paper, and the claims those tables support.
 
 Table layout in YAML::
 
@@ -53,7 +60,7 @@ def _check_paper(paper: str) -> None:
 
 @lru_cache(maxsize=None)
 def _load_cached(paper: str) -> dict:
-    text = (resources.files("handlib") / "papers" / f"{paper}.yaml").read_text(encoding="utf-8")
+    text = (resources.files("handlib") / "papers" / paper / "paper.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 

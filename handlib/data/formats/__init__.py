@@ -6,7 +6,7 @@ Every module in ``DATASET_MODULES`` defines
   splits and their sizes with the source of each split, licence, download page, papers using it);
 - ``open_split(root, split) -> Sequence[dict]``: a lazy, indexable sequence of canonical samples
   (see ``../shared/DESIGN.md``), joints already in the canonical order of ``handlib.skeleton``;
-- ``check_layout(root) -> None``: raises :class:`DatasetLayoutError` listing the files expected,
+- ``check_layout(root[, split]) -> None``: raises :class:`DatasetLayoutError` listing the files expected,
   the download page and how to arrange them, when ``root`` is not a valid copy.
 
 ``open_dataset`` and ``dataset_info`` are the entry points the rest of handlib uses.
@@ -14,6 +14,7 @@ Every module in ``DATASET_MODULES`` defines
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -76,8 +77,18 @@ def all_dataset_info() -> list[DatasetInfo]:
     return [dataset_info(name) for name in DATASET_MODULES]
 
 
-def check_layout(name: str, root: str | Path) -> None:
-    _module(name).check_layout(Path(root))
+def _takes_split(module) -> bool:
+    return "split" in inspect.signature(module.check_layout).parameters
+
+
+def check_layout(name: str, root: str | Path, split: str | None = None) -> None:
+    """Raise ``DatasetLayoutError`` naming what is missing under ``root``: for ``split`` only
+    what that split reads, where the loader knows it (RHD, STB), else the whole layout."""
+    module = _module(name)
+    if split is not None and _takes_split(module):
+        module.check_layout(Path(root), split)
+    else:
+        module.check_layout(Path(root))
 
 
 def open_dataset(name: str, root: str | Path, split: str, **options) -> Sequence[dict]:
@@ -87,9 +98,9 @@ def open_dataset(name: str, root: str | Path, split: str, **options) -> Sequence
     """
     module = _module(name)
     root = Path(root)
-    module.check_layout(root)
     if split not in module.INFO.splits:
         raise ValueError(
             f"dataset {name!r} has no split {split!r}; its splits are {', '.join(module.INFO.splits)}"
         )
+    check_layout(name, root, split)
     return module.open_split(root, split, **options)

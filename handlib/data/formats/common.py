@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -34,6 +33,7 @@ from PIL import Image, UnidentifiedImageError
 
 from handlib.data.formats import CorruptFileError, DatasetInfo, DatasetLayoutError
 from handlib.paths import cache_dir
+from handlib.results import write_npz_atomic
 
 #: Order of the hands on the leading axis of two-hand samples.
 TWO_HAND_ORDER: tuple[str, str] = ("right", "left")
@@ -199,10 +199,7 @@ def cached_arrays(
             arrays = None  # an unreadable cache file is rebuilt below
     if arrays is None:
         arrays = {k: np.asarray(v) for k, v in build().items()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        write_npz_atomic(path, arrays)
     with _LOCK:
         _MEMORY[key] = arrays
     return arrays

@@ -103,10 +103,19 @@ def _anno_path(root: Path, set_dir: str) -> Path:
     return root / set_dir / f"anno_{set_dir}.pickle"
 
 
-def check_layout(root: Path) -> None:
+def set_dirs_of(split: str | None) -> list[str]:
+    """The published set folders a split reads (every one for ``None``)."""
+    if split is None:
+        return list(SET_DIRS.values())
+    return [SET_DIRS["test" if split in ("test", "rcsf_test") else "train"]]
+
+
+def check_layout(root: Path, split: str | None = None) -> None:
+    """The files ``split`` needs (``None``: the whole dataset): an evaluation-only copy opens the
+    test splits and names the training files only when a training split is asked for."""
     root = Path(root)
     expected = []
-    for set_dir in SET_DIRS.values():
+    for set_dir in set_dirs_of(split):
         expected += [
             f"{set_dir}/anno_{set_dir}.pickle",
             f"{set_dir}/color",
@@ -240,5 +249,5 @@ def open_split(root: Path, split: str, hands: str = "dominant", depth: bool = Fa
     ``depth=True`` adds ``depth`` (H, W) float32 mm decoded from the depth PNG."""
     if split not in INFO.splits:
         raise ValueError(f"RHD has no split {split!r}; its splits are {', '.join(INFO.splits)}")
-    check_layout(root)
+    check_layout(root, split)
     return RHDSplit(Path(root), split, hands=hands, depth=depth)

@@ -122,9 +122,12 @@ def move_palm_to_wrist(kp3d: np.ndarray) -> np.ndarray:
     return out
 
 
-def check_layout(root: Path) -> None:
-    expected = [f"images/{seq}" for seq in SEQUENCES]
-    expected += [f"labels/{seq}_{cam}.mat" for seq in SEQUENCES for cam in ("SK", "BB")]
+def check_layout(root: Path, split: str | None = None) -> None:
+    """The files ``split`` needs (``None``: all 12 sequences): its sequences' image folders and
+    label files."""
+    sequences = SEQUENCES if split is None else SPLIT_SEQUENCES[split]
+    expected = [f"images/{seq}" for seq in sequences]
+    expected += [f"labels/{seq}_{cam}.mat" for seq in sequences for cam in ("SK", "BB")]
     require_files(root, expected, INFO)
 
 
@@ -202,5 +205,5 @@ def open_split(root: Path, split: str, camera: str = "SK", palm_to_wrist: bool =
     """Samples of ``split`` seen by ``camera`` ("SK" colour, "BB_left", "BB_right")."""
     if split not in INFO.splits:
         raise ValueError(f"STB has no split {split!r}; its splits are {', '.join(INFO.splits)}")
-    check_layout(root)
+    check_layout(root, split)
     return STBSplit(Path(root), split, camera=camera, palm_to_wrist=palm_to_wrist)

@@ -4,7 +4,7 @@ Entropy 25:724, §3, Figs. 1-2) and the RegionalNet design variants of its Table
 Architecture (what the paper states, then what we chose where it is silent):
 
 GlobalNet (§3.1). A ResNet-50 trunk gives C2..C5 (strides 4..32). A feature pyramid in the
-style of CPN's GlobalNet (``handlib.models.cpn.TopDownPyramid``: 1×1 conv-BN-ReLU laterals
+style of CPN's GlobalNet (``handlib.papers.rcsf.cpn.TopDownPyramid``: 1×1 conv-BN-ReLU laterals
 ``L_i`` to 256 channels, top-down bilinear ×2 + 1×1 conv-BN added, ``P_i = L_i + up(P_{i+1})``)
 is extended by "a jump connection ... between the input and output nodes at the same scale"
 (the dashed lines of Fig. 1). *Choice:* the sentence is BiFPN's (Tan et al. 2020) description of
@@ -61,7 +61,7 @@ import torch
 import torch.nn as nn
 
 from handlib.models.backbones import resnet
-from handlib.models.cpn import TopDownPyramid, resize
+from handlib.papers.rcsf.cpn import TopDownPyramid, resize
 from handlib.models.layers import (
     Bottleneck,
     MultiResolutionModule,

@@ -1,0 +1,162 @@
+"""Codecs: one object per kind of model output that encodes training targets and decodes
+predictions, shared by the data pipeline and the model's head (as MMPose's codecs are).
+
+A run names its codec in its data section, ``data.codec: {name: ..., **options}`` (or a list
+of such specs, combined by :class:`CompositeCodec`):
+
+=================  ======================================================  ==================
+codec              targets (``encode``)                                    papers
+=================  ======================================================  ==================
+``heatmap2d``      2D Gaussian heat maps + joint weights                   RCSF, CPN, HRNet
+``heatmap3d``      per-joint voxel heat maps around each wrist, relative   MS-FF, InterNet+
+                   root depth (1D heat map), hand type; two hands          (InterNet)
+``softargmax2d``   2D joints for a soft-argmax over latent heat maps       ResUnet
+``bones3d``        20 bone vectors on the kinematic tree                   ResUnet
+``depth_crop``     a 3D cube crop, depth and joints normalised to it,      CrossInfoNet
+                   heat maps of chosen joint subsets
+=================  ======================================================  ==================
+
+The interface (:class:`Codec`):
+
+- ``crop_region(sample)``: where to crop the canonical sample (``None``: the pipeline's square
+  around the hand box; ``depth_crop`` crops a 3D cube around the hand centre);
+- ``encode(item)``: the item's labels, already in the crop frame (``kp2d`` in input pixels,
+  ``labelled``, ``in_frame``, ``visible``, ``kp3d`` in camera mm with the crop's ``K``, ...; see
+  ``handlib.data.pipeline``) → the targets and their masks, as new item keys;
+- ``decode_crop(outputs, batch)``: the model's outputs and the batch's labels → predictions in
+  the crop frame (``kp2d`` input pixels, ``kp3d`` camera mm, ``kp3d_rel`` root-relative mm,
+  ``hand_type``, ``root_depth``, ``rel_root``, ``confidence``);
+- ``decode(outputs, batch)``: the same predictions in each sample's own frame
+  (:func:`handlib.codecs.geometry.to_sample_frame`: the inverse crop A⁻¹, the mirror undone).
+  The inverse crop and the back-projection P⁻¹ live in :mod:`handlib.codecs.geometry` only.
+
+**Pixel convention (the one place it is defined).** Coordinates are continuous: pixel
+``(row, col)`` covers ``[col, col+1) x [row, row+1)`` and its centre is ``(col + 0.5, row + 0.5)``.
+So an image of side ``S`` spans ``[0, S)``, resizing by a factor ``s`` maps ``x -> s * x``, and a
+point ``(x, y)`` lies in pixel ``(floor(y), floor(x))``. A heat map of side ``h`` for an input
+of side ``S`` has cells of ``S / h`` input pixels; input point ``x`` is heat-map point
+``x * h / S``.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+import numpy as np
+import torch
+
+from handlib.codecs import geometry
+
+#: Codec name -> ``module:class``.
+CODECS: dict[str, str] = {
+    "heatmap2d": "handlib.codecs.heatmap2d:Heatmap2D",
+    "heatmap3d": "handlib.codecs.heatmap3d:Heatmap3D",
+    "softargmax2d": "handlib.codecs.softargmax:SoftArgmax2D",
+    "bones3d": "handlib.codecs.bones:Bones3D",
+    "depth_crop": "handlib.codecs.depth_crop:DepthCrop",
+}
+
+
+class Codec:
+    """Base class: subclasses implement ``encode`` and ``decode_crop`` (see the module doc)."""
+
+    name = "codec"
+    #: True: items use the two-hand slots (42 joints, right 0-20, left 21-41, ``hand_valid``).
+    two_slot = False
+
+    def crop_region(self, sample: dict) -> tuple[np.ndarray, float] | None:
+        """(centre (2,), side) in the sample's own pixels, or ``None`` for the pipeline's rule."""
+        return None
+
+    def encode(self, item: dict) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def decode_crop(self, outputs: dict[str, torch.Tensor],
+                    batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def decode(self, outputs: dict[str, torch.Tensor],
+               batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """Predictions in each sample's own frame (kp2d in original-image pixels)."""
+        return geometry.to_sample_frame(self.decode_crop(outputs, batch), batch)
+
+
+def output(outputs: dict, key: str, codec: str) -> torch.Tensor:
+    """``outputs[key]``, or a clear error naming what the codec needs from the model."""
+    if key not in outputs:
+        raise ValueError(f"codec {codec!r} decodes the model output {key!r}, but the model "
+                         f"returned {', '.join(outputs) or 'nothing'}: pair the model with "
+                         "the codec that matches its head")
+    return outputs[key]
+
+
+def to_numpy(value) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().float().cpu().numpy()
+    return np.asarray(value)
+
+
+class CompositeCodec(Codec):
+    """Several codecs on one item (e.g. ResUnet's ``softargmax2d`` + ``bones3d``): the crop of
+    the first part that has one, the union of their targets and of their predictions (a key
+    produced by two parts is an error)."""
+
+    name = "composite"
+
+    def __init__(self, parts: list[Codec]):
+        self.parts = parts
+        self.two_slot = any(part.two_slot for part in parts)
+        self.name = "+".join(part.name for part in parts)
+
+    def crop_region(self, sample):
+        for part in self.parts:
+            region = part.crop_region(sample)
+            if region is not None:
+                return region
+        return None
+
+    @staticmethod
+    def _union(dicts: list[dict], what: str) -> dict:
+        merged: dict = {}
+        for found in dicts:
+            twice = sorted(set(merged) & set(found))
+            if twice:
+                raise ValueError(f"two codecs both produce the {what} {twice}; combine codecs "
+                                 "that produce different keys")
+            merged.update(found)
+        return merged
+
+    def encode(self, item):
+        return self._union([part.encode(item) for part in self.parts], "targets")
+
+    def decode_crop(self, outputs, batch):
+        return self._union([part.decode_crop(outputs, batch) for part in self.parts],
+                           "predictions")
+
+
+def module_of(name: str) -> str:
+    """The module that defines codec ``name``."""
+    if name not in CODECS:
+        raise ValueError(f"unknown codec {name!r}; choose one of {', '.join(CODECS)}")
+    return CODECS[name].split(":")[0]
+
+
+def codec_class(name: str) -> type:
+    """The class of codec ``name`` (imported on first use, keeping ``import handlib`` cheap)."""
+    module = module_of(name)
+    return getattr(importlib.import_module(module), CODECS[name].split(":")[1])
+
+
+def build(spec: dict | list) -> Codec:
+    """The codec of a spec ``{name, **options}``, or a :class:`CompositeCodec` of a list."""
+    if isinstance(spec, list):
+        return CompositeCodec([build(part) for part in spec])
+    options: dict[str, Any] = {key: value for key, value in spec.items() if key != "name"}
+    cls = codec_class(spec.get("name"))
+    accepted = inspect.signature(cls).parameters
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"codec {spec['name']!r} has no option(s) {unknown}; its options are "
+                         f"{', '.join(accepted) or 'none'}")
+    return cls(**options)

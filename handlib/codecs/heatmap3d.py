@@ -1,0 +1,156 @@
+"""``heatmap3d``: InterNet's 2.5D targets for one or two hands (Moon et al. 2020, "InterHand2.6M",
+§5: InterNet), as MS-FF and InterNet+ use them.
+
+Per joint, a 3D Gaussian heat map over (depth bin, y, x): x and y on the ``heatmap_size``² grid
+of the input, depth relative to the joint's own wrist over ``[-depth_range_mm/2,
+depth_range_mm/2)`` in ``depth_bins`` bins. The relative root depth (left wrist z minus right
+wrist z) is a 1D heat map of ``root_depth_bins`` bins over ``root_depth_range_mm``, read by
+soft-argmax; the hand type is two sigmoids (right, left present). Two hand slots always: right
+joints 0-20, left 21-41 (``two_slot``; a one-hand sample fills its side's slot).
+
+Constants from the authors' released code (facebookresearch/InterHand2.6M, ``main/config.py``):
+64³ output heat maps (``output_hm_shape``), ``sigma`` 2.5, 400 mm depth ranges for joints
+(``bbox_3d_size``) and for the root (``bbox_3d_size_root``), 64 root-depth bins.
+
+**Targets as coordinates.** 42 volumes of 64³ floats are 44 MB per sample, too much to build in
+a data loader; like the reference code, ``encode`` stores each joint's heat-map coordinates
+(``joint_hm``: x, y in heat-map cells, z in depth bins) and the loss renders the Gaussian volumes
+on the device with :func:`render_volumes`. The reference code scales its Gaussians by 255; ours
+peak at 1 (a constant factor of the loss).
+
+**Decoding and the evaluation protocol.** ``decode_crop`` takes the arg-max voxel of each
+joint, refined to sub-voxel as ``heatmap2d`` does; joints are back-projected
+(``handlib.codecs.geometry.back_project``) at the predicted relative depth plus the
+*ground-truth* absolute wrist depth of their hand (``root_depth_abs``), as InterNet's evaluation
+does (its MPJPE is root-relative, so the absolute depth only sets the scale of the
+back-projection). The relative root position (``rel_root``, for MRRPE) uses the predicted relative
+root depth on top of the ground-truth right wrist depth, as in the reference evaluation.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from handlib.codecs import Codec, output, to_numpy
+from handlib.codecs.geometry import back_project
+from handlib.codecs.heatmap2d import decode_heatmaps, parabola_offset
+from handlib.skeleton import NUM_JOINTS, WRIST
+
+HANDS = 2
+
+
+def render_volumes(joint_hm: torch.Tensor, heatmap_size: int, depth_bins: int,
+                   sigma: float) -> torch.Tensor:
+    """(B, J, 3) heat-map coordinates (x, y cells, z bins) → (B, J, D, h, w) Gaussians of peak 1
+    sampled at the cell centres (the loss's targets, made on the model's device)."""
+    cells = torch.arange(heatmap_size, device=joint_hm.device, dtype=torch.float32) + 0.5
+    bins = torch.arange(depth_bins, device=joint_hm.device, dtype=torch.float32) + 0.5
+    x, y, z = (joint_hm[..., k].float()[..., None] for k in range(3))
+    gx = torch.exp(-((cells - x) ** 2) / (2 * sigma ** 2))
+    gy = torch.exp(-((cells - y) ** 2) / (2 * sigma ** 2))
+    gz = torch.exp(-((bins - z) ** 2) / (2 * sigma ** 2))
+    return gz[..., :, None, None] * gy[..., None, :, None] * gx[..., None, None, :]
+
+
+def decode_volumes(volumes, input_size: int, depth_range_mm: float):
+    """(N, J, D, h, w) volumes → (kp2d input px (N, J, 2), depth relative to the wrist in mm
+    (N, J), confidence (N, J)): the arg-max voxel, refined on its depth slice (x, y) and along
+    the depth profile through it (z)."""
+    volumes = to_numpy(volumes).astype(np.float32)
+    n, j, d, h, w = volumes.shape
+    best = volumes.reshape(n, j, -1).argmax(-1)
+    bin_index = best // (h * w)
+    plane = np.take_along_axis(volumes, bin_index[..., None, None, None], axis=2)[:, :, 0]
+    kp2d, confidence = decode_heatmaps(plane, input_size)
+    cell = best % (h * w)
+    profile = np.take_along_axis(volumes.reshape(n, j, d, h * w), cell[..., None, None],
+                                 axis=3)[..., 0].reshape(n * j, d)
+    rows, b = np.arange(n * j), bin_index.ravel()
+    inner = (b > 0) & (b < d - 1)
+    dz = parabola_offset(profile[rows, np.maximum(b - 1, 0)], profile[rows, b],
+                         profile[rows, np.minimum(b + 1, d - 1)]) * inner
+    z = ((b + 0.5 + dz) / d - 0.5) * depth_range_mm
+    return kp2d, z.reshape(n, j).astype(np.float32), confidence
+
+
+class Heatmap3D(Codec):
+    """InterNet's voxel heat maps, relative root depth and hand type (see the module doc)."""
+
+    name = "heatmap3d"
+    two_slot = True
+
+    def __init__(self, input_size: int, heatmap_size: int = 64, depth_bins: int = 64,
+                 depth_range_mm: float = 400.0, sigma: float = 2.5, root_depth_bins: int = 64,
+                 root_depth_range_mm: float = 400.0):
+        if heatmap_size <= 0 or input_size % heatmap_size:
+            raise ValueError(f"heatmap3d: input_size {input_size} must be a multiple of "
+                             f"heatmap_size {heatmap_size}")
+        for option, value in (("depth_bins", depth_bins), ("root_depth_bins", root_depth_bins),
+                              ("depth_range_mm", depth_range_mm), ("sigma", sigma),
+                              ("root_depth_range_mm", root_depth_range_mm)):
+            if value <= 0:
+                raise ValueError(f"heatmap3d: {option} must be > 0, got {value}")
+        self.input_size, self.heatmap_size, self.depth_bins = input_size, heatmap_size, depth_bins
+        self.depth_range_mm, self.sigma = float(depth_range_mm), float(sigma)
+        self.root_depth_bins, self.root_depth_range_mm = root_depth_bins, float(root_depth_range_mm)
+
+    # --------------------------------------------------------------------------- encode
+    def _to_bins(self, depth_mm, bins: int, range_mm: float):
+        return (np.asarray(depth_mm, np.float64) / range_mm + 0.5) * bins
+
+    def encode(self, item: dict) -> dict[str, np.ndarray]:
+        kp2d = np.asarray(item["kp2d"], np.float32)
+        if kp2d.shape[0] != HANDS * NUM_JOINTS or "hand_valid" not in item:
+            raise ValueError("heatmap3d is a two-hand codec: it needs items in the two-hand "
+                             f"layout (42 joints and hand_valid), got {kp2d.shape[0]} joints")
+        hand_valid = np.asarray(item["hand_valid"], bool)
+        weight = np.asarray(item["labelled"], bool) & np.asarray(item["in_frame"], bool)
+        joint_hm = np.zeros((HANDS * NUM_JOINTS, 3), np.float32)
+        joint_hm[:, :2] = kp2d * (self.heatmap_size / self.input_size)
+        out = {"hand_type": hand_valid.astype(np.float32),
+               "root_depth_target": np.float32(0.0), "root_depth_weight": np.float32(0.0)}
+        if "kp3d" in item:
+            hands = np.asarray(item["kp3d"], np.float64).reshape(HANDS, NUM_JOINTS, 3)
+            relative = (hands[..., 2] - hands[:, WRIST:WRIST + 1, 2]).reshape(-1)
+            z = self._to_bins(relative, self.depth_bins, self.depth_range_mm)
+            inside = np.isfinite(z) & (z >= 0) & (z < self.depth_bins)
+            joint_hm[:, 2] = np.nan_to_num(z)
+            weight &= inside
+            if hand_valid.all():
+                root = self._to_bins(hands[1, WRIST, 2] - hands[0, WRIST, 2],
+                                     self.root_depth_bins, self.root_depth_range_mm)
+                if 0 <= root < self.root_depth_bins:
+                    out.update(root_depth_target=np.float32(root),
+                               root_depth_weight=np.float32(1.0))
+        else:
+            weight[:] = False  # no depth label: no 3D target
+        weight &= np.repeat(hand_valid, NUM_JOINTS)
+        out.update(joint_hm=joint_hm, joint_weight=weight.astype(np.float32))
+        return out
+
+    # --------------------------------------------------------------------------- decode
+    def decode_crop(self, outputs, batch) -> dict[str, np.ndarray]:
+        volumes = output(outputs, "heatmaps3d", self.name)
+        if volumes.shape[1] != HANDS * NUM_JOINTS:
+            raise ValueError(f"heatmap3d decodes two hands (42 joints); the model predicts "
+                             f"{volumes.shape[1]}: a one-hand model cannot use a two-hand codec")
+        kp2d, relative, confidence = decode_volumes(volumes, self.input_size,
+                                                    self.depth_range_mm)
+        root_bins = to_numpy(output(outputs, "root_depth", self.name)).reshape(-1)
+        root_depth = (root_bins / self.root_depth_bins - 0.5) * self.root_depth_range_mm
+        hand_type = 1.0 / (1.0 + np.exp(-to_numpy(output(outputs, "hand_type", self.name))))
+        found = {"kp2d": kp2d, "confidence": confidence, "root_depth": root_depth.astype(
+            np.float32), "hand_type": hand_type.astype(np.float32)}
+        if "root_depth_abs" in batch and "K" in batch:
+            wrists = to_numpy(batch["root_depth_abs"]).reshape(-1, HANDS)
+            K = to_numpy(batch["K"])
+            z = relative.reshape(-1, HANDS, NUM_JOINTS) + wrists[..., None]
+            kp3d = back_project(kp2d, z.reshape(-1, HANDS * NUM_JOINTS), K)
+            hands = kp3d.reshape(-1, HANDS, NUM_JOINTS, 3)
+            found["kp3d"] = kp3d
+            found["kp3d_rel"] = (hands - hands[:, :, WRIST:WRIST + 1]).reshape(kp3d.shape)
+            right_wrist = hands[:, 0, WRIST]
+            left_at_predicted = back_project(kp2d[:, NUM_JOINTS + WRIST][:, None],
+                                             (wrists[:, 0] + root_depth)[:, None], K)[:, 0]
+            found["rel_root"] = left_at_predicted - right_wrist
+        return found

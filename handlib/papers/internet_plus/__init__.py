@@ -1,0 +1,6 @@
+"""InterNet+: A Light Network for Hand Pose Estimation (Yang Liu et al. 2021).
+
+So far this package holds the paper's transcription (``paper.yaml``: settings, tables, claims);
+its models, losses, study and profiles join it when its chapter is built (see the book's page
+"Adding a paper").
+"""

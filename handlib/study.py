@@ -1,0 +1,462 @@
+"""The study machinery every paper chapter shares: runs x datasets x seeds, test predictions,
+the runs table, the bench cache, the claim inputs, and the map from the paper's tables to runs.
+
+A chapter's profile file (``handlib/papers/<paper>/profiles.yaml``) declares, besides the run
+sections and ``runs`` (``handlib.profiles``), a ``study`` section::
+
+    study:
+      datasets:            # the profile's datasets: name -> settings merged over `data`
+        STB: {source: stb, folder: STB}     # `folder`: its sub-folder of the notebook's data_root
+      seeds: [0]           # the training seeds (the notebook's `seed` parameter shifts them)
+      groups:              # named sets of runs, label (as the paper prints it) -> run name
+        main: {seeds: all, runs: {CPN50: cpn50, Ours: rcsf}}
+        design: {seeds: first, runs: {"Models in (1)": rcsf_global_only, ours: rcsf}}
+      tables:              # the paper's table -> the group of runs behind it, on which datasets
+        "3": {group: main, datasets: [STB, RHD]}
+
+From that map everything derives: which runs are trained (:func:`study_runs`: each group's runs
+on each profile dataset, over every seed for ``seeds: all`` or the first seed only), the label of
+the run behind each table row (:func:`run_labels`) and the runs a claim about a table compares
+(:func:`claim_inputs`). The datasets a paper table names (STB, RHD, ...) are the profile's
+datasets of that name, or, on the synthetic profiles, its stand-in (:meth:`Study.dataset_for`).
+
+One run-configuration builder (:func:`run_config`, :func:`run_id`) serves the notebooks and
+``handlib train --chapter``, so the command line and the book train the same configuration into
+the same results folder. Each run is trained (or reused) by ``handlib.engine.load_or_train`` and
+scored once on its test split (``eval.test_split``); its prediction record is saved next to its
+results (``handlib.results.write_predictions``) with the configuration hash, so that tables and
+figures can be rebuilt without the checkpoint, e.g. from committed gpu results on a CPU.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from handlib import engine, report, results
+from handlib.profiles import deep_merge, resolve_run
+
+Record = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One trained model: dataset, run name in the profile, seed, results folder, engine config."""
+
+    dataset: str
+    name: str
+    seed: int
+    run_id: str
+    config: dict = field(compare=False, repr=False)
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+def real_datasets(cfg: dict) -> list[str]:
+    """The profile's datasets that are read from disk (not the synthetic stand-in)."""
+    return [name for name, spec in cfg["study"]["datasets"].items()
+            if spec.get("source", cfg["data"]["source"]) != "synthetic"]
+
+
+def apply_parameters(cfg: dict, *, data_root: str | Path | None = None, seed: int = 0,
+                     device: str = "auto", overrides: dict | None = None) -> dict:
+    """A chapter's settings (``load_profile(chapter, profile)``) with a notebook's parameters
+    applied, as a new dict: ``overrides`` (nested settings merged over the profile), ``device``,
+    ``seed`` (shifts every training seed of ``study.seeds``) and ``data_root``: the folder that
+    holds one sub-folder per real dataset of the profile (named by each dataset's ``folder``),
+    needed by profiles that read real data and refused by the synthetic ones."""
+    cfg = deep_merge(cfg, overrides or {})
+    if device != "auto":
+        cfg = deep_merge(cfg, {"train": {"device": device}})
+    cfg["study"]["seeds"] = [seed + s for s in cfg["study"]["seeds"]]
+    real = real_datasets(cfg)
+    folders = {name: cfg["study"]["datasets"][name].get("folder", name) for name in real}
+    expected = ", ".join(f"{folder}/ ({name})" for name, folder in folders.items())
+    if real and data_root is None:
+        raise ValueError(
+            f"profile {cfg['profile']!r} trains on {', '.join(real)}: set data_root to the "
+            f"folder that holds {expected}; `handlib datasets list` shows each layout and "
+            "`handlib datasets check NAME --root ...` validates a copy"
+        )
+    if not real and data_root is not None:
+        raise ValueError(
+            f"profile {cfg['profile']!r} trains on synthetic data and does not read data_root; "
+            "use the profile 'paper' to train on the real datasets"
+        )
+    if real:
+        missing = [f"{folder}/" for folder in folders.values()
+                   if not (Path(data_root) / folder).is_dir()]
+        if missing:
+            raise ValueError(
+                f"data_root {data_root} lacks {', '.join(missing)}: it must be the folder that "
+                f"holds {expected} (one sub-folder per dataset, not a dataset's own folder)"
+            )
+    cfg["data"]["data_root"] = None if data_root is None else str(data_root)
+    return cfg
+
+
+def run_id(cfg: dict, dataset: str, name: str, seed: int) -> str:
+    """The results folder name of a run: ``[<dataset>-]<name>[-seed<k>]`` (the dataset only
+    when the profile has several, the seed only when it is not the profile's first)."""
+    parts = [name]
+    if seed != cfg["study"]["seeds"][0]:
+        parts.append(f"seed{seed}")
+    if len(cfg["study"]["datasets"]) > 1:
+        parts.insert(0, dataset)
+    return "-".join(parts)
+
+
+def run_config(cfg: dict, dataset: str, name: str, seed: int) -> dict:
+    """The engine config of run ``name`` on ``dataset`` with training seed ``seed``: the run's
+    sections (``handlib.profiles.resolve_run``), the dataset's settings merged over ``data``
+    (its ``folder`` joined to ``data.data_root``) and the seed."""
+    if name not in cfg["runs"]:
+        raise ValueError(f"chapter {cfg.get('chapter')!r} defines no run {name!r}; its runs are "
+                         f"{', '.join(cfg['runs'])}")
+    datasets = cfg["study"]["datasets"]
+    if dataset not in datasets:
+        raise ValueError(f"profile {cfg.get('profile')!r} has no dataset {dataset!r}; its "
+                         f"datasets are {', '.join(datasets)}")
+    config = resolve_run(cfg, name)
+    overrides = dict(datasets[dataset])
+    folder = overrides.pop("folder", None)
+    config["data"] = deep_merge(config["data"], overrides)
+    if folder is not None and config["data"].get("data_root") is not None:
+        config["data"]["data_root"] = str(Path(config["data"]["data_root"]) / folder)
+    config["train"] = {**config["train"], "seed": seed}
+    return config
+
+
+def _group_seeds(cfg: dict, group: dict) -> list[int]:
+    seeds = cfg["study"]["seeds"]
+    choice = group.get("seeds", "first")
+    if choice not in ("all", "first"):
+        raise ValueError(f"a study group's seeds must be 'all' or 'first', got {choice!r}")
+    return list(seeds) if choice == "all" else seeds[:1]
+
+
+def study_runs(cfg: dict) -> list[Run]:
+    """Every run the chapter trains under the profile ``cfg``: each group's runs on each of the
+    profile's datasets, with the group's seeds; a run in several groups is trained once."""
+    wanted: dict[tuple[str, str, int], None] = {}
+    for dataset in cfg["study"]["datasets"]:
+        for group in cfg["study"]["groups"].values():
+            for seed in _group_seeds(cfg, group):
+                for name in group["runs"].values():
+                    wanted[(dataset, name, seed)] = None
+    return [Run(dataset, name, seed, run_id(cfg, dataset, name, seed),
+                run_config(cfg, dataset, name, seed))
+            for dataset, name, seed in wanted]
+
+
+def find_run(cfg: dict, dataset: str | None, name: str, seed: int | None) -> Run:
+    """The run ``name`` on ``dataset`` (default: the profile's only dataset) with ``seed``
+    (default: the profile's first), as the notebook builds it."""
+    datasets = list(cfg["study"]["datasets"])
+    if dataset is None:
+        if len(datasets) > 1:
+            raise ValueError(f"this profile trains on several datasets ({', '.join(datasets)}): "
+                             "choose one with --dataset")
+        dataset = datasets[0]
+    seed = cfg["study"]["seeds"][0] if seed is None else seed
+    known = [r for r in study_runs(cfg) if (r.dataset, r.name, r.seed) == (dataset, name, seed)]
+    if not known:
+        trained = sorted({r.seed for r in study_runs(cfg) if r.name == name})
+        raise ValueError(f"the chapter's profile {cfg['profile']!r} trains no run {name!r} on "
+                         f"{dataset!r} with seed {seed}; it trains {name!r} with seeds "
+                         f"{trained or 'none (not in any study group)'}")
+    return known[0]
+
+
+# ----------------------------------------------------------------------------- predictions
+
+
+def predict_test_split(run: Run, experiment: str, profile: str, *, train: bool = True,
+                       progress: bool = True, batch_size: int = 64) -> Record | None:
+    """The run's prediction record on its test split (``eval.test_split``): read from its
+    results folder when this configuration made it, else (``train=True``) trained or reused
+    and predicted; ``None`` when absent and ``train=False``."""
+    from handlib.data.pipeline import build_dataset
+
+    folder = results.run_dir(experiment, profile, run.run_id)
+    digest = engine.config_hash(run.config)
+    stored = results.read_predictions(folder, digest)
+    if stored is not None or not train:
+        return stored
+    trained = engine.load_or_train(run.config, experiment=experiment, profile=profile,
+                                   run=run.run_id, progress=progress)
+    model = trained.model
+    test_split = engine.resolve_config(run.config)["eval"]["test_split"]
+    record = engine.predict(model, build_dataset(run.config["data"], test_split),
+                            batch_size=batch_size, device=next(model.parameters()).device)
+    results.write_predictions(folder, record, digest)
+    return record
+
+
+@dataclass
+class Study:
+    """The runs of a chapter's profile and their test prediction records (``None`` where a run
+    has none)."""
+
+    cfg: dict
+    runs: list[Run]
+    predictions: dict[str, Record | None]
+
+    @property
+    def profile(self) -> str:
+        return self.cfg["profile"]
+
+    @property
+    def experiment(self) -> str:
+        return self.cfg["chapter"]
+
+    @property
+    def complete(self) -> bool:
+        return all(p is not None for p in self.predictions.values())
+
+    @property
+    def available(self) -> bool:
+        return any(p is not None for p in self.predictions.values())
+
+    def seeds(self, dataset: str, name: str) -> list[int]:
+        """The seeds of run ``name`` on ``dataset`` that have test predictions."""
+        return [r.seed for r in self.runs if r.dataset == dataset and r.name == name
+                and self.predictions[r.run_id] is not None]
+
+    def of(self, dataset: str, name: str, seeds: list[int] | None = None) -> list[Record]:
+        """The prediction records of run ``name`` on ``dataset``, one per seed that has them
+        (only ``seeds`` when given), in seed order."""
+        return [self.predictions[r.run_id] for r in self.runs
+                if r.dataset == dataset and r.name == name
+                and self.predictions[r.run_id] is not None
+                and (seeds is None or r.seed in seeds)]
+
+    def first(self, dataset: str, name: str) -> Record:
+        """The record of the first seed of run ``name`` on ``dataset``."""
+        found = self.of(dataset, name)
+        if not found:
+            raise ValueError(f"run {name!r} on {dataset!r} has no test predictions")
+        return found[0]
+
+    def dataset_for(self, paper_dataset: str) -> str:
+        """The profile's dataset compared with the paper's ``paper_dataset``: the dataset of
+        that name, else (synthetic profiles) the profile's first dataset."""
+        datasets = list(self.cfg["study"]["datasets"])
+        return paper_dataset if paper_dataset in datasets else datasets[0]
+
+    def tested_on(self, dataset: str) -> str:
+        """How the data of ``dataset`` is named in tables and verdicts."""
+        spec = deep_merge(self.cfg["data"], self.cfg["study"]["datasets"][dataset])
+        split = engine.resolve_config(self.cfg)["eval"]["test_split"]
+        if spec["source"] == "synthetic":
+            size = spec["n"][split] if spec.get("n") else "?"
+            return (f"synthetic stand-in ({size} test images at {spec['input_size']}², "
+                    f"{self.profile} profile)")
+        return f"{dataset} {split} split ({self.profile} profile)"
+
+    def table(self, table_id: str) -> dict:
+        """The ``study.tables`` entry of a paper table: ``group`` and ``datasets``."""
+        tables = self.cfg["study"]["tables"]
+        if str(table_id) not in tables:
+            raise ValueError(f"study.tables maps no runs to table {table_id!r}; it maps "
+                             f"{', '.join(tables)}")
+        return tables[str(table_id)]
+
+    def group(self, table_id: str) -> dict:
+        """Label -> run name of the runs behind a paper table (``study.groups``)."""
+        return self.cfg["study"]["groups"][self.table(table_id)["group"]]["runs"]
+
+
+def run_study(cfg: dict, *, progress: bool = True) -> Study:
+    """Train (or reuse) every run of the profile and collect its test predictions."""
+    batch = cfg["study"].get("predict_batch_size", 64)
+    runs = study_runs(cfg)
+    predictions = {run.run_id: predict_test_split(run, cfg["chapter"], cfg["profile"],
+                                                  progress=progress, batch_size=batch)
+                   for run in runs}
+    return Study(cfg, runs, predictions)
+
+
+def load_study(cfg: dict) -> Study:
+    """The profile's saved test predictions, training nothing (missing runs are ``None``)."""
+    runs = study_runs(cfg)
+    predictions = {run.run_id: predict_test_split(run, cfg["chapter"], cfg["profile"],
+                                                  train=False)
+                   for run in runs}
+    return Study(cfg, runs, predictions)
+
+
+def sample_images(run: Run, indices) -> list[np.ndarray]:
+    """The test samples at dataset ``indices`` as their source gives them (RGB uint8 image, or
+    depth map): the frame in which a prediction record's keypoints lie (``kp2d`` in
+    original-image pixels), so figures draw predictions on the images they belong to."""
+    from handlib.data.pipeline import build_dataset
+
+    test_split = engine.resolve_config(run.config)["eval"]["test_split"]
+    source = build_dataset(run.config["data"], test_split).source
+    key = "depth" if run.config["data"].get("modality") == "depth" else "image"
+    return [source[int(index)][key] for index in indices]
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def describe(study: Study, dataset: str, name: str) -> str:
+    """A run as a table's *run* column names it: run, seed(s), data."""
+    seeds = study.seeds(dataset, name)
+    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of seeds {seeds}"
+    return f"{name}, {seed_text}, {study.tested_on(dataset)}"
+
+
+def run_labels(study: Study, table_id: str) -> dict:
+    """Row label -> the run(s) behind it, for a table's *run* column. Rows of a table over
+    several datasets name the run on each (rows with two index levels, dataset then label, as
+    RCSF's Table 3, name the run of their own dataset)."""
+    entry, group = study.table(table_id), study.group(table_id)
+    datasets = entry["datasets"]
+    if entry.get("rows_by_dataset"):
+        return {(paper_dataset, label): describe(study, study.dataset_for(paper_dataset), name)
+                for paper_dataset in datasets for label, name in group.items()}
+    labels = {}
+    for label, name in group.items():
+        used = dict.fromkeys(study.dataset_for(d) for d in datasets)
+        if len(used) == 1:
+            labels[label] = describe(study, next(iter(used)), name)
+        else:
+            labels[label] = "; ".join(f"{d}: {describe(study, study.dataset_for(d), name)}"
+                                      for d in datasets)
+    return labels
+
+
+def runs_table(study: Study, val_metric: str) -> pd.DataFrame:
+    """One row per run: what it trains, its validation ``val_metric``, training time and device,
+    whether its test predictions exist, and its parameter count."""
+    rows = []
+    for run in study.runs:
+        saved = results.read_run(results.run_dir(study.experiment, study.profile, run.run_id))
+        found = saved["metrics"] if saved else {}
+        rows.append({
+            "run": run.run_id,
+            "dataset": run.dataset,
+            "model": run.config["model"]["name"],
+            "loss": run.config["loss"]["name"],
+            "seed": run.seed,
+            "parameters (M)": parameter_count(run.config["model"]) / 1e6,
+            f"val {val_metric}": found.get(val_metric, np.nan),
+            "train time (s)": saved["provenance"]["wall_time_s"] if saved else np.nan,
+            "device": saved["provenance"]["device_name"] if saved else None,
+            "test predictions": study.predictions[run.run_id] is not None,
+        })
+    return pd.DataFrame(rows).set_index("run")
+
+
+def parameter_count(model_spec: dict) -> int:
+    """Parameter count of a model spec ({name, **kwargs}), built on the meta device."""
+    import torch
+
+    from handlib import models
+
+    kwargs = {key: value for key, value in model_spec.items() if key != "name"}
+    with torch.device("meta"):
+        return sum(p.numel() for p in models.build(model_spec["name"], **kwargs).parameters())
+
+
+def seed_mean(values: list) -> Any:
+    """The mean over seeds of per-seed values (arrays or numbers); NaN when there is none."""
+    return np.mean(values, axis=0) if values else np.nan
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+def claim_inputs(study: Study, claim: dict, dataset: str, score: Callable[[Record], float], *,
+                 floor: float | None = None, note: str = "",
+                 samples: int = report.BOOTSTRAP_SAMPLES) -> dict:
+    """``handlib.report.verdict_table`` inputs for a claim comparing runs of one table.
+
+    The subject and references are the claim's row labels, looked up in the table's group. Like
+    is compared with like: every value is a list with one ``score`` per seed, over the seeds that
+    the subject and all its references share (so a three-seed model is never compared with a
+    one-seed variant's single value), and the verdict's noise is the larger of the seed-to-seed
+    spread and the test-set sampling noise of the difference (``report.paired_bootstrap_margin``
+    on the first shared seed, against the strongest reference)."""
+    group = study.group(claim["table"])
+    references = claim["reference"] if isinstance(claim["reference"], list) else [claim["reference"]]
+    labels = [claim["subject"]] + [r for r in references if r is not None]
+    missing = [label for label in labels if label not in group]
+    if missing:
+        raise ValueError(f"claim {claim['id']!r} names {missing}, which the runs of table "
+                         f"{claim['table']} ({', '.join(map(str, group))}) do not include")
+    shared = sorted(set.intersection(*(set(study.seeds(dataset, group[label]))
+                                       for label in labels)))
+    reproduced = {label: [score(p) for p in study.of(dataset, group[label], shared)]
+                  for label in labels}
+    margins = []
+    if shared:
+        subject = study.of(dataset, group[claim["subject"]], shared[:1])[0]
+        margins = [report.paired_bootstrap_margin(
+            score, subject, study.of(dataset, group[r], shared[:1])[0], samples=samples)
+            for r in labels[1:]]
+    return {
+        "reproduced": reproduced,
+        "margin": max(margins) if margins else None,
+        "tested_on": study.tested_on(dataset) + note
+        + (f", seeds {shared}" if len(shared) > 1 else ""),
+        "profile": study.profile,
+        "run": f"{study.experiment}/{study.profile}",
+        "floor": floor,
+    }
+
+
+# ----------------------------------------------------------------------------- speed and size
+
+
+def bench_study(cfg: dict, *, measure: bool = True) -> dict | None:
+    """The chapter's speed and size table (``bench`` section: ``models`` to count, of which
+    ``speed_models`` are also timed, at ``input_size`` and ``batch_sizes``), measured with
+    ``handlib.bench`` on this machine. Each model is built as the chapter's run of that name
+    configures it (``bench.runs``: label -> run name) so that channels and size come from its
+    model and codec; plain registry names are built with their defaults.
+
+    The result is saved as ``bench.json`` in the profile's results folder and reused when it
+    holds the same settings measured on a device of the same name; ``measure=False`` only reads
+    it (``None`` when absent)."""
+    from handlib.bench import benchmark_config
+
+    settings = cfg["bench"]
+    path = results.results_root() / cfg["chapter"] / cfg["profile"] / results.BENCH_FILE
+    device = str(engine.resolve_device(cfg["train"]["device"]))
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if not measure or (saved["settings"] == settings
+                           and saved["device_name"] == results.device_name(device)):
+            return saved
+    if not measure:
+        return None
+    measured = []
+    for label, name in settings["runs"].items():
+        config = resolve_run(cfg, name)
+        config["data"] = deep_merge(config["data"], {"input_size": settings["input_size"]})
+        measured.append({"label": label, "run": name, **benchmark_config(
+            config, settings["batch_sizes"], device,
+            counts_only=label not in settings["speed_runs"], fast=False,
+            warmup=settings["warmup"], repeats=settings["repeats"])})
+    saved = {"settings": settings, "device_name": results.device_name(device),
+             "models": measured}
+    results.write_json_atomic(path, saved)
+    return saved
+
+
+def bench_row(bench: dict, label: str) -> dict:
+    """The bench result of the model labelled ``label``."""
+    for row in bench["models"]:
+        if row["label"] == label:
+            return row
+    raise ValueError(f"the bench results hold no model labelled {label!r}; they hold "
+                     f"{', '.join(r['label'] for r in bench['models'])}")

@@ -1,0 +1,72 @@
+"""The RCSF ``paper`` profile end to end on tiny native-format STB and RHD copies (the published
+layouts, a few images each), overridden to one short epoch of small models: once through the
+command line, once through papermill with ``data_root``; the results land where the book reads
+them, and the notebook reuses what the command line trained."""
+import json
+from pathlib import Path
+
+import pytest
+
+from fake_rgb_datasets import write_rcsf_data_root
+from handlib import cli, results
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL_PYRAMID = {"channels": 8, "backbone_width": 4, "backbone_layers": [1, 1, 1, 1]}
+SMALL_HRNET = {"width": 4, "blocks": 1, "modules": [1, 1, 1], "stem_channels": 8}
+#: The paper profile at toy size: the run structure, data sources and splits stay the paper's.
+OVERRIDES = {
+    "data": {"input_size": 32, "codec": {"heatmap_size": 8, "sigma": 1.0}},
+    "train": {"epochs": 1, "batch_size": 2, "num_workers": 0, "amp": False,
+              "channels_last": False},
+    "eval": {"batch_size": 4},
+    "families": {"pyramid": {"model": SMALL_PYRAMID}, "hrnet": {"model": SMALL_HRNET}},
+    "runs": {"cpn101": {"model": {"backbone_layers": [1, 1, 1, 1]}},
+             "hrnet_w48": {"model": {"width": 4}}},
+    "study": {"qualitative_samples": 1, "failure_samples": 1},
+    "bench": {"input_size": 32, "speed_runs": []},
+}
+
+
+def _set_options(overrides: dict, prefix: str = "") -> list[str]:
+    options = []
+    for key, value in overrides.items():
+        if isinstance(value, dict) and key not in ("codec",) and prefix.count(".") < 2:
+            options += _set_options(value, f"{prefix}{key}.")
+        else:
+            options += ["--set", f"{prefix}{key}={json.dumps(value)}"]
+    return options
+
+
+@pytest.mark.slow
+def test_paper_profile_runs_end_to_end_through_the_cli_and_papermill(tmp_path, monkeypatch):
+    import papermill
+
+    data_root = write_rcsf_data_root(tmp_path / "hands")
+    monkeypatch.setenv("HANDLIB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("HANDLIB_CACHE", str(tmp_path / "cache"))
+
+    argv = ["train", "--chapter", "rcsf", "--profile", "paper", "--run", "rcsf", "--dataset",
+            "STB", "--device", "cpu", "--data-root", str(data_root), "--no-progress"]
+    assert cli.main(argv + _set_options(OVERRIDES)) == 0
+    cli_run = results.run_dir("rcsf", "paper", "STB-rcsf")
+    assert (cli_run / results.RUN_FILE).is_file() and (cli_run / results.PREDICTIONS_FILE).is_file()
+    cli_record = json.loads((cli_run / results.RUN_FILE).read_text())
+    assert cli_record["dataset"]["source"] == "stb"
+    assert cli_record["dataset"]["sizes"] == {"rcsf_train": 8, "rcsf_val": 2}
+
+    papermill.execute_notebook(
+        str(REPO / "notebooks" / "10_rcsf.ipynb"), str(tmp_path / "out.ipynb"),
+        parameters={"profile": "paper", "data_root": str(data_root), "device": "cpu",
+                    "overrides": OVERRIDES},
+        cwd=str(REPO / "notebooks"), kernel_name="python3", progress_bar=False,
+    )
+    for dataset in ("STB", "RHD"):
+        for run in ("rcsf", "cpn50", "hrnet_w48", "rcsf_m9", "rcsf_global_only"):
+            folder = results.run_dir("rcsf", "paper", f"{dataset}-{run}")
+            assert (folder / results.PREDICTIONS_FILE).is_file(), folder
+    # the notebook reused the run the command line trained (same configuration, same folder)
+    assert json.loads((cli_run / results.RUN_FILE).read_text()) == cli_record
+    rhd = json.loads((results.run_dir("rcsf", "paper", "RHD-rcsf") / results.RUN_FILE)
+                     .read_text())
+    assert rhd["dataset"]["sizes"] == {"rcsf_train": 29, "rcsf_val": 2}
+    assert (tmp_path / "results" / "rcsf" / "paper" / results.BENCH_FILE).is_file()

@@ -1,0 +1,247 @@
+"""The shared study machinery: run expansion, one run-configuration builder for the notebooks and
+``handlib train --chapter``, families, the split and device guards, and data_root checks."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from handlib import cli, engine, profiles, results, study
+from handlib.profiles import PROFILE_NAMES, load_profile
+
+REPO = Path(__file__).resolve().parents[1]
+STUDY_CHAPTERS = [c for c in profiles.available_chapters() if "study" in load_profile(c, "smoke")]
+
+
+def paper_root(tmp_path: Path, chapter: str) -> Path:
+    """A data_root holding (empty) folders for every real dataset of the paper profile."""
+    cfg = load_profile(chapter, "paper")
+    for name, spec in cfg["study"]["datasets"].items():
+        (tmp_path / spec.get("folder", name)).mkdir(parents=True, exist_ok=True)
+    return tmp_path
+
+
+def notebook_runs(chapter: str, profile: str, data_root) -> list[study.Run]:
+    """The runs the chapter's notebook trains: its setup cell's builder, then study_runs."""
+    cfg = study.apply_parameters(load_profile(chapter, profile), data_root=data_root)
+    return study.study_runs(cfg)
+
+
+def test_rcsf_notebook_uses_the_shared_builder():
+    notebook = json.loads((REPO / "notebooks" / "10_rcsf.ipynb").read_text())
+    setup = "".join(notebook["cells"][2]["source"])
+    assert 'apply_parameters(load_profile("rcsf", profile), data_root=data_root' in setup
+    assert "run_study(cfg" in "".join("".join(c["source"]) for c in notebook["cells"])
+
+
+@pytest.mark.parametrize("chapter", STUDY_CHAPTERS)
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_cli_and_notebook_build_the_same_runs(chapter, profile, tmp_path, monkeypatch):
+    data_root = paper_root(tmp_path, chapter) if profile == "paper" else None
+    expected = {(r.dataset, r.name, r.seed): r for r in notebook_runs(chapter, profile, data_root)}
+    seen = {}
+
+    def fake_predict(run, experiment, profile_name, **_):
+        seen[(run.dataset, run.name, run.seed)] = (
+            run.config, results.run_dir(experiment, profile_name, run.run_id))
+
+    monkeypatch.setattr(study, "predict_test_split", fake_predict)
+    monkeypatch.setattr(results, "load_run", lambda *a: {"metrics": {}})
+    for (dataset, name, seed), run in expected.items():
+        argv = ["train", "--chapter", chapter, "--profile", profile, "--run", name,
+                "--dataset", dataset, "--training-seed", str(seed)]
+        if data_root is not None:
+            argv += ["--set", f"data.data_root={data_root}"]
+        assert cli.main(argv) == 0
+        config, path = seen[(dataset, name, seed)]
+        assert config == run.config
+        assert path == results.run_dir(chapter, profile, run.run_id)
+
+
+def test_cli_rejects_a_seed_the_profile_does_not_train(capsys):
+    assert cli.main(["train", "--chapter", "rcsf", "--profile", "cpu", "--run", "rcsf_m9",
+                     "--training-seed", "7"]) == 2
+    assert "no run 'rcsf_m9'" in capsys.readouterr().err
+
+
+def test_engine_chapter_cli_and_notebook_agree(monkeypatch):
+    seen = {}
+
+    def fake_train(config, *, experiment, profile, run, progress=True, need_model=True):
+        seen.update(config=config, path=results.run_dir(experiment, profile, run))
+        return engine.TrainedRun(None, None, {}, seen["path"], {}, True)
+
+    monkeypatch.setattr(engine, "load_or_train", fake_train)
+    assert cli.main(["train", "--chapter", "engine", "--profile", "cpu"]) == 0
+    notebook_cfg = load_profile("engine", "cpu", data={"data_root": None},
+                                train={"seed": 0, "device": "auto"})
+    assert seen["config"] == profiles.resolve_run(notebook_cfg, None)
+    assert seen["path"] == results.run_dir("engine", "cpu", notebook_cfg["model"]["name"])
+
+
+def test_rcsf_runs_and_seeds_per_group():
+    cpu = study.study_runs(load_profile("rcsf", "cpu"))
+    gpu = study.study_runs(load_profile("rcsf", "gpu"))
+    assert len(cpu) == 13 and len(gpu) == 6 * 3 + 7
+    assert sorted(r.seed for r in gpu if r.name == "cpn101") == [0, 1, 2]
+    assert [r.seed for r in gpu if r.name == "rcsf_m9"] == [0]  # the sweep: first seed only
+    assert {r.run_id for r in gpu if r.name == "rcsf"} == {"rcsf", "rcsf-seed1", "rcsf-seed2"}
+
+
+def test_families_write_a_model_override_once():
+    cfg = load_profile("rcsf", "cpu")
+    pyramid = cfg["families"]["pyramid"]["model"]
+    for name in ("rcsf", "rcsf_m9", "rcsf_global_only", "cpn50"):
+        config = profiles.resolve_run(cfg, name)
+        assert {k: config["model"][k] for k in pyramid} == pyramid
+    # a run's own setting wins over its family's
+    assert profiles.resolve_run(cfg, "cpn101")["model"]["backbone_layers"] == [1, 1, 2, 1]
+    assert profiles.resolve_run(cfg, "hrnet_w48")["model"]["width"] == 12
+    assert profiles.resolve_run(cfg, "hrnet_w32")["model"]["width"] == 8
+
+
+def test_unknown_family_and_run_sections_are_refused():
+    cfg = {"model": {"name": "x"}, "families": {}, "runs": {"a": {"family": "wide"},
+                                                           "b": {"modle": {}}}}
+    with pytest.raises(ValueError, match="family 'wide'"):
+        profiles.resolve_run(cfg, "a")
+    with pytest.raises(ValueError, match="unknown section"):
+        profiles.resolve_run(cfg, "b")
+    with pytest.raises(ValueError, match="choose a run"):
+        profiles.resolve_run(cfg, None)
+
+
+def _spec(chapter):
+    import yaml
+
+    return yaml.safe_load(profiles.profile_files()[chapter].read_text())
+
+
+TRAINING_CHAPTERS = [c for c in profiles.available_chapters() if profiles.trains(_spec(c))]
+
+
+def test_engine_and_rcsf_are_training_chapters():
+    assert {"engine", "rcsf"} <= set(TRAINING_CHAPTERS)
+
+
+@pytest.mark.parametrize("chapter", TRAINING_CHAPTERS)
+def test_every_profile_file_has_the_same_sections(chapter):
+    spec = _spec(chapter)
+    for part in [spec.get("common", {})] + list(spec.get("profiles", {}).values()):
+        assert set(part or {}) <= set(profiles.SECTIONS)
+    if "study" in spec.get("common", {}):
+        assert "bench" not in spec["common"]["study"], "bench is a top-level section"
+
+
+# ----------------------------------------------------------------------------- guards
+
+
+def test_training_or_validating_on_the_test_split_is_refused():
+    base = {"model": {"name": "resnet18"}}
+    with pytest.raises(ValueError, match="never be trained on the data it is tested on"):
+        engine.check_splits({**base, "train": {"split": "test"}})
+    with pytest.raises(ValueError, match="must not see the test split"):
+        engine.check_splits({**base, "eval": {"split": "rcsf_test", "test_split": "rcsf_test"}})
+    with pytest.raises(ValueError, match="not a validation metric"):
+        engine.check_splits({**base, "train": {"split": "val"}, "eval": {"split": "val"}})
+    engine.check_splits(base)  # train / val / test: fine
+
+
+@pytest.mark.parametrize("chapter", STUDY_CHAPTERS)
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
+def test_no_profile_trains_or_validates_on_its_test_split(chapter, profile, tmp_path):
+    data_root = paper_root(tmp_path, chapter) if profile == "paper" else None
+    for run in notebook_runs(chapter, profile, data_root):
+        engine.check_splits(run.config)
+
+
+def test_load_or_train_refuses_the_test_split(tmp_path, monkeypatch):
+    monkeypatch.setenv("HANDLIB_RESULTS", str(tmp_path))
+    config = {"model": {"name": "resnet18"}, "train": {"split": "test"}}
+    with pytest.raises(ValueError, match="test split"):
+        engine.load_or_train(config, experiment="x", profile="smoke", run="r")
+
+
+def test_a_gpu_profile_refuses_to_start_on_a_cpu_unless_the_device_is_explicit(monkeypatch):
+    monkeypatch.setattr(engine.torch.cuda, "is_available", lambda: False)
+    config = load_profile("rcsf", "gpu")
+    run = study.study_runs(config)[0]
+    with pytest.raises(ValueError, match="expects a GPU"):
+        engine.check_device(run.config)
+    explicit = study.apply_parameters(load_profile("rcsf", "gpu"), device="cpu")
+    engine.check_device(study.study_runs(explicit)[0].config)  # set explicitly: allowed
+    engine.check_device(study.study_runs(load_profile("rcsf", "cpu"))[0].config)
+
+
+def test_the_gpu_profile_on_a_cpu_fails_in_the_cli_with_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("HANDLIB_RESULTS", str(tmp_path))
+    monkeypatch.setattr(engine.torch.cuda, "is_available", lambda: False)
+    assert cli.main(["train", "--chapter", "rcsf", "--profile", "gpu", "--run", "rcsf"]) == 2
+    err = capsys.readouterr().err
+    assert "expects a GPU" in err and "--device cpu" in err
+
+
+def test_loaders_never_start_more_workers_than_cores(monkeypatch):
+    monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert engine.usable_workers(8) == 2
+    assert engine.usable_workers(1) == 1 and engine.usable_workers(0) == 0
+
+
+# ----------------------------------------------------------------------------- data_root
+
+
+def test_data_root_must_hold_the_dataset_folders(tmp_path):
+    cfg = load_profile("rcsf", "paper")
+    with pytest.raises(ValueError, match="set data_root to the folder that holds STB/"):
+        study.apply_parameters(cfg)
+    (tmp_path / "STB").mkdir()
+    with pytest.raises(ValueError, match=r"lacks RHD_published_v2/.*holds STB/ \(STB\), "
+                                         r"RHD_published_v2/ \(RHD\)"):
+        study.apply_parameters(cfg, data_root=tmp_path)
+    (tmp_path / "RHD_published_v2").mkdir()
+    resolved = study.apply_parameters(cfg, data_root=tmp_path)
+    run = study.find_run(resolved, "RHD", "rcsf", None)
+    assert run.config["data"]["data_root"] == str(tmp_path / "RHD_published_v2")
+    assert run.run_id == "RHD-rcsf"
+
+
+def test_synthetic_profiles_refuse_a_data_root(tmp_path):
+    with pytest.raises(ValueError, match="does not read data_root"):
+        study.apply_parameters(load_profile("rcsf", "cpu"), data_root=tmp_path)
+
+
+def test_seed_parameter_shifts_the_seeds_and_names_runs_alike():
+    cfg = study.apply_parameters(load_profile("rcsf", "gpu"), seed=10)
+    assert cfg["study"]["seeds"] == [10, 11, 12]
+    ids = {r.run_id for r in study.study_runs(cfg) if r.name == "rcsf"}
+    assert ids == {"rcsf", "rcsf-seed11", "rcsf-seed12"}
+
+
+# ----------------------------------------------------------------------------- claim inputs
+
+
+def _record(offset: float, n: int = 30) -> dict:
+    rng = np.random.default_rng(0)
+    kp = rng.uniform(0, 100, (n, 21, 2)).astype(np.float32)
+    ones = np.ones((n, 21), bool)
+    return {"index": np.arange(n), "kp2d": kp, "kp2d_pred": kp + np.float32(offset),
+            "labelled": ones, "in_frame": ones, "visible": ones,
+            "norm_size": np.full(n, 100.0, np.float32)}
+
+
+def test_claim_inputs_compare_over_the_shared_seeds():
+    cfg = load_profile("rcsf", "gpu")
+    runs = study.study_runs(cfg)
+    # ours over three seeds, the design variant (2) on the first seed only
+    predictions = {r.run_id: _record(0.5 if r.name == "rcsf" else 3.0) for r in runs}
+    found = study.Study(cfg, runs, predictions)
+    claim = {"id": "c", "table": "4", "subject": "ours", "reference": "Models in (2)"}
+    score = lambda p: float(np.mean(np.linalg.norm(p["kp2d_pred"] - p["kp2d"], axis=-1) <= 2.0))
+    inputs = study.claim_inputs(found, claim, "synthetic", score, samples=20)
+    assert inputs["reproduced"] == {"ours": [1.0], "Models in (2)": [0.0]}
+    main_claim = {"id": "m", "table": "3", "subject": "Ours", "reference": "CPN101"}
+    main = study.claim_inputs(found, main_claim, "synthetic", score, samples=20)
+    assert main["reproduced"] == {"Ours": [1.0, 1.0, 1.0], "CPN101": [0.0, 0.0, 0.0]}
+    assert "seeds [0, 1, 2]" in main["tested_on"]
+    with pytest.raises(ValueError, match="do not include"):
+        study.claim_inputs(found, {**claim, "reference": "HRNet-W48"}, "synthetic", score)
