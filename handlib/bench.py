@@ -1,6 +1,6 @@
 """Model size, cost and speed of any registered model (``handlib bench``).
 
-For one model at one input (square, ``in_channels`` channels: 3 for RGB, 1 for a depth crop),
+For one model at one input (square, ``input_channels`` channels: 3 for RGB, 1 for a depth crop),
 :func:`benchmark` reports
 
 - parameters (millions) and size (MB at fp32, 4 bytes per parameter, buffers excluded);
@@ -132,7 +132,7 @@ def benchmark(
     compile: bool = True,
     warmup: int = 3,
     repeats: int = 10,
-    in_channels: int = 3,
+    input_channels: int = 3,
     **model_kwargs,
 ) -> dict[str, Any]:
     """Counts and (unless ``counts_only``) speed of the registered model ``model_name``.
@@ -147,10 +147,10 @@ def benchmark(
     result: dict[str, Any] = {
         "model": model_name,
         "input_size": input_size,
-        "in_channels": in_channels,
+        "in_channels": input_channels,
         "device": str(torch_device),
         "device_name": device_name(str(torch_device)),
-        **count(model, input_size, in_channels),
+        **count(model, input_size, input_channels),
         "speed": [],
         "speedup": {},
     }
@@ -161,7 +161,7 @@ def benchmark(
     for mode in modes:
         for batch in batch_sizes:
             measured = _speed(
-                model, batch, input_size, in_channels, torch_device, fast=mode == "fast", compile=compile,
+                model, batch, input_size, input_channels, torch_device, fast=mode == "fast", compile=compile,
                 warmup=warmup, repeats=repeats,
             )
             result["speed"].append({"mode": mode, "batch": batch, **measured})
@@ -180,7 +180,7 @@ def benchmark_config(config: dict, batch_sizes: Sequence[int] = (1,), device: st
     data = resolve_spec(config.get("data", {}))
     kwargs = {key: value for key, value in config["model"].items() if key != "name"}
     return benchmark(config["model"]["name"], data["input_size"], batch_sizes, device,
-                     counts_only, in_channels=1 if data["modality"] == "depth" else 3,
+                     counts_only, input_channels=1 if data["modality"] == "depth" else 3,
                      **options, **kwargs)
 
 
@@ -239,7 +239,7 @@ def _bench_command(args: argparse.Namespace) -> int:
         result = benchmark_config(config, batches, args.device, args.counts_only, **options)
     else:
         result = benchmark(args.model, args.input or 256, batches, args.device,
-                           args.counts_only, in_channels=args.channels, **options)
+                           args.counts_only, input_channels=args.channels, **options)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

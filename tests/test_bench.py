@@ -68,3 +68,24 @@ def test_bench_command_rejects_bad_input(capsys):
     assert "comma-separated integers" in capsys.readouterr().err
     assert cli.main(["bench", "--model", "no_such_model", "--counts-only"]) == 2
     assert "unknown model 'no_such_model'" in capsys.readouterr().err
+
+
+def test_bench_feeds_a_run_the_input_its_data_gives_it():
+    """A depth run is measured on a 1-channel crop of its input size; the counts are those of the
+    model its configuration builds."""
+    config = {"model": {"name": "resnet18", "width": 8, "in_channels": 1},
+              "data": {"modality": "depth", "input_size": 96,
+                       "codec": {"name": "depth_crop", "heatmap_size": 24}}}
+    result = bench.benchmark_config(config, counts_only=True, device="cpu")
+    assert result["in_channels"] == 1 and result["input_size"] == 96
+    rgb = bench.benchmark_config({"model": {"name": "resnet18", "width": 8},
+                                  "data": {"input_size": 96}}, counts_only=True, device="cpu")
+    assert rgb["in_channels"] == 3 and rgb["params_m"] > result["params_m"]
+
+
+def test_bench_command_measures_a_chapters_run_as_configured(capsys):
+    assert cli.main(["bench", "--chapter", "rcsf", "--profile", "smoke", "--run", "rcsf",
+                     "--counts-only", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model"] == "rcsf" and result["input_size"] == 64 and result["in_channels"] == 3
+    assert result["params_m"] < 1  # the smoke profile's narrow family, not the paper's 31 M

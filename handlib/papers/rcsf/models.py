@@ -37,10 +37,10 @@ to generate the score maps", §4.2). (e) The paper uses dropout (§4.1) without 
 how much; ``dropout`` (default 0, i.e. the architecture as described) puts ``Dropout2d`` before
 that final convolution.
 
-Training (§4.1), recorded in ``handlib/configs/rcsf.yaml``: Adam, batch 32, lr 5e-4 halved at
+Training (§4.1), recorded in ``handlib/papers/rcsf/profiles.yaml``: Adam, batch 32, lr 5e-4 halved at
 "the 100th iteration", stopped at "the 150th iteration". We read "iteration" as epoch (150
 optimiser steps of batch 32 would not cover even 1/8 of RHD's 38,530 training images).
-Loss: ``handlib.losses.rcsf`` (eq. 1-3, OHKM with m = 11).
+Loss: ``handlib.papers.rcsf.losses.rcsf`` (eq. 1-3, OHKM with m = 11).
 
 Table 4 variants:
 - ``rcsf_global_only``, model (1): GlobalNet's heatmap is the prediction.
