@@ -3,8 +3,9 @@
 Each subcommand lives next to the code it drives: a module listed in ``COMMAND_MODULES`` has a
 ``register_cli(subparsers)`` function that adds its subcommands, each with ``func`` set to a
 function of the parsed arguments returning an exit code. Errors a user can fix (a wrong path, a
-bad value) are raised as ``UserError`` or ``ValueError``/``FileNotFoundError`` and printed as one
-line, with exit status 2.
+bad value) are raised as ``UserError`` or ``ValueError``/``FileNotFoundError`` and printed without
+a traceback, with exit status 2: the first line after the command's name, any further lines (a
+dataset's expected layout) as they are.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 class UserError(Exception):
-    """An error caused by the user's input; printed as one line without a traceback."""
+    """An error caused by the user's input; printed without a traceback (see the module doc)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (UserError, ValueError, FileNotFoundError) as error:
-        print(f"handlib {args.command}: error: {error}", file=sys.stderr)
+        # the problem on the first line; a message that describes more (a dataset's expected
+        # layout) keeps its further lines, indentation included
+        problem, *details = str(error).rstrip().splitlines() or [""]
+        print(f"handlib {args.command}: error: {problem}", *details, sep="\n", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into a reader that closed early, e.g. `| head`
         sys.stderr.close()

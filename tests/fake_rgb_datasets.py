@@ -1,5 +1,19 @@
 """Tiny copies of RHD and STB in their published layouts, with known values, for the loader
-tests and for end-to-end runs of a chapter's ``paper`` profile (:func:`write_rcsf_data_root`)."""
+tests and for end-to-end runs of a chapter's ``paper`` profile (:func:`write_rcsf_data_root`).
+
+Each writer returns the values it wrote so tests can check the loaded samples field by field:
+
+- :func:`write_rhd` ``(root, n_train=2, n_eval=1, size=320)`` writes ``training/`` and
+  ``evaluation/`` (a set with 0 images is not written at all), ``size`` x ``size`` images with the
+  camera matrix scaled to match, so both hands project inside the image at any size;
+- :func:`write_stb` ``(root, frames=2, sequences=all 12, image_sequences=None, cameras=all 3)``
+  writes the label files and image folders of ``sequences`` and the frames of
+  ``image_sequences`` (``None``: all of ``sequences``) for ``cameras``; STB's intrinsics are
+  fixed, so its images keep the published 640x480;
+- :func:`write_rcsf_data_root` ``(root) -> root`` writes ``root/STB/`` and
+  ``root/RHD_published_v2/`` with every RCSF split (rcsf_train / rcsf_val / rcsf_test) at least
+  two samples: STB 8 / 2 / 2, RHD 29 / 2 / 2.
+"""
 from __future__ import annotations
 
 import pickle
@@ -12,6 +26,14 @@ from scipy.spatial.transform import Rotation
 
 from handlib.data.formats import common, rhd, stb
 from handlib.skeleton import finger_joints
+
+#: STB image prefixes per camera (``stb.IMAGE_PREFIX``: SK colour, Bumblebee left and right).
+STB_CAMERAS: tuple[str, ...] = tuple(stb.IMAGE_PREFIX.values())
+#: Training images of the RHD copy in :func:`write_rcsf_data_root`: the smallest count whose RCSF
+#: validation share round(n * 2,728 / 41,258) is 2 with a margin (31 → 2.05; 23 would be 1.52).
+RCSF_RHD_TRAIN = 31
+#: Side of the RHD images there (the camera matrix is scaled from the published 320).
+RCSF_RHD_SIZE = 64
 
 
 def canonical_hand(seed=0, z=500.0):
@@ -30,20 +52,38 @@ def to_native(canonical, table):
 
 def write_png(path, array):
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
+    Image.fromarray(array).save(path, compress_level=1)
 
 
-def pattern_image(h, w, seed):
-    return np.random.default_rng(seed).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+def pattern_image(h, w, seed, block=4):
+    """A known (h, w, 3) uint8 image, different for every seed and not symmetric: random colours in
+    ``block`` x ``block`` squares (so that large frames stay small and quick as PNG)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(-(-h // block), -(-w // block), 3), dtype=np.uint8)
+    return np.repeat(np.repeat(small, block, axis=0), block, axis=1)[:h, :w]
 
 
-def write_rhd(root, n_train=2, n_eval=1):
-    """RHD_published_v2 with known values; returns {set: [(canonical_left, canonical_right, uv_vis, K)]}."""
+# ----------------------------------------------------------------------------------------- RHD
+def write_rhd(root, n_train=2, n_eval=1, size=320):
+    """RHD_published_v2 with known values; returns {set: [(canonical_left, canonical_right, vis, K)]}.
+
+    Image ``i`` of a set shows left hand ``canonical_hand(10 i + 1)`` and right hand
+    ``canonical_hand(10 i + 2, z=600)``; native joints 1 (left thumb tip) and 27 (right index DIP)
+    are marked invisible. The mask makes the left hand dominant in image 0 and the right one in the
+    others. ``size`` is the image side; the published 320 keeps the camera matrix below, other sizes
+    scale it, so the hands project to the same relative place. A set with 0 images is not written.
+    """
+    root = Path(root)
+    scale = size / 320.0
+    px = lambda v: int(round(v * scale))  # noqa: E731 - a length in the published 320 px frame
     truth = {}
     for set_dir, n in (("training", n_train), ("evaluation", n_eval)):
-        anno, truth[set_dir] = {}, []
+        truth[set_dir] = []
+        if n == 0:
+            continue
+        anno = {}
         for i in range(n):
-            K = common.intrinsics(280.0 + i, 281.0 + i, 160.0, 158.0)
+            K = common.intrinsics((280.0 + i) * scale, (281.0 + i) * scale, 160.0 * scale, 158.0 * scale)
             left, right = canonical_hand(10 * i + 1), canonical_hand(10 * i + 2, z=600.0)
             xyz = np.concatenate([to_native(left, rhd.RHD_TO_CANONICAL), to_native(right, rhd.RHD_TO_CANONICAL)])
             uv = common.project(xyz, K)
@@ -51,12 +91,13 @@ def write_rhd(root, n_train=2, n_eval=1):
             vis[[1, 27]] = 0  # left thumb tip, right index DIP (native indices)
             anno[i] = {"xyz": (xyz / 1000.0).astype(np.float32), "uv_vis": np.c_[uv, vis].astype(np.float32),
                        "K": K.astype(np.float32)}
-            write_png(root / set_dir / "color" / f"{i:05d}.png", pattern_image(320, 320, i))
-            mask = np.zeros((320, 320), np.uint8)
-            mask[:40, :40] = 5  # left index: 1600 px
-            mask[100:100 + (30 if i == 0 else 50), :50] = 20  # right thumb: 1500 px (i=0) or 2500 px
+            write_png(root / set_dir / "color" / f"{i:05d}.png", pattern_image(size, size, i))
+            mask = np.zeros((size, size), np.uint8)
+            mask[:px(40), :px(40)] = 5  # left index: 1600 px at 320
+            # right thumb: 1500 px at 320 (i = 0, left dominant) or 2500 px (right dominant)
+            mask[px(100):px(100) + px(30 if i == 0 else 50), :px(50)] = 20
             write_png(root / set_dir / "mask" / f"{i:05d}.png", mask)
-            depth = np.zeros((320, 320, 3), np.uint8)
+            depth = np.zeros((size, size, 3), np.uint8)
             depth[..., 0], depth[..., 1] = 12, 34
             write_png(root / set_dir / "depth" / f"{i:05d}.png", depth)
             truth[set_dir].append((left, right, vis, K))
@@ -65,15 +106,26 @@ def write_rhd(root, n_train=2, n_eval=1):
     return truth
 
 
-def write_stb(root, frames=2, image_sequences=("B1Counting",)):
-    """STB with all 12 label files; images for ``image_sequences`` only (default B1Counting).
-    Returns canonical colour-frame joints."""
+# ----------------------------------------------------------------------------------------- STB
+def stb_hand_seed(sequence, frame):
+    """Seed of the hand (``canonical_hand``) and image (``pattern_image``) of a frame: B1Counting
+    frame f is f (+100 for the hand); every sequence differs."""
+    return frame + 1000 * stb.SEQUENCES.index(sequence)
+
+
+def write_stb(root, frames=2, sequences=stb.SEQUENCES, image_sequences=None, cameras=STB_CAMERAS):
+    """STB with ``frames`` frames in each of ``sequences``: their SK and BB label files and image
+    folders, and the 640x480 frames of ``image_sequences`` (``None``: every one of ``sequences``)
+    for ``cameras`` (image prefixes, default SK_color, BB_left, BB_right, all the same image).
+    Returns {sequence: canonical colour-frame joints (frames, 21, 3)}, wrist at index 0."""
+    root = Path(root)
+    image_sequences = sequences if image_sequences is None else image_sequences
     (root / "labels").mkdir(parents=True, exist_ok=True)
     truth = {}
     R = Rotation.from_rotvec(stb.SK_ROTATION_VECTOR).as_matrix()  # independent of stb.rodrigues
-    for seq in stb.SEQUENCES:
+    for seq in sequences:
         (root / "images" / seq).mkdir(parents=True, exist_ok=True)
-        color = np.stack([canonical_hand(100 + f) for f in range(frames)])  # wrist at index 0
+        color = np.stack([canonical_hand(100 + stb_hand_seed(seq, f)) for f in range(frames)])
         # the published root is the palm centre: wrist = ring + 2 (palm - ring) ⇔ palm = (wrist + ring) / 2
         with_palm = color.copy()
         ring = color[:, finger_joints("ring")[0]]
@@ -85,16 +137,20 @@ def write_stb(root, frames=2, image_sequences=("B1Counting",)):
         truth[seq] = color
     for seq in image_sequences:
         for f in range(frames):
-            for prefix in ("SK_color", "BB_left", "BB_right"):
-                write_png(root / "images" / seq / f"{prefix}_{f}.png", pattern_image(480, 640, f))
+            image = pattern_image(480, 640, stb_hand_seed(seq, f))
+            for prefix in cameras:
+                write_png(root / "images" / seq / f"{prefix}_{f}.png", image)
     return truth
 
 
+# -------------------------------------------------------------------------------- RCSF data root
 def write_rcsf_data_root(root: Path) -> Path:
-    """``root/STB/`` and ``root/RHD_published_v2/`` (the folders the RCSF chapter's ``paper``
-    profile reads), each large enough for RCSF's rcsf_train / rcsf_val / rcsf_test splits to
-    hold at least two samples: RHD's validation share of 2,728 / 41,258 of the training rows
-    rounds to 2 at 31 training images; STB's splits are whole sequences."""
-    write_rhd(Path(root) / "RHD_published_v2", n_train=31, n_eval=2)
-    write_stb(Path(root) / "STB", frames=1, image_sequences=stb.SEQUENCES)
-    return Path(root)
+    """``root/STB/`` and ``root/RHD_published_v2/`` (one folder per dataset, as the RCSF chapter's
+    ``paper`` profile reads them) with every RCSF split at least two samples: STB one frame per
+    sequence (rcsf_train B3-B6: 8, rcsf_val B2: 2, rcsf_test B1: 2), RHD 31 training images of
+    64x64 (rcsf_train 29, rcsf_val round(31 * 2,728 / 41,258) = 2) and 2 evaluation images
+    (rcsf_test 2). Returns ``root``."""
+    root = Path(root)
+    write_rhd(root / "RHD_published_v2", n_train=RCSF_RHD_TRAIN, n_eval=2, size=RCSF_RHD_SIZE)
+    write_stb(root / "STB", frames=1)
+    return root

@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+from handlib import cli
 from handlib.cli import COMMAND_MODULES, build_parser, main
 
 
@@ -33,3 +34,33 @@ def test_user_errors_print_one_line_and_exit_2(capsys):
     assert main(["papers", "--paper", "no-such-paper"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("handlib papers: error:")
+
+
+def _parser_raising(error):
+    """A parser whose one subcommand, ``boom``, raises ``error``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="handlib")
+    subparsers = parser.add_subparsers(dest="command")
+    boom = subparsers.add_parser("boom")
+
+    def fail(args):
+        raise error
+
+    boom.set_defaults(func=fail)
+    return parser
+
+
+def test_a_plain_value_error_prints_one_line(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "build_parser", lambda: _parser_raising(ValueError("bad value 3")))
+    assert main(["boom"]) == 2
+    assert capsys.readouterr().err == "handlib boom: error: bad value 3\n"
+
+
+def test_a_multi_line_error_keeps_its_lines_as_they_are(monkeypatch, capsys):
+    message = "no copy at /x\nExpected layout:\n  a/b.txt\n    a/c/\nDownload it.\n\n"
+    monkeypatch.setattr(cli, "build_parser", lambda: _parser_raising(cli.UserError(message)))
+    assert main(["boom"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "handlib boom: error: no copy at /x", "Expected layout:", "  a/b.txt", "    a/c/", "Download it.",
+    ]

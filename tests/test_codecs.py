@@ -11,7 +11,7 @@ from handlib.codecs.bones import check_tree, decode_bones, encode_bones
 from handlib.codecs.heatmap2d import decode_heatmaps, encode_heatmaps
 from handlib.codecs.heatmap3d import render_volumes
 from handlib.codecs.softargmax import soft_argmax
-from handlib.data.transforms import crop_matrix, mirror_matrix
+from handlib.data.transforms import crop_matrix, mirror_matrix, mirror_sample, warp_sample
 from handlib.skeleton import BONES, NUM_JOINTS
 
 
@@ -107,6 +107,49 @@ def test_crop_inverse_on_a_point_whose_answer_is_known():
                                atol=1e-4)
 
 
+def as3x3(M) -> np.ndarray:
+    return np.vstack([np.asarray(M, np.float64), [0.0, 0.0, 1.0]])
+
+
+def test_a_rotated_scaled_mirrored_crop_maps_known_points_there_and_back():
+    """A left hand in a 200 px wide image: mirror (x -> 200 - x), then the 100 px square around
+    (150, 80) rotated 90 degrees, zoom 1.25 * 64 / 100 = 0.8, shifted 0.1 of 64 px to the right.
+    The crop centre lands on (32 + 6.4, 32); 10 px to the left of (50, 80) in the original is
+    10 px right in the mirror, which the 90 degree rotation sends 8 px up; 10 px down goes 8 px
+    right. Tolerance 1e-4 px (float32)."""
+    A = as3x3(crop_matrix((150.0, 80.0), 100.0, 64, rotation_deg=90.0, scale=1.25,
+                          shift=(0.1, 0.0))) @ as3x3(mirror_matrix(200))
+    original = np.array([[50.0, 80.0], [40.0, 80.0], [50.0, 90.0]])
+    expected = np.array([[38.4, 32.0], [38.4, 24.0], [46.4, 32.0]])
+    there = original @ A[:2, :2].T + A[:2, 2]
+    np.testing.assert_allclose(there, expected, atol=1e-4)
+    np.testing.assert_allclose(geometry.uncrop(expected, A), original, atol=1e-4)
+    assert geometry.crop_scale(A) == pytest.approx(0.8)
+
+
+def test_to_sample_frame_undoes_mirror_sample_and_warp_sample_exactly():
+    """The pipeline's own transforms on a left hand (mirror, then a rotated, scaled, shifted
+    crop): ``to_sample_frame`` of the cropped labels gives the original 2D and 3D labels back,
+    and back-projecting the crop's 2D joints with the crop's K gives the crop's 3D joints.
+    Tolerances: 1e-3 px, 1e-3 mm (float32 at ~450 mm)."""
+    K0 = np.array([[500.0, 0.0, 100.0], [0.0, 500.0, 50.0], [0.0, 0.0, 1.0]])
+    hand = a_hand(7)
+    sample = {"depth": np.zeros((100, 200), np.float32), "kp2d": geometry.project(hand, K0),
+              "kp3d": hand.astype(np.float32), "K": K0.astype(np.float32), "side": "left"}
+    M = crop_matrix((110.0, 45.0), 120.0, 64, rotation_deg=-35.0, scale=0.9, shift=(0.05, -0.1))
+    cropped = warp_sample(mirror_sample(sample), M, 64)
+    crop = as3x3(M) @ as3x3(mirror_matrix(200))
+    np.testing.assert_allclose(geometry.back_project(cropped["kp2d"], cropped["kp3d"][:, 2],
+                                                     cropped["K"]), cropped["kp3d"], atol=1e-3)
+    batch = {"crop": torch.from_numpy(crop[None]), "mirrored": torch.tensor([True])}
+    back = geometry.to_sample_frame({"kp2d": cropped["kp2d"][None],
+                                     "kp3d": cropped["kp3d"][None]}, batch)
+    np.testing.assert_allclose(back["kp2d"][0], sample["kp2d"], atol=1e-3)
+    np.testing.assert_allclose(back["kp3d"][0], hand, atol=1e-3)
+    # one item without a batch axis: a scalar mirror flag
+    np.testing.assert_allclose(geometry.unmirror_3d(cropped["kp3d"], True), hand, atol=1e-3)
+
+
 def test_uncrop_undoes_a_rotated_scaled_crop_batched():
     rng = np.random.default_rng(0)
     points = rng.uniform(0, 300, (2, 5, 2))
@@ -118,9 +161,16 @@ def test_uncrop_undoes_a_rotated_scaled_crop_batched():
 
 
 def test_back_projection_inverts_projection():
+    """P^-1(P(p)) = p within 1e-3 mm, for one K and for a batch of Ks."""
     hand = a_hand()
     uv = geometry.project(hand, K)
     np.testing.assert_allclose(geometry.back_project(uv, hand[:, 2], K), hand, atol=1e-3)
+    hands = np.stack([hand, a_hand(1, 600.0)])
+    Ks = np.stack([K, K * np.array([[2.0], [2.0], [1.0]])])  # f = 1000, c = (128, 128)
+    uv = geometry.project(hands, Ks)
+    np.testing.assert_allclose(uv[1, 0], K[:2, :2] @ (2 * hands[1, 0, :2] / hands[1, 0, 2])
+                               + 2 * K[:2, 2], atol=1e-3)
+    np.testing.assert_allclose(geometry.back_project(uv, hands[..., 2], Ks), hands, atol=1e-3)
 
 
 def test_to_sample_frame_unmirrors_camera_points_only_where_mirrored():
@@ -150,6 +200,7 @@ def batch_of(items: list[dict], **extra) -> dict:
 
 
 def test_heatmap2d_round_trip_within_a_fifth_input_pixel():
+    """Joints at least 2 heat-map cells from the border come back within 0.2 input px."""
     codec = codecs.build({"name": "heatmap2d", "input_size": 128, "heatmap_size": 32,
                           "sigma": 1.5})
     item = crop_item(a_hand())
@@ -159,6 +210,23 @@ def test_heatmap2d_round_trip_within_a_fifth_input_pixel():
                            batch_of([item]))
     inside = ((item["kp2d"] > 8) & (item["kp2d"] < 120)).all(axis=1)
     assert np.abs(decoded["kp2d"][0][inside] - item["kp2d"][inside]).max() < 0.2
+
+
+def test_heatmap2d_weight_is_labelled_and_in_frame_and_sizes_must_divide():
+    codec = codecs.build({"name": "heatmap2d", "input_size": 128, "heatmap_size": 32})
+    item = crop_item(a_hand())
+    item["labelled"] = item["labelled"].copy()
+    item["labelled"][3] = False
+    item["in_frame"] = item["in_frame"].copy()
+    item["in_frame"][5] = False
+    targets = codec.encode(item)
+    expected = np.ones(NUM_JOINTS, np.float32)
+    expected[[3, 5]] = 0
+    assert targets["target_weight"].dtype == np.float32
+    np.testing.assert_array_equal(targets["target_weight"], expected)
+    assert not targets["heatmaps"][[3, 5]].any() and (targets["heatmaps"][0].max() > 0.5)
+    with pytest.raises(ValueError, match="multiple of heatmap_size"):
+        codecs.build({"name": "heatmap2d", "input_size": 100, "heatmap_size": 32})
 
 
 def two_hand_item(seed=0) -> dict:
@@ -174,27 +242,59 @@ def two_hand_item(seed=0) -> dict:
 
 def test_heatmap3d_round_trip_within_a_fifth_voxel():
     """Encode, render the target volumes, decode them as the model's output: joints within a
-    fifth of a voxel in x, y and depth, the root depth and hand type exactly as encoded."""
+    fifth of a voxel in x, y and depth, the root depth and hand type exactly as encoded. (The
+    log-parabola refinement is exact on a sampled Gaussian, so the actual error is ~1e-5.)"""
     codec = codecs.build({"name": "heatmap3d", "input_size": 128, "heatmap_size": 32,
                           "depth_bins": 32, "depth_range_mm": 400, "sigma": 1.5})
     assert codec.two_slot
     item = two_hand_item()
     targets = codec.encode(item)
     assert targets["joint_weight"].all() and targets["root_depth_weight"] == 1
+    assert targets["hand_type"].tolist() == [1.0, 1.0]
+    rel = item["kp3d"][21, 2] - item["kp3d"][0, 2]
+    assert targets["root_depth_target"] == pytest.approx((rel / 400 + 0.5) * 64, abs=1e-4)
     volumes = render_volumes(torch.from_numpy(targets["joint_hm"])[None], 32, 32, 1.5)
+    assert volumes.shape == (1, 42, 32, 32, 32)
     outputs = {"heatmaps3d": volumes, "root_depth": torch.tensor([targets["root_depth_target"]]),
                "hand_type": torch.tensor([[10.0, -10.0]])}
     decoded = codec.decode(outputs, batch_of([item]))
     voxel_px, voxel_mm = 128 / 32, 400 / 32
     assert np.abs(decoded["kp2d"][0] - item["kp2d"]).max() < 0.2 * voxel_px
-    np.testing.assert_allclose(decoded["root_depth"][0], item["kp3d"][21, 2] - item["kp3d"][0, 2],
-                               atol=1e-3)
+    np.testing.assert_allclose(decoded["root_depth"][0], rel, atol=1e-3)
     np.testing.assert_allclose(decoded["hand_type"][0], [1 / (1 + np.exp(-10)),
                                                          1 / (1 + np.exp(10))], rtol=1e-6)
     # 3D through the ground-truth wrist depths (InterNet's protocol): within a fifth voxel
     # plus the lateral error the depth error causes at ~450 mm
     assert np.abs(decoded["kp3d"][0] - item["kp3d"]).max() < 0.2 * voxel_mm + 2.0
+    hands = item["kp3d"].reshape(2, 21, 3)
+    np.testing.assert_allclose(decoded["kp3d_rel"][0], (hands - hands[:, :1]).reshape(42, 3),
+                               atol=0.2 * voxel_mm + 2.0)
     np.testing.assert_allclose(decoded["rel_root"][0], item["rel_root"], atol=2.0)
+
+
+def test_heatmap3d_rel_root_is_the_reference_formula():
+    """MRRPE's relative root (InterHand2.6M's evaluate): the left wrist at GT right depth +
+    predicted relative root depth + its own predicted wrist-relative depth, minus the right
+    wrist at GT right depth + its own. Shift the left wrist's volume one depth bin (12.5 mm) and
+    the root depth by 8 mm: rel_root follows by hand-computed back-projection, within 1e-2 mm."""
+    codec = codecs.build({"name": "heatmap3d", "input_size": 128, "heatmap_size": 32,
+                          "depth_bins": 32, "depth_range_mm": 400, "sigma": 1.5})
+    item = two_hand_item(2)
+    targets = codec.encode(item)
+    joint_hm = targets["joint_hm"].copy()
+    joint_hm[21, 2] += 1.0  # +1 depth bin = +12.5 mm for the left wrist
+    volumes = render_volumes(torch.from_numpy(joint_hm)[None], 32, 32, 1.5)
+    root_bins = targets["root_depth_target"] + 8.0 * 64 / 400  # +8 mm
+    decoded = codec.decode({"heatmaps3d": volumes, "root_depth": torch.tensor([root_bins]),
+                            "hand_type": torch.zeros(1, 2)}, batch_of([item]))
+    right_z = item["root_depth_abs"][0]
+    left_z = right_z + (item["kp3d"][21, 2] - item["kp3d"][0, 2]) + 8.0 + 12.5
+    (u_r, v_r), (u_l, v_l) = item["kp2d"][0], item["kp2d"][21]
+    right = np.array([(u_r - 64) * right_z / 500, (v_r - 64) * right_z / 500, right_z])
+    left = np.array([(u_l - 64) * left_z / 500, (v_l - 64) * left_z / 500, left_z])
+    np.testing.assert_allclose(decoded["rel_root"][0], left - right, atol=1e-2)
+    np.testing.assert_allclose(decoded["root_depth"][0], item["kp3d"][21, 2]
+                               - item["kp3d"][0, 2] + 8.0, atol=1e-3)
 
 
 def test_heatmap3d_one_hand_slot_and_bad_inputs():
@@ -210,9 +310,14 @@ def test_heatmap3d_one_hand_slot_and_bad_inputs():
     with pytest.raises(ValueError, match="one-hand model"):
         codec.decode({"heatmaps3d": torch.zeros(1, 21, 4, 4, 4), "root_depth": torch.zeros(1),
                       "hand_type": torch.zeros(1, 2)}, batch_of([two_hand_item()]))
+    with pytest.raises(ValueError, match="not in the two-hand layout"):
+        codec.decode({"heatmaps3d": torch.zeros(1, 42, 4, 4, 4), "root_depth": torch.zeros(1),
+                      "hand_type": torch.zeros(1, 2)}, batch_of([crop_item(a_hand())]))
 
 
 def test_softargmax2d_and_bones3d_round_trip_as_one_composite_codec():
+    """ResUnet's pair: the 2D targets back within 1e-4 px, the bones summed back to the
+    wrist-relative joints within 1e-3 mm."""
     codec = codecs.build([{"name": "softargmax2d", "input_size": 128}, {"name": "bones3d"}])
     item = crop_item(a_hand(3))
     targets = codec.encode(item)
@@ -224,11 +329,20 @@ def test_softargmax2d_and_bones3d_round_trip_as_one_composite_codec():
     np.testing.assert_allclose(decoded["kp3d_rel"][0], item["kp3d"] - item["kp3d"][0], atol=1e-3)
 
 
-def test_composite_refuses_two_codecs_with_the_same_targets():
+def test_composite_refuses_two_codecs_with_the_same_targets_or_predictions():
     codec = codecs.build([{"name": "heatmap2d", "input_size": 64, "heatmap_size": 16},
                           {"name": "heatmap2d", "input_size": 64, "heatmap_size": 8}])
-    with pytest.raises(ValueError, match="both produce"):
+    with pytest.raises(ValueError, match=r"both produce the targets \['heatmaps', "):
         codec.encode(crop_item(a_hand()))
+    both_3d = codecs.build([{"name": "bones3d"}, {"name": "depth_crop", "input_size": 96}])
+    outputs = {"bones": torch.zeros(1, 20, 3), "kp3d_norm": torch.zeros(1, 21, 3)}
+    batch = batch_of([crop_item(a_hand())], centre_mm=torch.zeros(1, 3) + 400)
+    with pytest.raises(ValueError, match=r"both produce the predictions \['kp3d_rel'\]"):
+        both_3d.decode(outputs, batch)
+    # the crop is the first part's that has one (bones3d has none: depth_crop's)
+    sample = depth_sample(a_hand(5))
+    assert both_3d.crop_region(sample)[1] == pytest.approx(
+        codecs.build({"name": "depth_crop"}).crop_region(sample)[1])
 
 
 def depth_sample(hand: np.ndarray, size: int = 128) -> dict:
@@ -241,6 +355,8 @@ def depth_sample(hand: np.ndarray, size: int = 128) -> dict:
 
 
 def test_depth_crop_round_trip_and_cube_geometry():
+    """The window is the 250 mm cube seen at the hand centre; kp3d_norm decodes back to the
+    joints within 1e-3 mm and their projection within 1e-3 px."""
     codec = codecs.build({"name": "depth_crop", "input_size": 96, "heatmap_size": 24,
                           "cube_mm": 250})
     hand = a_hand(5)
@@ -258,6 +374,26 @@ def test_depth_crop_round_trip_and_cube_geometry():
         targets["centre_mm"])[None]))
     np.testing.assert_allclose(decoded["kp3d"][0], hand, atol=1e-3)
     np.testing.assert_allclose(decoded["kp2d"][0], item["kp2d"], atol=1e-3)
+
+
+def test_depth_crop_per_axis_cube_round_trip():
+    """A [200, 300, 250] mm cube: the square window covers its larger face (300 mm), joints are
+    normalised per axis, depth by the z side; decode gives the joints back within 1e-3 mm."""
+    codec = codecs.build({"name": "depth_crop", "input_size": 96, "cube_mm": [200, 300, 250]})
+    hand = a_hand(6)
+    centre = hand.mean(0)
+    assert codec.crop_region(depth_sample(hand))[1] == pytest.approx(300 * 500 / centre[2])
+    item = {**crop_item(hand), "depth": depth_sample(hand)["depth"]}
+    targets = codec.encode(item)
+    np.testing.assert_allclose(targets["kp3d_norm"], (hand - centre) / [100, 150, 125],
+                               atol=1e-5)
+    assert set(np.unique(targets["depth"])) == {0.0, 1.0}  # the patch at the centre; no reading
+    decoded = codec.decode({"kp3d_norm": torch.from_numpy(targets["kp3d_norm"])[None]},
+                           batch_of([item], centre_mm=torch.from_numpy(targets["centre_mm"])[None]))
+    np.testing.assert_allclose(decoded["kp3d"][0], hand, atol=1e-3)
+    np.testing.assert_allclose(decoded["kp3d_rel"][0], hand - hand[0], atol=1e-3)
+    with pytest.raises(ValueError, match=r"one number or \[x, y, z\]"):
+        codecs.build({"name": "depth_crop", "cube_mm": [200, 300]})
 
 
 def test_depth_crop_refuses_a_frame_without_hand_pixels_and_a_crop_outside_it():
@@ -281,6 +417,22 @@ def test_build_names_the_bad_codec_or_option():
         codecs.build({"name": "heatmap2d", "input_size": 64, "heatmap_sise": 16})
     with pytest.raises(ValueError, match="multiple"):
         codecs.build({"name": "heatmap2d", "input_size": 64, "heatmap_size": 24})
+    with pytest.raises(ValueError, match=r"needs the option\(s\) \['input_size'\]"):
+        codecs.build({"name": "heatmap2d"})
+    with pytest.raises(ValueError, match="unknown codec None"):
+        codecs.build({"heatmap_size": 16})
+    with pytest.raises(ValueError, match="a list of them"):
+        codecs.build("heatmap2d")
+
+
+def test_the_registry_maps_every_name_to_its_codec_class():
+    assert list(codecs.CODECS) == ["heatmap2d", "heatmap3d", "softargmax2d", "bones3d",
+                                   "depth_crop"]
+    for name, cls in codecs.CODECS.items():
+        assert issubclass(cls, codecs.Codec) and cls.name == name
+        assert codecs.codec_class(name) is cls
+    assert "voxels" not in codecs.CODECS
+    assert isinstance(codecs.build([{"name": "bones3d"}]), codecs.CompositeCodec)
 
 
 def test_a_model_output_the_codec_does_not_know_is_named():
@@ -295,6 +447,8 @@ def test_soft_argmax_refuses_non_positive_beta():
         soft_argmax(maps, torch.tensor([1.0, -0.5, 2.0]))
     with pytest.raises(ValueError, match="beta must be > 0"):
         soft_argmax(maps, 0.0)
+    with pytest.raises(ValueError, match="2 values for 3 joints"):
+        soft_argmax(maps, torch.tensor([1.0, 2.0]))
 
 
 def test_joint_tree_with_a_cycle_or_a_missing_parent_is_refused():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fake_depth_datasets import write_icvl, write_nyu
+from fake_rgb_datasets import write_rhd, write_stb
 from handlib.cli import main
 from handlib.data.formats import DATASET_MODULES, DatasetLayoutError, dataset_info, open_dataset
 
@@ -78,33 +79,47 @@ def test_wrong_path_prints_the_expected_layout_as_a_layout_with_exit_2(tmp_path,
     assert not any("; " in line and "Expected layout" in line for line in err)
 
 
+def test_missing_rhd_root_prints_the_expected_layout_line_by_line(tmp_path, capsys):
+    root = tmp_path / "no-such-folder"
+    assert main(["datasets", "check", "rhd", "--root", str(root), "--split", "test"]) == 2
+    err = capsys.readouterr().err.rstrip().splitlines()
+    assert err[0] == f"handlib datasets: error: {dataset_info('rhd').title} at {root}: the folder does not exist"
+    layout = dataset_info("rhd").layout.splitlines()
+    start = err.index("Expected layout under data_root:")
+    assert err[start + 1:start + 1 + len(layout)] == layout  # as laid out, indentation kept
+    assert "  training/anno_training.pickle" in err
+    assert err[-1].startswith("Download it from " + dataset_info("rhd").url)
+
+
 def test_a_split_needs_only_its_own_files(tmp_path, capsys):
     """An RHD copy with only evaluation/ opens the test splits, and a training split names the
     training files it lacks."""
-    from fake_rgb_datasets import write_rhd
-
-    write_rhd(tmp_path, n_train=1, n_eval=2)
-    import shutil
-
-    shutil.rmtree(tmp_path / "training")
+    write_rhd(tmp_path, n_train=0, n_eval=2)
     assert len(open_dataset("rhd", tmp_path, "test")) == 2
     assert len(open_dataset("rhd", tmp_path, "rcsf_test")) == 2
     with pytest.raises(DatasetLayoutError, match="training/anno_training.pickle"):
         open_dataset("rhd", tmp_path, "train")
-    assert main(["datasets", "check", "rhd", "--root", str(tmp_path), "--split", "test"]) == 0
+    assert main(["datasets", "check", "rhd", "--root", str(tmp_path), "--split", "rcsf_test"]) == 0
+    assert "rcsf_test: 2 samples" in capsys.readouterr().out
     assert main(["datasets", "check", "rhd", "--root", str(tmp_path), "--split", "train"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "training/anno_training.pickle" in err[0] and "(needed by split 'train')" in err[0]
+    assert main(["datasets", "check", "rhd", "--root", str(tmp_path)]) == 2  # every split
     assert "training/anno_training.pickle" in capsys.readouterr().err
 
 
 def test_stb_opens_the_split_whose_sequences_are_there(tmp_path):
-    from fake_rgb_datasets import write_stb
-
-    write_stb(tmp_path, frames=1, image_sequences=("B1Counting", "B1Random"))
-    for sequence in ("B2Counting", "B3Random"):
-        (tmp_path / "labels" / f"{sequence}_SK.mat").unlink()
+    write_stb(tmp_path, frames=1, sequences=("B1Counting", "B1Random"))
     assert len(open_dataset("stb", tmp_path, "rcsf_test")) == 2
     with pytest.raises(DatasetLayoutError, match="B2Counting_SK.mat"):
         open_dataset("stb", tmp_path, "rcsf_val")
+
+
+def test_a_bad_split_is_a_one_line_error(tmp_path, capsys):
+    write_rhd(tmp_path, n_train=0, n_eval=1)
+    assert main(["datasets", "check", "rhd", "--root", str(tmp_path), "--split", "validation"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no split 'validation'" in err[0]
 
 
 def test_unknown_dataset_and_bad_index_exit_2(tmp_path, capsys):

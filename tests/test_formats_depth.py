@@ -2,6 +2,7 @@
 values, plus the real NYU frame and the public ICVL test labels when they are present."""
 from __future__ import annotations
 
+import shutil
 
 import cv2
 import numpy as np
@@ -200,6 +201,54 @@ def test_hands2017_tiny_copy_and_missing_test_labels(tmp_path):
     assert_projects(sample)
     with pytest.raises(DatasetLayoutError, match="test_annotation_frame.txt"):
         open_dataset("hands2017", tmp_path, "test")
+
+
+# ------------------------------------------------------------------- a split needs only its files
+def test_nyu_test_only_copy_opens_test_and_names_train_files(tmp_path):
+    write_nyu(tmp_path, frames={"test": 2})
+    check_layout("nyu", tmp_path, "test")
+    assert len(open_dataset("nyu", tmp_path, "test")) == 2
+    with pytest.raises(DatasetLayoutError, match=r"missing train/joint_data.mat \(needed by split 'train'\)"):
+        open_dataset("nyu", tmp_path, "train")
+    with pytest.raises(DatasetLayoutError, match="missing train/joint_data.mat"):
+        check_layout("nyu", tmp_path)  # the whole copy
+
+
+def test_icvl_testing_only_copy_opens_test(tmp_path):
+    write_icvl(tmp_path)
+    shutil.rmtree(tmp_path / "Training")
+    assert len(open_dataset("icvl", tmp_path, "test")) == 2
+    for split in ("train", "train_genuine"):
+        with pytest.raises(DatasetLayoutError) as error:
+            open_dataset("icvl", tmp_path, split)
+        problem = str(error.value).splitlines()[0]
+        assert "Training/labels.txt" in problem and "Training/Depth" in problem
+        assert "Testing" not in problem
+
+
+def test_msra_test_split_needs_only_its_subject(tmp_path):
+    write_msra(tmp_path)
+    for subject in msra.SUBJECTS[1:]:
+        shutil.rmtree(tmp_path / subject)
+    check_layout("msra", tmp_path, "test_P0")
+    assert len(open_dataset("msra", tmp_path, "test_P0")) == len(msra.GESTURES)
+    with pytest.raises(DatasetLayoutError) as error:
+        open_dataset("msra", tmp_path, "train_P0")
+    problem = str(error.value).splitlines()[0]
+    assert "P1/1/joint.txt" in problem and "P0/" not in problem
+    with pytest.raises(DatasetLayoutError, match="P1/1/joint.txt"):
+        open_dataset("msra", tmp_path, "test_P1")
+
+
+def test_hands2017_train_needs_no_frame_folder(tmp_path):
+    write_hands2017(tmp_path)
+    shutil.rmtree(tmp_path / "frame")
+    check_layout("hands2017", tmp_path, "train")
+    assert len(open_dataset("hands2017", tmp_path, "train")) == 2
+    with pytest.raises(DatasetLayoutError, match="frame/test_annotation_frame.txt, frame/images"):
+        open_dataset("hands2017", tmp_path, "test")
+    with pytest.raises(DatasetLayoutError, match="missing frame/images"):
+        check_layout("hands2017", tmp_path)  # the public release: training files and frame/images
 
 
 # ------------------------------------------------------------------------------ bad data roots

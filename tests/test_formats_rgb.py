@@ -1,17 +1,17 @@
 """RGB dataset loaders: tiny copies of each native format with known values, checked field by field,
 plus the real MMPose-format samples in ../shared/data/samples when present."""
 import json
-import pickle
+import shutil
 
 import numpy as np
 import pytest
-import scipy.io
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
 from handlib.data.formats import (
     CorruptFileError,
     DatasetLayoutError,
+    check_layout,
     dataset_info,
     open_dataset,
 )
@@ -19,7 +19,15 @@ from handlib.data.formats import common, freihand, ganerated, interhand, mmpose_
 from handlib.paths import shared_data_dir
 from handlib.skeleton import finger_joints
 
-from fake_rgb_datasets import canonical_hand, pattern_image, to_native, write_png, write_rhd, write_stb
+from fake_rgb_datasets import (
+    canonical_hand,
+    pattern_image,
+    to_native,
+    write_png,
+    write_rcsf_data_root,
+    write_rhd,
+    write_stb,
+)
 
 RGB_DATASETS = ("rhd", "stb", "interhand26m", "freihand", "ganerated", "synthhands", "mmpose_coco")
 PAPER_IDS = {"rcsf", "msff", "internet_plus", "resunet", "crossinfonet"}
@@ -144,6 +152,32 @@ def test_rhd_corrupt_files_are_named(tmp_path):
         open_dataset("rhd", tmp_path, "test")
 
 
+def test_rhd_evaluation_only_copy_opens_the_test_splits(tmp_path):
+    write_rhd(tmp_path, n_train=0, n_eval=2)
+    assert not (tmp_path / "training").exists()
+    check_layout("rhd", tmp_path, "test")
+    assert len(open_dataset("rhd", tmp_path, "test")) == 2
+    assert len(open_dataset("rhd", tmp_path, "rcsf_test")) == 2
+    assert open_dataset("rhd", tmp_path, "rcsf_test")[1]["meta"]["set"] == "evaluation"
+    for split in ("train", "rcsf_train", "rcsf_val"):
+        with pytest.raises(DatasetLayoutError) as error:
+            open_dataset("rhd", tmp_path, split)
+        problem = str(error.value).splitlines()[0]
+        assert "training/anno_training.pickle" in problem and "training/color" in problem
+        assert "evaluation/" not in problem and f"split {split!r}" in problem
+    with pytest.raises(DatasetLayoutError, match="training/anno_training.pickle"):
+        check_layout("rhd", tmp_path)  # the whole copy
+    with pytest.raises(ValueError, match="no split 'validation'"):
+        check_layout("rhd", tmp_path, "validation")
+
+
+def test_rhd_training_only_copy_refuses_the_test_split(tmp_path):
+    write_rhd(tmp_path, n_train=2, n_eval=0)
+    assert len(open_dataset("rhd", tmp_path, "train")) == 2
+    with pytest.raises(DatasetLayoutError, match="missing evaluation/anno_evaluation.pickle"):
+        open_dataset("rhd", tmp_path, "rcsf_test")
+
+
 def test_loaders_are_lazy(tmp_path):
     write_rhd(tmp_path)
     (tmp_path / "training" / "color" / "00000.png").unlink()
@@ -154,8 +188,7 @@ def test_loaders_are_lazy(tmp_path):
 
 # --------------------------------------------------------------------------- STB
 def test_stb_sample_fields(tmp_path):
-    (tmp_path / "labels").mkdir()
-    truth = write_stb(tmp_path)
+    truth = write_stb(tmp_path, image_sequences=("B1Counting",))
     ds = open_dataset("stb", tmp_path, "test")
     assert len(ds) == 4  # B1Counting + B1Random, 2 frames each
     s = ds[1]
@@ -170,6 +203,43 @@ def test_stb_sample_fields(tmp_path):
     palm = stb.open_split(tmp_path, "test", palm_to_wrist=False)[0]
     ring = truth["B1Counting"][0][finger_joints("ring")[0]]
     np.testing.assert_allclose(palm["kp3d"][0], (truth["B1Counting"][0][0] + ring) / 2, atol=1e-3)
+
+
+def test_stb_copy_of_the_b1_sequences_opens_the_test_splits(tmp_path):
+    truth = write_stb(tmp_path, frames=1, sequences=("B1Counting", "B1Random"))
+    for split in ("test", "rcsf_test"):
+        check_layout("stb", tmp_path, split)
+        ds = open_dataset("stb", tmp_path, split)
+        assert len(ds) == 2 and ds[1]["meta"]["sequence"] == "B1Random"
+        np.testing.assert_allclose(ds[1]["kp3d"], truth["B1Random"][0], atol=1e-3)
+    for split, first in (("rcsf_val", "B2Counting"), ("rcsf_train", "B3Counting"), ("train", "B2Counting")):
+        with pytest.raises(DatasetLayoutError) as error:
+            open_dataset("stb", tmp_path, split)
+        problem = str(error.value).splitlines()[0]
+        assert f"images/{first}" in problem and f"labels/{first}_SK.mat" in problem
+        assert "B1" not in problem and f"split {split!r}" in problem
+
+
+def test_rcsf_data_root_gives_every_rcsf_split_two_samples_inside_the_image(tmp_path):
+    root = write_rcsf_data_root(tmp_path / "hands")
+    assert root == tmp_path / "hands"
+    assert sorted(p.name for p in root.iterdir()) == ["RHD_published_v2", "STB"]
+    sizes = {}
+    for name, folder in (("stb", "STB"), ("rhd", "RHD_published_v2")):
+        for split in ("rcsf_train", "rcsf_val", "rcsf_test"):
+            ds = open_dataset(name, root / folder, split)
+            sizes[name, split] = len(ds)
+            for s in (ds[0], ds[len(ds) - 1]):
+                height, width = s["image"].shape[:2]
+                assert s["image"].dtype == np.uint8 and s["image"].shape[2] == 3
+                assert common.in_frame(s["kp2d"], width, height).all()
+                assert s["visible"].sum() >= 20 and (s["kp3d"][:, 2] > 0).all()
+                assert s["side"] in ("left", "right") and np.all(s["bbox"][2:] > 0)
+    assert sizes == {("stb", "rcsf_train"): 8, ("stb", "rcsf_val"): 2, ("stb", "rcsf_test"): 2,
+                     ("rhd", "rcsf_train"): 29, ("rhd", "rcsf_val"): 2, ("rhd", "rcsf_test"): 2}
+    train = open_dataset("rhd", root / "RHD_published_v2", "rcsf_train")
+    val = open_dataset("rhd", root / "RHD_published_v2", "rcsf_val")
+    assert not {s["meta"]["id"] for s in val} & {train[i]["meta"]["id"] for i in range(len(train))}
 
 
 def test_stb_splits_follow_the_papers():
@@ -231,6 +301,21 @@ def test_interhand_sample_fields(tmp_path, official):
     assert not single["visible"].any()
 
 
+def test_interhand_split_needs_only_its_annotations_and_images(tmp_path):
+    write_interhand(tmp_path, official=True)  # only the test split
+    check_layout("interhand26m", tmp_path, "test")
+    assert len(open_dataset("interhand26m", tmp_path, "test")) == 2
+    with pytest.raises(DatasetLayoutError) as error:
+        open_dataset("interhand26m", tmp_path, "train")
+    problem = str(error.value).splitlines()[0]
+    assert "annotations/train/InterHand2.6M_train_data.json" in problem and "_test_" not in problem
+    with pytest.raises(DatasetLayoutError, match="no complete set of train annotations"):
+        check_layout("interhand26m", tmp_path)  # the whole copy: train, val and test
+    shutil.rmtree(tmp_path / "images" / "test")
+    with pytest.raises(DatasetLayoutError, match=r"missing images/test/ \(the test images\)"):
+        open_dataset("interhand26m", tmp_path, "test")
+
+
 def test_interhand_corrupt_json_is_named(tmp_path):
     write_interhand(tmp_path, official=False)
     (tmp_path / "test_interhand2.6m_camera.json").write_text('{"1": {"campos"')
@@ -260,8 +345,13 @@ def test_freihand_sample_fields(tmp_path):
     np.testing.assert_allclose(s["kp3d"], xyz[1], atol=1e-3)
     np.testing.assert_allclose(s["kp2d"], common.project(xyz[1], Ks[1]), atol=1e-3)
     assert s["side"] == "right" and s["image"].shape == (224, 224, 3)
-    with pytest.raises(DatasetLayoutError, match="evaluation_xyz.json"):
+    check_layout("freihand", tmp_path, "train")
+    with pytest.raises(DatasetLayoutError) as error:
         open_dataset("freihand", tmp_path, "evaluation")
+    problem = str(error.value).splitlines()[0]
+    assert "evaluation_xyz.json" in problem and "evaluation/rgb" in problem and "training" not in problem
+    with pytest.raises(DatasetLayoutError, match="evaluation_K.json"):
+        check_layout("freihand", tmp_path)  # the whole copy
 
 
 def test_truncated_jpeg_is_named(tmp_path):

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -48,14 +49,39 @@ import torch
 
 from handlib.codecs import geometry
 
-#: Codec name -> ``module:class``.
-CODECS: dict[str, str] = {
+#: Codec name -> ``module:class`` (the registry's table; :data:`CODECS` reads it).
+_TABLE: dict[str, str] = {
     "heatmap2d": "handlib.codecs.heatmap2d:Heatmap2D",
     "heatmap3d": "handlib.codecs.heatmap3d:Heatmap3D",
     "softargmax2d": "handlib.codecs.softargmax:SoftArgmax2D",
     "bones3d": "handlib.codecs.bones:Bones3D",
     "depth_crop": "handlib.codecs.depth_crop:DepthCrop",
 }
+
+
+class _Registry(Mapping):
+    """Codec name -> codec class, each module imported on first access (so ``import handlib``
+    stays cheap and ``handlib.data`` and ``handlib.codecs`` can import each other's modules)."""
+
+    def __getitem__(self, name: str) -> type:
+        module, cls = _TABLE[name].split(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in _TABLE
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_TABLE)
+
+    def __len__(self) -> int:
+        return len(_TABLE)
+
+    def __repr__(self) -> str:
+        return f"CODECS({', '.join(_TABLE)})"
+
+
+#: Codec name -> class (a read-only mapping that imports each codec's module when asked).
+CODECS: Mapping[str, type] = _Registry()
 
 
 class Codec:
@@ -137,21 +163,29 @@ class CompositeCodec(Codec):
 
 def module_of(name: str) -> str:
     """The module that defines codec ``name``."""
-    if name not in CODECS:
-        raise ValueError(f"unknown codec {name!r}; choose one of {', '.join(CODECS)}")
-    return CODECS[name].split(":")[0]
+    if not isinstance(name, str) or name not in _TABLE:
+        raise ValueError(f"unknown codec {name!r}; choose one of {', '.join(_TABLE)}")
+    return _TABLE[name].split(":")[0]
 
 
 def codec_class(name: str) -> type:
     """The class of codec ``name`` (imported on first use, keeping ``import handlib`` cheap)."""
-    module = module_of(name)
-    return getattr(importlib.import_module(module), CODECS[name].split(":")[1])
+    module_of(name)  # a clear error for an unknown name
+    return CODECS[name]
 
 
 def build(spec: dict | list) -> Codec:
-    """The codec of a spec ``{name, **options}``, or a :class:`CompositeCodec` of a list."""
-    if isinstance(spec, list):
+    """The codec of a spec ``{name, **options}``, or a :class:`CompositeCodec` of a list.
+
+    An unknown name, an unknown option or a missing required option raises ValueError naming
+    the valid names or the codec's options."""
+    if isinstance(spec, (list, tuple)):
+        if not spec:
+            raise ValueError("an empty list of codecs; give at least one {name: ...} spec")
         return CompositeCodec([build(part) for part in spec])
+    if not isinstance(spec, dict):
+        raise ValueError(f"a codec spec is a {{name: ..., **options}} dict or a list of them, "
+                         f"got {spec!r}")
     options: dict[str, Any] = {key: value for key, value in spec.items() if key != "name"}
     cls = codec_class(spec.get("name"))
     accepted = inspect.signature(cls).parameters
@@ -159,4 +193,9 @@ def build(spec: dict | list) -> Codec:
     if unknown:
         raise ValueError(f"codec {spec['name']!r} has no option(s) {unknown}; its options are "
                          f"{', '.join(accepted) or 'none'}")
+    missing = [name for name, p in accepted.items()
+               if p.default is inspect.Parameter.empty and name not in options
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if missing:
+        raise ValueError(f"codec {spec['name']!r} needs the option(s) {missing}")
     return cls(**options)

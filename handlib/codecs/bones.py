@@ -1,11 +1,16 @@
-"""``bones3d``: root-relative 3D joints as 20 bone vectors on the kinematic tree (ResUnet, eq. 3).
+"""``bones3d``: root-relative 3D joints as 20 bone vectors on the kinematic tree (ResUnet, eq. 3;
+its loss, eq. 4, is ½ Σ ‖β_pred − β_gt‖² over these vectors).
 
 ``B_i = J_i − J_parent(i)`` for the 20 bones of ``handlib.skeleton.BONES`` (parent → child,
 from the wrist outwards); the joints come back by summing the bones along each joint's path
 from the root (:func:`decode_bones`). ``encode`` gives ``bones`` (20, 3) in mm from the camera-
-frame joints and ``bone_weight`` (both ends labelled); ``decode_crop`` reads the model's
-``bones`` output and returns wrist-relative joints (``kp3d_rel``). The tree is checked once
-(:func:`check_tree`): a cycle or a missing parent would make the sums meaningless.
+frame joints and ``bone_weight`` (both ends labelled; unlabelled ends' NaNs become 0 under a
+zero weight); ``decode_crop`` reads the model's ``bones`` output and returns wrist-relative
+joints (``kp3d_rel``), the root at 0 ("the local coordinates of all bones along the path are
+summed", §II.A). The paper does not say which joint is the root: the wrist, as in
+``handlib.skeleton``; bones are child − parent in ``skeleton.BONES`` order, in camera mm. The
+tree is checked once (:func:`check_tree`): a cycle or a missing parent would make the sums
+meaningless.
 """
 from __future__ import annotations
 

@@ -1,19 +1,36 @@
 """``depth_crop``: a 3D cube crop of a depth frame, normalised to the cube (CrossInfoNet §3.5,
-in the DeepPrior++ tradition), with heat maps of chosen joint subsets (CrossInfoNet §3.1, Fig. 4).
+in the DeepPrior++ tradition), with heat maps of chosen joint subsets (CrossInfoNet §3.1, Fig. 2,
+§3.4 eqs. 1-3).
 
 - ``crop_region``: the hand centre (``centre_mm`` when the sample gives one, e.g. from a hand
   detector or a centre-of-mass refinement; else the mean of its labelled 3D joints) projected
   with the camera's intrinsics; the window is the cube's side seen at that depth,
-  ``cube_mm · f_x / z``. A window with no depth reading within half a cube of the centre's
-  depth, or one that lies wholly outside the frame, is refused with a clear error.
+  ``cube_x · f_x / z`` (for an [x, y, z] cube, the larger of ``cube_x · f_x`` and
+  ``cube_y · f_y`` over ``z``, as the pipeline crops squares). A window with no depth reading
+  within ``cube_z / 2`` of the centre's depth, or one that lies wholly outside the frame, is
+  refused with a clear error.
 - ``encode``: ``depth`` (1, S, S): the crop's depths mapped to [-1, 1] within the cube around
   the centre (missing readings and the background beyond it to +1;
-  ``handlib.data.transforms.normalise_depth``), ``kp3d_norm`` (J, 3) = (joints − centre) / (cube
-  / 2), ``centre_mm``, ``heatmaps`` (J, h, w) of every joint and ``heatmaps_<subset>`` of each
-  subset at ``heatmap_size`` (2D Gaussians at the crop-frame joints; CrossInfoNet supervises its
-  24² all-joint, palm and finger heat maps with them), and ``joint_weight``.
+  ``handlib.data.transforms.normalise_depth`` with ``cube_z``), ``kp3d_norm`` (J, 3) =
+  (joints − centre) / (cube / 2) per axis, ``centre_mm``, ``heatmaps`` (J, h, w) of every joint
+  and ``heatmaps_<subset>`` of each subset at ``heatmap_size`` (2D Gaussians at the crop-frame
+  joints, peak 1, zero for joints outside the crop or unlabelled), and ``joint_weight``
+  (labelled and inside the crop; it weights the heat-map and the coordinate losses alike).
 - ``decode_crop``: the model's ``kp3d_norm`` back to camera mm (``centre + pred · cube / 2``), the
-  root-relative joints, and their 2D projection with the crop's intrinsics.
+  root-relative joints (``kp3d_rel``, minus the wrist) and their 2D projection with the crop's
+  intrinsics (``kp2d``).
+
+Where the paper is silent (CrossInfoNet notes §2-3):
+
+- the cube: 250 mm by default, the authors' released NYU test cube (MSRA: 175 mm); one number or
+  per-axis [x, y, z] (DeepPrior++ uses per-dataset cubes);
+- the input 96² and heat maps 24² are the paper's (Fig. 2), hence the defaults;
+- the heat-map form is not stated: the released code blurs a one-hot at the joint's 24² cell
+  with a 3×3 Gaussian kernel (σ ≈ 0.8) and rescales it to peak 1; we use the sampled Gaussian of
+  ``heatmap2d`` with ``sigma`` 1.0 heat-map pixels, the same width to within the 3×3 kernel's
+  truncation, and sub-pixel placed rather than snapped to a cell;
+- the hand centre: the mean of the labelled joints when the sample gives none (the released
+  code uses a depth centre of mass; a detector's or a refined centre comes as ``centre_mm``).
 
 Subsets default to ``handlib.skeleton``'s palm (wrist and the five MCPs) and finger (the other
 15) joints, our reading of Fig. 4 on the canonical 21-joint layout; a dataset's native layouts
@@ -34,20 +51,34 @@ DEFAULT_SUBSETS: dict[str, list[int]] = {"palm": list(PALM_JOINTS),
 
 
 class DepthCrop(Codec):
-    """A cube crop of ``cube_mm`` around the hand centre, resized to ``input_size``²."""
+    """A cube crop of ``cube_mm`` (one side or [x, y, z]) around the hand centre, resized to
+    ``input_size``² (see the module doc)."""
 
     name = "depth_crop"
 
-    def __init__(self, input_size: int, heatmap_size: int = 24, cube_mm: float = 250.0,
-                 sigma: float = 1.0, subsets: dict[str, list[int]] | None = None):
+    def __init__(self, input_size: int = 96, heatmap_size: int = 24,
+                 cube_mm: float | list[float] = 250.0, sigma: float = 1.0,
+                 subsets: dict[str, list[int]] | None = None):
         if heatmap_size <= 0 or input_size % heatmap_size:
             raise ValueError(f"depth_crop: input_size {input_size} must be a multiple of "
                              f"heatmap_size {heatmap_size}")
-        if float(cube_mm) <= 0:
-            raise ValueError(f"depth_crop: cube_mm must be > 0, got {cube_mm}")
+        cube = np.broadcast_to(np.asarray(cube_mm, np.float64).reshape(-1), (3,)) \
+            if np.size(cube_mm) in (1, 3) else None
+        if cube is None or not (cube > 0).all():
+            raise ValueError(f"depth_crop: cube_mm must be one number or [x, y, z], all > 0 mm, "
+                             f"got {cube_mm!r}")
+        if sigma <= 0:
+            raise ValueError(f"depth_crop: sigma must be > 0 heat-map pixels, got {sigma}")
         self.input_size, self.heatmap_size = input_size, heatmap_size
-        self.cube_mm, self.sigma = float(cube_mm), float(sigma)
-        self.subsets = DEFAULT_SUBSETS if subsets is None else subsets
+        #: The cube's sides (x, y, z) in mm.
+        self.cube = cube.astype(np.float32).copy()
+        self.sigma = float(sigma)
+        self.subsets = {name: [int(j) for j in joints] for name, joints in
+                        (DEFAULT_SUBSETS if subsets is None else subsets).items()}
+        for name, joints in self.subsets.items():
+            if not joints or min(joints) < 0:
+                raise ValueError(f"depth_crop: subset {name!r} must list joint indices >= 0, "
+                                 f"got {joints}")
 
     def centre(self, sample: dict) -> np.ndarray:
         """The hand centre (camera mm): the sample's ``centre_mm``, else its joints' mean."""
@@ -68,7 +99,7 @@ class DepthCrop(Codec):
             raise ValueError(f"depth_crop: the hand centre {centre.round(1).tolist()} mm is not "
                              "in front of the camera")
         centre_px = project(centre[None], K)[0].astype(np.float64)
-        side = self.cube_mm * K[0, 0] / centre[2]
+        side = max(self.cube[0] * K[0, 0], self.cube[1] * K[1, 1]) / centre[2]
         depth = np.asarray(sample["depth"])
         h, w = depth.shape[:2]
         lo = np.floor(centre_px - side / 2).astype(int)
@@ -78,10 +109,10 @@ class DepthCrop(Codec):
                              f"pixel {centre_px.round(1).tolist()} lies outside the "
                              f"{w}x{h} frame; check the centre and the intrinsics")
         window = depth[max(lo[1], 0):min(hi[1], h), max(lo[0], 0):min(hi[0], w)]
-        near = (window > 0) & (np.abs(window - centre[2]) <= self.cube_mm / 2)
+        near = (window > 0) & (np.abs(window - centre[2]) <= self.cube[2] / 2)
         if not near.any():
             raise ValueError(f"depth_crop: no hand pixels near the given centre: no depth "
-                             f"reading within {self.cube_mm / 2:.0f} mm of {centre[2]:.0f} mm in "
+                             f"reading within {self.cube[2] / 2:.0f} mm of {centre[2]:.0f} mm in "
                              f"the crop around pixel {centre_px.round(1).tolist()}; check the "
                              "hand centre, the depth units (mm) and the frame")
         return centre_px.astype(np.float32), float(side)
@@ -93,10 +124,16 @@ class DepthCrop(Codec):
                             np.float32)
         weight = np.asarray(item["labelled"], bool) & np.asarray(item["in_frame"], bool)
         kp2d = np.asarray(item["kp2d"], np.float32)
+        joints = len(kp2d)
+        too_big = [name for name, subset in self.subsets.items() if max(subset) >= joints]
+        if too_big:
+            raise ValueError(f"depth_crop: subset(s) {too_big} name joints beyond the item's "
+                             f"{joints}")
         out = {
             "depth": normalise_depth(np.asarray(item["depth"]), float(centre[2]),
-                                     self.cube_mm)[None],
-            "kp3d_norm": np.nan_to_num(normalise_kp3d(item["kp3d"], centre, self.cube_mm)),
+                                     float(self.cube[2]))[None],
+            "kp3d_norm": np.nan_to_num(normalise_kp3d(item["kp3d"], centre, self.cube)
+                                       ).astype(np.float32),
             "centre_mm": centre,
             "joint_weight": weight.astype(np.float32),
             "heatmaps": encode_heatmaps(kp2d, weight, self.input_size, self.heatmap_size,
@@ -110,6 +147,6 @@ class DepthCrop(Codec):
         normalised = to_numpy(output(outputs, "kp3d_norm", self.name)).astype(np.float64)
         normalised = normalised.reshape(len(normalised), -1, 3)
         centre = to_numpy(batch["centre_mm"]).astype(np.float64)[:, None]
-        kp3d = (centre + normalised * self.cube_mm / 2).astype(np.float32)
+        kp3d = (centre + normalised * self.cube.astype(np.float64) / 2).astype(np.float32)
         return {"kp3d": kp3d, "kp3d_rel": kp3d - kp3d[:, WRIST:WRIST + 1],
                 "kp2d": project(kp3d, to_numpy(batch["K"]))}

@@ -66,9 +66,17 @@ def back_project(kp2d, z_mm, K) -> np.ndarray:
 
 
 def unmirror_3d(points, mirrored) -> np.ndarray:
-    """Negate x of (B, ..., 3) camera-frame points where ``mirrored`` (B,) is True."""
+    """Negate x of (B, ..., 3) camera-frame points where ``mirrored`` (B,) is True; a single
+    flag (a scalar) applies to all of ``points`` (one item, no batch axis)."""
     points = _numpy(points).astype(np.float32).copy()
-    flags = _numpy(mirrored).astype(bool).reshape(-1)
+    flags = _numpy(mirrored).astype(bool)
+    if flags.ndim == 0:
+        if flags:
+            points[..., 0] *= -1
+        return points
+    flags = flags.reshape(-1)
+    if len(flags) != len(points):
+        raise ValueError(f"unmirror_3d: {len(flags)} mirror flags for {len(points)} samples")
     points[flags, ..., 0] *= -1
     return points
 

@@ -8,7 +8,8 @@ wrist z) is a 1D heat map of ``root_depth_bins`` bins over ``root_depth_range_mm
 soft-argmax; the hand type is two sigmoids (right, left present). Two hand slots always: right
 joints 0-20, left 21-41 (``two_slot``; a one-hand sample fills its side's slot).
 
-Constants from the authors' released code (facebookresearch/InterHand2.6M, ``main/config.py``):
+Constants from the authors' released code (github.com/facebookresearch/InterHand2.6M,
+``main/config.py``):
 64³ output heat maps (``output_hm_shape``), ``sigma`` 2.5, 400 mm depth ranges for joints
 (``bbox_3d_size``) and for the root (``bbox_3d_size_root``), 64 root-depth bins.
 
@@ -18,13 +19,42 @@ a data loader; like the reference code, ``encode`` stores each joint's heat-map 
 on the device with :func:`render_volumes`. The reference code scales its Gaussians by 255; ours
 peak at 1 (a constant factor of the loss).
 
-**Decoding and the evaluation protocol.** ``decode_crop`` takes the arg-max voxel of each
-joint, refined to sub-voxel as ``heatmap2d`` does; joints are back-projected
-(``handlib.codecs.geometry.back_project``) at the predicted relative depth plus the
-*ground-truth* absolute wrist depth of their hand (``root_depth_abs``), as InterNet's evaluation
-does (its MPJPE is root-relative, so the absolute depth only sets the scale of the
-back-projection). The relative root position (``rel_root``, for MRRPE) uses the predicted relative
-root depth on top of the ground-truth right wrist depth, as in the reference evaluation.
+**Encoding.** ``joint_weight`` = labelled, inside the crop, depth inside the range and hand
+present (the reference code's ``joint_valid`` after its range checks); ``hand_type`` = the two
+``hand_valid`` flags ([1, 0] right, [0, 1] left, [1, 1] both, as ``handtype_str2array``);
+``root_depth_target`` = (left wrist z − right wrist z) in root bins, ``(d / range + 0.5) · bins``,
+with ``root_depth_weight`` 1 only when both hands are present, both wrists labelled and the
+value inside ``[0, root_depth_bins)`` (the reference's ``root_valid``). Bins, like heat-map
+cells, have their centres at ``k + 0.5`` (``handlib.codecs``' pixel convention; the reference
+code puts them at ``k``, a half-bin shift that cancels between its encode and decode as it does
+between ours).
+
+**Decoding and the evaluation protocol (InterNet's, reference ``data/InterHand2.6M/dataset.py``,
+``evaluate``).** ``decode_crop`` takes the arg-max voxel of each joint, refined to sub-voxel as
+``heatmap2d`` does (the reference's ``main/model.py`` stops at the integer arg-max voxel; the
+refinement makes the encode → decode round trip exact and removes up to half a voxel, 3 mm at
+64 bins over 400 mm, of quantisation); ``root_depth`` (B,) comes in root bins (the model's
+soft-argmax over its 1D map, positions at bin centres ``k + 0.5``) and is mapped back to mm;
+``hand_type`` logits pass through a sigmoid. Then, with the batch's ``root_depth_abs`` (B, 2)
+(the GROUND-TRUTH absolute wrist depth of each hand) and ``K`` (the crop's intrinsics):
+
+- ``kp3d`` = P⁻¹(kp2d, predicted wrist-relative depth + GT wrist depth of that hand)
+  (``handlib.codecs.geometry.back_project``; P⁻¹ with the crop's K on crop pixels equals P⁻¹
+  with the original K on the un-cropped pixels, so this is the reference's
+  ``pixel2cam(inv_trans(...))``);
+- ``kp3d_rel`` = ``kp3d`` minus its hand's (predicted) wrist: the quantity of InterNet's MPJPE,
+  for which the GT absolute depth only sets the scale of the back-projection;
+- ``rel_root`` (for MRRPE) = P⁻¹(left wrist 2D, GT right wrist depth + predicted relative root
+  depth + the left wrist's own predicted relative depth) − P⁻¹(right wrist 2D, GT right wrist
+  depth + the right wrist's own predicted relative depth), exactly the reference's formula (the
+  wrists' own relative depths are ~0: their targets are the volume's central depth).
+
+``root_depth_abs`` is whatever the pipeline gives: the GT wrist depths (the reference's
+``trans_test = 'gt'``). The reference's default config (``trans_test = 'rootnet'``) takes the
+absolute depths (and boxes) of val/test from RootNet's released outputs instead; a batch carrying
+such estimates in ``root_depth_abs`` is decoded the same way. MS-FF and InterNet+ do not say which
+they use (MS-FF notes, ambiguity 7). Without ``root_depth_abs`` in the batch, only
+``kp2d``, ``confidence``, ``root_depth`` and ``hand_type`` are decoded.
 """
 from __future__ import annotations
 
@@ -116,7 +146,8 @@ class Heatmap3D(Codec):
             inside = np.isfinite(z) & (z >= 0) & (z < self.depth_bins)
             joint_hm[:, 2] = np.nan_to_num(z)
             weight &= inside
-            if hand_valid.all():
+            labelled = np.asarray(item["labelled"], bool).reshape(HANDS, NUM_JOINTS)
+            if hand_valid.all() and labelled[:, WRIST].all():
                 root = self._to_bins(hands[1, WRIST, 2] - hands[0, WRIST, 2],
                                      self.root_depth_bins, self.root_depth_range_mm)
                 if 0 <= root < self.root_depth_bins:
@@ -131,9 +162,15 @@ class Heatmap3D(Codec):
     # --------------------------------------------------------------------------- decode
     def decode_crop(self, outputs, batch) -> dict[str, np.ndarray]:
         volumes = output(outputs, "heatmaps3d", self.name)
-        if volumes.shape[1] != HANDS * NUM_JOINTS:
-            raise ValueError(f"heatmap3d decodes two hands (42 joints); the model predicts "
-                             f"{volumes.shape[1]}: a one-hand model cannot use a two-hand codec")
+        if volumes.ndim != 5 or volumes.shape[1] != HANDS * NUM_JOINTS:
+            raise ValueError(f"heatmap3d decodes two hands: (B, 42, D, h, w) volumes; the model "
+                             f"predicts {tuple(volumes.shape)}: a one-hand model cannot use a "
+                             "two-hand codec")
+        joints = np.shape(batch["kp2d"])[1] if "kp2d" in batch else HANDS * NUM_JOINTS
+        if "hand_valid" not in batch or joints != HANDS * NUM_JOINTS:
+            raise ValueError("heatmap3d is a two-hand codec: the batch is not in the two-hand "
+                             "layout (42 joints and hand_valid); build it with this codec so the "
+                             "pipeline puts every sample in the two hand slots")
         kp2d, relative, confidence = decode_volumes(volumes, self.input_size,
                                                     self.depth_range_mm)
         root_bins = to_numpy(output(outputs, "root_depth", self.name)).reshape(-1)
@@ -149,8 +186,12 @@ class Heatmap3D(Codec):
             hands = kp3d.reshape(-1, HANDS, NUM_JOINTS, 3)
             found["kp3d"] = kp3d
             found["kp3d_rel"] = (hands - hands[:, :, WRIST:WRIST + 1]).reshape(kp3d.shape)
+            # MRRPE as the reference evaluation: both wrists at the GT right wrist depth plus
+            # their own predicted wrist-relative depth, the left one also plus the predicted
+            # relative root depth
             right_wrist = hands[:, 0, WRIST]
+            left_z = wrists[:, 0] + root_depth + relative[:, NUM_JOINTS + WRIST]
             left_at_predicted = back_project(kp2d[:, NUM_JOINTS + WRIST][:, None],
-                                             (wrists[:, 0] + root_depth)[:, None], K)[:, 0]
-            found["rel_root"] = left_at_predicted - right_wrist
+                                             left_z[:, None], K)[:, 0]
+            found["rel_root"] = (left_at_predicted - right_wrist).astype(np.float32)
         return found

@@ -5,7 +5,13 @@ The model (ResUnet's head) outputs latent heat maps ``F`` and turns them into co
 learnable ``β`` per joint, so the codec's targets are the 2D joints themselves: ``kp2d_target``
 (input pixels, the crop frame) and ``kp2d_weight`` (labelled and inside the crop), for a loss on
 coordinates (the paper gives none; the ResUnet chapter records its choice). ``decode_crop``
-reads the model's ``kp2d`` output.
+reads the model's ``kp2d`` output (B, J, 2), input pixels. ``heatmap_size`` (default 64, the
+paper's "(21, 64)" output read as 64² maps) only sizes the model's latent maps; input_size must
+be a multiple of it.
+
+Where the paper is silent: positions are the cell centres ``k + 0.5`` of ``handlib.codecs``'
+pixel convention, scaled by ``input_size / heatmap_size`` to input pixels; the softmax runs over
+all ``h · w`` cells of a joint's map (eq. 1's Ω).
 
 β must stay positive: with β ≤ 0 the softmax no longer prefers the maxima of ``F``
 (β → 0 gives the map centre whatever ``F``; β < 0 prefers the minima).
@@ -38,6 +44,9 @@ def soft_argmax(heatmaps: torch.Tensor, beta: float | torch.Tensor = 1.0,
     b, j, h, w = heatmaps.shape
     beta = torch.as_tensor(beta, dtype=heatmaps.dtype, device=heatmaps.device)
     check_beta(beta)
+    if beta.ndim == 1 and beta.numel() != j:
+        raise ValueError(f"soft-argmax beta has {beta.numel()} values for {j} joints' maps; give "
+                         "one beta per joint or a single number")
     if beta.ndim == 1:
         beta = beta.view(1, j, 1)
     probability = torch.softmax(beta * heatmaps.reshape(b, j, -1), dim=-1).reshape(b, j, h, w)
@@ -57,8 +66,13 @@ class SoftArgmax2D(Codec):
 
     name = "softargmax2d"
 
-    def __init__(self, input_size: int):
-        self.input_size = input_size
+    def __init__(self, input_size: int, heatmap_size: int = 64):
+        if heatmap_size <= 0 or input_size % heatmap_size:
+            raise ValueError(f"softargmax2d: input_size {input_size} must be a multiple of "
+                             f"heatmap_size {heatmap_size}")
+        #: ``heatmap_size``: the side of the model's latent maps (ResUnet: 64², §II.A), which
+        #: the model reads; the targets themselves are coordinates.
+        self.input_size, self.heatmap_size = input_size, heatmap_size
 
     def encode(self, item: dict) -> dict[str, np.ndarray]:
         weight = np.asarray(item["labelled"], bool) & np.asarray(item["in_frame"], bool)

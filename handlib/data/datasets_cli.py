@@ -9,7 +9,9 @@ what one sample's labels are.
   sample's labels (kp2d, kp3d, visible, K, side, bbox, and the native joints where the dataset
   has its own joint set).
 
-Dataset errors (missing files, corrupt files) are reported as one line and exit status 2.
+Dataset errors (missing files, corrupt files) exit with status 2: the problem on the first line,
+then, for a missing or misarranged copy, the expected layout as it is laid out and the download
+page.
 """
 from __future__ import annotations
 

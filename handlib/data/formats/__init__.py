@@ -6,15 +6,17 @@ Every module in ``DATASET_MODULES`` defines
   splits and their sizes with the source of each split, licence, download page, papers using it);
 - ``open_split(root, split) -> Sequence[dict]``: a lazy, indexable sequence of canonical samples
   (see ``../shared/DESIGN.md``), joints already in the canonical order of ``handlib.skeleton``;
-- ``check_layout(root[, split]) -> None``: raises :class:`DatasetLayoutError` listing the files expected,
-  the download page and how to arrange them, when ``root`` is not a valid copy.
+- ``check_layout(root, split=None) -> None``: raises :class:`DatasetLayoutError` listing the files
+  expected, the download page and how to arrange them, when ``root`` is not a valid copy. With a
+  ``split`` it asks only for the files that split reads (an RHD copy holding only
+  ``evaluation/`` opens "test" and "rcsf_test") and names that split in the message; ``None``
+  checks the whole copy. ``open_split`` checks its own split.
 
 ``open_dataset`` and ``dataset_info`` are the entry points the rest of handlib uses.
 """
 from __future__ import annotations
 
 import importlib
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -77,30 +79,29 @@ def all_dataset_info() -> list[DatasetInfo]:
     return [dataset_info(name) for name in DATASET_MODULES]
 
 
-def _takes_split(module) -> bool:
-    return "split" in inspect.signature(module.check_layout).parameters
+def _check_split_name(name: str, module, split: str | None) -> None:
+    if split is not None and split not in module.INFO.splits:
+        raise ValueError(
+            f"dataset {name!r} has no split {split!r}; its splits are {', '.join(module.INFO.splits)}"
+        )
 
 
 def check_layout(name: str, root: str | Path, split: str | None = None) -> None:
-    """Raise ``DatasetLayoutError`` naming what is missing under ``root``: for ``split`` only
-    what that split reads, where the loader knows it (RHD, STB), else the whole layout."""
+    """Raise ``DatasetLayoutError`` naming what is missing under ``root``: for ``split`` only what
+    that split reads, for ``None`` the whole copy; an unknown split is a ValueError."""
     module = _module(name)
-    if split is not None and _takes_split(module):
-        module.check_layout(Path(root), split)
-    else:
-        module.check_layout(Path(root))
+    _check_split_name(name, module, split)
+    module.check_layout(Path(root), split)
 
 
 def open_dataset(name: str, root: str | Path, split: str, **options) -> Sequence[dict]:
-    """A lazy sequence of canonical samples of ``split`` of dataset ``name`` under ``root``.
+    """A lazy sequence of canonical samples of ``split`` of dataset ``name`` under ``root``; only
+    the files of ``split`` need to be there.
 
     ``options`` go to the module's ``open_split`` (e.g. RHD ``hands="both"``, STB ``camera="BB_left"``).
     """
     module = _module(name)
     root = Path(root)
-    if split not in module.INFO.splits:
-        raise ValueError(
-            f"dataset {name!r} has no split {split!r}; its splits are {', '.join(module.INFO.splits)}"
-        )
-    check_layout(name, root, split)
+    _check_split_name(name, module, split)
+    module.check_layout(root, split)
     return module.open_split(root, split, **options)

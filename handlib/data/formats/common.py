@@ -4,7 +4,7 @@
   :func:`read_raw_image` (the stored array: 8/16-bit, any channels, for depth and masks),
   :func:`read_text_array`;
 - layout checks that say what is expected and where to get it: :func:`layout_error`,
-  :func:`require_files`;
+  :func:`require_files`, :func:`check_split`;
 - geometry: :func:`intrinsics`, :func:`project`, :func:`bbox_from_keypoints`;
 - parse-once caching of annotation files: :func:`cached_arrays` (in memory per process and as an
   ``.npz`` under ``handlib.paths.cache_dir()``, keyed by the source files' path, size and mtime);
@@ -114,14 +114,30 @@ def layout_error(info: DatasetInfo, root: str | Path, problem: str) -> DatasetLa
     )
 
 
-def require_files(root: str | Path, expected: Iterable[str], info: DatasetInfo) -> None:
-    """Raise :func:`layout_error` listing every path in ``expected`` (relative to root) that is missing."""
+def split_note(split: str | None) -> str:
+    """`` (needed by split 'x')`` for a layout problem of one split; empty for the whole copy."""
+    return "" if split is None else f" (needed by split {split!r})"
+
+
+def require_files(
+    root: str | Path, expected: Iterable[str], info: DatasetInfo, split: str | None = None
+) -> None:
+    """Raise :func:`layout_error` listing every path in ``expected`` (relative to root) that is
+    missing; ``split`` (the split those paths are for, if only one) is named in the message."""
     root = Path(root)
     if not root.is_dir():
         raise layout_error(info, root, "the folder does not exist")
     missing = [rel for rel in expected if not (root / rel).exists()]
     if missing:
-        raise layout_error(info, root, "missing " + ", ".join(missing))
+        raise layout_error(info, root, "missing " + ", ".join(missing) + split_note(split))
+
+
+def check_split(info: DatasetInfo, split: str | None) -> None:
+    """ValueError unless ``split`` is None (the whole copy) or one of ``info.splits``."""
+    if split is not None and split not in info.splits:
+        raise ValueError(
+            f"{info.title} has no split {split!r}; its splits are {', '.join(info.splits)}"
+        )
 
 
 # --------------------------------------------------------------------------- geometry

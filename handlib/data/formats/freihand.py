@@ -22,6 +22,7 @@ from handlib.data.formats.common import (
     SampleSequence,
     bbox_from_keypoints,
     cached_arrays,
+    check_split,
     layout_error,
     project,
     read_image,
@@ -59,8 +60,18 @@ INFO = DatasetInfo(
 )
 
 
-def check_layout(root: Path) -> None:
-    require_files(root, ["training_xyz.json", "training_K.json", "training/rgb"], INFO)
+def split_files(split: str) -> list[str]:
+    """What ``split`` reads: its ``<set>_xyz.json``, ``<set>_K.json`` and ``<set>/rgb/``."""
+    set_name = SET[split]
+    return [f"{set_name}_xyz.json", f"{set_name}_K.json", f"{set_name}/rgb"]
+
+
+def check_layout(root: Path, split: str | None = None) -> None:
+    """The files ``split`` needs (``None``: both sets): train the ``training_*`` files, evaluation
+    the ``evaluation_*`` files (``evaluation_xyz.json`` comes in FreiHAND_pub_v2_eval.zip)."""
+    check_split(INFO, split)
+    expected = [f for name in (INFO.splits if split is None else (split,)) for f in split_files(name)]
+    require_files(root, expected, INFO, split)
 
 
 def _load(root: Path, set_name: str) -> dict[str, np.ndarray]:
@@ -117,5 +128,5 @@ class FreiHANDSplit(SampleSequence):
 def open_split(root: Path, split: str) -> FreiHANDSplit:
     if split not in INFO.splits:
         raise ValueError(f"FreiHAND has no split {split!r}; its splits are {', '.join(INFO.splits)}")
-    check_layout(root)
+    check_layout(root, split)
     return FreiHANDSplit(Path(root), split)

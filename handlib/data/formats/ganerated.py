@@ -27,6 +27,7 @@ from handlib.data.formats.common import (
     SampleSequence,
     bbox_from_keypoints,
     cached_arrays,
+    check_split,
     intrinsics,
     layout_error,
     read_image,
@@ -75,7 +76,9 @@ def crop_intrinsics(u: float, v: float, scale: float, K: np.ndarray = FULL_K) ->
     )
 
 
-def check_layout(root: Path) -> None:
+def check_layout(root: Path, split: str | None = None) -> None:
+    """The one split, "all", reads both ``data/noObject/`` and ``data/withObject/``."""
+    check_split(INFO, split)
     require_files(root, [f"data/{kind}" for kind in OBJECT_KINDS], INFO)
 
 
@@ -142,5 +145,5 @@ class GANeratedSplit(SampleSequence):
 def open_split(root: Path, split: str = "all") -> GANeratedSplit:
     if split not in INFO.splits:
         raise ValueError(f"GANerated Hands has no split {split!r}; its splits are {', '.join(INFO.splits)}")
-    check_layout(root)
+    check_layout(root, split)
     return GANeratedSplit(Path(root))

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from handlib.data.formats import DatasetInfo
-from handlib.data.formats.common import layout_error, require_files
+from handlib.data.formats.common import check_split, require_files
 from handlib.data.formats.depth import (
     DepthFrames,
     Intrinsics,
@@ -104,8 +104,16 @@ def _read_frame(path: Path) -> tuple[np.ndarray, None]:
     return read_depth_png16(path), None
 
 
-def check_layout(root: Path) -> None:
-    require_files(Path(root), [*SPLIT_FILES["train"], SPLIT_FILES["test"][1]], INFO)
+def check_layout(root: Path, split: str | None = None) -> None:
+    """The files ``split`` needs: its annotation file and image folder (``SPLIT_FILES``). ``None``
+    checks the public release: the training files and ``frame/images/``; the test labels are not
+    public, so only ``split="test"`` asks for ``frame/test_annotation_frame.txt``."""
+    check_split(INFO, split)
+    if split is None:
+        expected = [*SPLIT_FILES["train"], SPLIT_FILES["test"][1]]
+    else:
+        expected = list(SPLIT_FILES[split])
+    require_files(Path(root), expected, INFO, split)
 
 
 def open_split(root: Path, split: str) -> DepthFrames:
@@ -114,9 +122,8 @@ def open_split(root: Path, split: str) -> DepthFrames:
         raise ValueError(
             f"HANDS2017 has no split {split!r}; its splits are {', '.join(INFO.splits)}"
         )
+    check_layout(root, split)
     annotation, images = SPLIT_FILES[split]
-    if not (root / annotation).is_file():
-        raise layout_error(INFO, root, f"missing {annotation}")
     names, xyz = read_annotations(root / annotation)
     return DepthFrames(
         info=INFO,

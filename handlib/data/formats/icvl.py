@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from handlib.data.formats import DatasetInfo
-from handlib.data.formats.common import layout_error, require_files
+from handlib.data.formats.common import check_split, require_files
 from handlib.data.formats.depth import (
     DepthFrames,
     Intrinsics,
@@ -116,20 +116,27 @@ def _label_files(split: str) -> list[str]:
     return [TRAIN_LABELS]
 
 
-def check_layout(root: Path) -> None:
-    root = Path(root)
-    expected = [TRAIN_LABELS, "Training/Depth", *_label_files("test"), "Testing/Depth"]
-    require_files(root, expected, INFO)
+def split_files(split: str) -> list[str]:
+    """What ``split`` reads: train and train_genuine ``Training/labels.txt`` and
+    ``Training/Depth/``, test the two ``Testing/test_seq_*.txt`` and ``Testing/Depth/``."""
+    label_files = _label_files(split)
+    return [*label_files, f"{Path(label_files[0]).parent.as_posix()}/Depth"]
+
+
+def check_layout(root: Path, split: str | None = None) -> None:
+    """The files ``split`` needs (``None``: Training/ and Testing/), see :func:`split_files`."""
+    check_split(INFO, split)
+    names = ("train", "test") if split is None else (split,)
+    require_files(Path(root), [f for name in names for f in split_files(name)], INFO, split)
 
 
 def open_split(root: Path, split: str) -> DepthFrames:
     root = Path(root)
     if split not in INFO.splits:
         raise ValueError(f"ICVL has no split {split!r}; its splits are {', '.join(INFO.splits)}")
+    check_layout(root, split)
     files, labels = [], []
     for label_file in _label_files(split):
-        if not (root / label_file).is_file():
-            raise layout_error(INFO, root, f"missing {label_file}")
         names, uvd = read_labels(root / label_file)
         folder = Path(label_file).parent / "Depth"
         if split == "train_genuine":

@@ -37,11 +37,13 @@ from handlib.data.formats.common import (
     TWO_HAND_ORDER,
     SampleSequence,
     cached_arrays,
+    check_split,
     intrinsics,
     layout_error,
     project,
     read_image,
     read_json,
+    split_note,
 )
 from handlib.skeleton import reorder
 
@@ -103,19 +105,26 @@ def _find(root: Path, split: str) -> tuple[dict[str, Path], Path]:
         if all(p.is_file() for p in files.values()):
             return files, image_dir
     tried = [str(p.relative_to(root)) for files, _ in _arrangements(root, split) for p in files.values()]
-    raise layout_error(INFO, root, f"no complete set of {split} annotations; looked for " + ", ".join(tried))
+    raise layout_error(
+        INFO, root, f"no complete set of {split} annotations; looked for " + ", ".join(tried)
+    )
 
 
-def check_layout(root: Path) -> None:
+def check_layout(root: Path, split: str | None = None) -> None:
+    """The files ``split`` needs (``None``: train, val and test): the split's three annotation
+    files in one of the recognised arrangements and the folder its images are read from
+    (``images/<split>/``, or the folder of MMPose's flat files)."""
+    check_split(INFO, split)
     root = Path(root)
     if not root.is_dir():
         raise layout_error(INFO, root, "the folder does not exist")
-    if not any(
-        all(p.is_file() for p in files.values())
-        for split in INFO.splits
-        for files, _ in _arrangements(root, split)
-    ):
-        _find(root, "train")  # raises the error listing what was looked for
+    for name in INFO.splits if split is None else (split,):
+        _, image_dir = _find(root, name)
+        if not image_dir.is_dir():
+            raise layout_error(
+                INFO, root, f"missing {image_dir.relative_to(root).as_posix()}/ "
+                f"(the {name} images){split_note(split)}"
+            )
 
 
 def _parse(files: dict[str, Path]) -> dict[str, np.ndarray]:
@@ -233,5 +242,5 @@ def open_split(root: Path, split: str) -> InterHandSplit:
     """Two-hand samples of ``split`` ("train", "val", "test"); see the module doc for the layout."""
     if split not in INFO.splits:
         raise ValueError(f"InterHand2.6M has no split {split!r}; its splits are {', '.join(INFO.splits)}")
-    check_layout(root)
+    check_layout(root, split)
     return InterHandSplit(Path(root), split)

@@ -32,6 +32,7 @@ from handlib.data.formats import CorruptFileError, DatasetInfo
 from handlib.data.formats.common import (
     SampleSequence,
     cached_arrays,
+    check_split,
     intrinsics,
     layout_error,
     read_image,
@@ -108,10 +109,17 @@ def _find(root: Path, split: str) -> tuple[Path, Path]:
     raise layout_error(INFO, root, f"no annotation file for split {split!r}; looked for {tried}")
 
 
-def check_layout(root: Path) -> None:
+def check_layout(root: Path, split: str | None = None) -> None:
+    """The file ``split`` needs: its annotation JSON in one of the recognised places. A data_root
+    holds one source dataset's conversion (MMPose's data/rhd or data/freihand), so ``None``
+    asks for the annotation file of at least one split, not of all five."""
+    check_split(INFO, split)
     root = Path(root)
     if not root.is_dir():
         raise layout_error(INFO, root, "the folder does not exist")
+    if split is not None:
+        _find(root, split)  # raises, naming the split and the files looked for
+        return
     found = [
         p for split in INFO.splits for p, _ in _candidates(root, *_split_parts(split)) if p.is_file()
     ]
@@ -188,5 +196,5 @@ class MMPoseCocoSplit(SampleSequence):
 def open_split(root: Path, split: str) -> MMPoseCocoSplit:
     if split not in INFO.splits:
         raise ValueError(f"mmpose_coco has no split {split!r}; its splits are {', '.join(INFO.splits)}")
-    check_layout(root)
+    check_layout(root, split)
     return MMPoseCocoSplit(Path(root), split)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from handlib.data.formats import CorruptFileError, DatasetInfo, DatasetLayoutError
-from handlib.data.formats.common import cached_arrays, require_files
+from handlib.data.formats.common import cached_arrays, check_split, require_files
 from handlib.data.formats.depth import (
     DepthFrames,
     Intrinsics,
@@ -159,17 +159,20 @@ def _subjects_of(split: str) -> tuple[str, ...]:
     return (held_out,) if kind == "test" else tuple(s for s in SUBJECTS if s != held_out)
 
 
-def check_layout(root: Path) -> None:
-    root = Path(root)
-    require_files(root, [f"{s}/{g}/joint.txt" for s in SUBJECTS for g in GESTURES], INFO)
+def check_layout(root: Path, split: str | None = None) -> None:
+    """The files ``split`` needs (``None``: all nine subjects): the 17 gestures' ``joint.txt`` of
+    each subject it reads (test_Pk: Pk; train_Pk: the other eight)."""
+    check_split(INFO, split)
+    subjects = SUBJECTS if split is None else _subjects_of(split)
+    require_files(Path(root), [f"{s}/{g}/joint.txt" for s in subjects for g in GESTURES], INFO, split)
 
 
 def open_split(root: Path, split: str) -> DepthFrames:
     root = Path(root)
     if split not in INFO.splits:
         raise ValueError(f"MSRA has no split {split!r}; its splits are {', '.join(INFO.splits)}")
+    check_layout(root, split)
     folders = [(s, g) for s in _subjects_of(split) for g in GESTURES]
-    require_files(root, [f"{s}/{g}/joint.txt" for s, g in folders], INFO)
     label_files = [root / s / g / "joint.txt" for s, g in folders]
     arrays = cached_arrays("msra-joints", label_files, lambda: _read_split_joints(label_files))
     files, subjects = [], []

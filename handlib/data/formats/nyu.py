@@ -36,7 +36,14 @@ import numpy as np
 import scipy.io
 
 from handlib.data.formats import CorruptFileError, DatasetInfo
-from handlib.data.formats.common import cached_arrays, layout_error, read_raw_image, require_files
+from handlib.data.formats.common import (
+    cached_arrays,
+    check_split,
+    layout_error,
+    read_raw_image,
+    require_files,
+    split_note,
+)
 from handlib.data.formats.depth import (
     DepthFrames,
     Intrinsics,
@@ -160,22 +167,24 @@ def _parse_joint_data(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def check_layout(root: Path) -> None:
+def check_layout(root: Path, split: str | None = None) -> None:
+    """The files ``split`` needs (``None``: both): ``<split>/joint_data.mat`` and the split's first
+    view-1 frame ``<split>/depth_1_0000001.png`` (train and test are separate folders)."""
+    check_split(INFO, split)
     root = Path(root)
-    require_files(root, [f"{split}/joint_data.mat" for split in INFO.splits], INFO)
-    for split in INFO.splits:
-        if not (root / split / depth_file(0)).is_file():
-            raise layout_error(INFO, root, f"missing {split}/{depth_file(0)}")
+    folders = list(INFO.splits) if split is None else [split]
+    require_files(root, [f"{folder}/joint_data.mat" for folder in folders], INFO, split)
+    for folder in folders:
+        if not (root / folder / depth_file(0)).is_file():
+            raise layout_error(INFO, root, f"missing {folder}/{depth_file(0)}{split_note(split)}")
 
 
 def open_split(root: Path, split: str) -> DepthFrames:
     root = Path(root)
     if split not in INFO.splits:
         raise ValueError(f"NYU has no split {split!r}; its splits are {', '.join(INFO.splits)}")
-    mat = root / split / "joint_data.mat"
-    if not mat.is_file():
-        raise layout_error(INFO, root, f"missing {split}/joint_data.mat")
-    uvd, xyz = read_joint_data(mat)
+    check_layout(root, split)
+    uvd, xyz = read_joint_data(root / split / "joint_data.mat")
     return DepthFrames(
         info=INFO,
         split=split,

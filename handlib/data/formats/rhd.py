@@ -31,6 +31,7 @@ from handlib.data.formats.common import (
     SampleSequence,
     bbox_from_keypoints,
     cached_arrays,
+    check_split,
     in_frame,
     read_image,
     read_raw_image,
@@ -111,8 +112,10 @@ def set_dirs_of(split: str | None) -> list[str]:
 
 
 def check_layout(root: Path, split: str | None = None) -> None:
-    """The files ``split`` needs (``None``: the whole dataset): an evaluation-only copy opens the
-    test splits and names the training files only when a training split is asked for."""
+    """The files ``split`` needs (``None``: the whole dataset): train, rcsf_train and rcsf_val read
+    ``training/``, test and rcsf_test ``evaluation/``, so an evaluation-only copy opens the test
+    splits and names the training files only when a training split is asked for."""
+    check_split(INFO, split)
     root = Path(root)
     expected = []
     for set_dir in set_dirs_of(split):
@@ -121,7 +124,7 @@ def check_layout(root: Path, split: str | None = None) -> None:
             f"{set_dir}/color",
             f"{set_dir}/mask",
         ]
-    require_files(root, expected, INFO)
+    require_files(root, expected, INFO, split)
 
 
 def _load_annotations(root: Path, set_dir: str) -> dict[str, np.ndarray]:
@@ -179,7 +182,7 @@ class RHDSplit(SampleSequence):
         if hands not in ("dominant", "both"):
             raise ValueError(f"hands must be 'dominant' or 'both', got {hands!r}")
         self.root = Path(root)
-        self.set_dir = SET_DIRS["test" if split in ("test", "rcsf_test") else "train"]
+        (self.set_dir,) = set_dirs_of(split)
         self.split, self.hands, self.depth = split, hands, depth
         self.anno = _load_annotations(self.root, self.set_dir)
         self.rows = _split_rows(len(self.anno["ids"]), split)

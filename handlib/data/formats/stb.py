@@ -28,6 +28,7 @@ from handlib.data.formats.common import (
     SampleSequence,
     bbox_from_keypoints,
     cached_arrays,
+    check_split,
     intrinsics,
     project,
     read_image,
@@ -123,12 +124,13 @@ def move_palm_to_wrist(kp3d: np.ndarray) -> np.ndarray:
 
 
 def check_layout(root: Path, split: str | None = None) -> None:
-    """The files ``split`` needs (``None``: all 12 sequences): its sequences' image folders and
-    label files."""
+    """The files ``split`` needs (``None``: all 12 sequences): the image folder and the SK and BB
+    label files of each of its sequences (``SPLIT_SEQUENCES``; e.g. test and rcsf_test only B1)."""
+    check_split(INFO, split)
     sequences = SEQUENCES if split is None else SPLIT_SEQUENCES[split]
     expected = [f"images/{seq}" for seq in sequences]
     expected += [f"labels/{seq}_{cam}.mat" for seq in sequences for cam in ("SK", "BB")]
-    require_files(root, expected, INFO)
+    require_files(root, expected, INFO, split)
 
 
 def _load_labels(root: Path, sequence: str, camera_kind: str) -> np.ndarray:

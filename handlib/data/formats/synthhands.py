@@ -29,6 +29,7 @@ from handlib.data.formats.common import (
     SampleSequence,
     bbox_from_keypoints,
     cached_arrays,
+    check_split,
     intrinsics,
     layout_error,
     project,
@@ -72,7 +73,9 @@ INFO = DatasetInfo(
 )
 
 
-def check_layout(root: Path) -> None:
+def check_layout(root: Path, split: str | None = None) -> None:
+    """The one split, "all", reads the four top folders ({female,male}_{noobject,object})."""
+    check_split(INFO, split)
     require_files(root, TOP_FOLDERS, INFO)
 
 
@@ -148,5 +151,5 @@ class SynthHandsSplit(SampleSequence):
 def open_split(root: Path, split: str = "all", image: str = "color", depth: bool = False) -> SynthHandsSplit:
     if split not in INFO.splits:
         raise ValueError(f"SynthHands has no split {split!r}; its splits are {', '.join(INFO.splits)}")
-    check_layout(root)
+    check_layout(root, split)
     return SynthHandsSplit(Path(root), image=image, depth=depth)
