@@ -3,7 +3,9 @@
 Usage: python tools/build_book.py --profile {smoke,cpu,gpu,paper}
 
 The sources are staged under _build/src (prose, configuration and the executed notebooks), so the
-committed notebooks stay output-free. Jupyter Book renders with warnings as errors; execution
+committed notebooks stay output-free. The cell papermill injects after each notebook's parameters
+cell (tagged ``injected-parameters``) is tagged ``remove-cell``: the pages show the profile in the
+output of the cell that resolves it, and the downloadable notebook keeps the cell. Jupyter Book renders with warnings as errors; execution
 failures stop the build with papermill's report of the failing cell. The book opens at
 _build/html/index.html.
 """
@@ -16,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import papermill
 import yaml
 
@@ -23,6 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "_build"
 STAGE = BUILD / "src"
 PROFILES = ("smoke", "cpu", "gpu", "paper")
+INJECTED = "injected-parameters"
+# What the book's pages show of the cell papermill injects (the notebook itself keeps it).
+INJECTED_DISPLAY = "remove-cell"
 
 
 def toc_files(toc: dict) -> list[str]:
@@ -76,8 +82,22 @@ def execute(notebook: str, profile: str) -> float:
         log_output=False,
     )
     elapsed = time.perf_counter() - start
+    hide_injected_parameters(target)
     print(f"[book] {notebook}.ipynb done in {elapsed:.1f} s", flush=True)
     return elapsed
+
+
+def hide_injected_parameters(path: Path) -> None:
+    """Tag the cell papermill injected with :data:`INJECTED_DISPLAY`, so the page does not show it."""
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if INJECTED in tags and INJECTED_DISPLAY not in tags:
+            tags.append(INJECTED_DISPLAY)
+            changed = True
+    if changed:
+        nbformat.write(nb, path)
 
 
 def main() -> int:
