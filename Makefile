@@ -1,6 +1,8 @@
 # handbook: two commands do everything on a fresh machine.
 #   make book [PROFILE=cpu]   execute every notebook in _toc.yml with papermill, build the HTML book
-#   make test                 pytest over tests/ and nbval over notebooks/ (their cheapest profile)
+#   make test                 pytest over tests/ and nbval over notebooks/ (their cheapest profile);
+#                             the browser tests open every page of the last built book in Chromium
+#   make screenshots          full-page PNGs of every page of the built book, desktop and phone
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 .DEFAULT_GOAL := help
@@ -12,11 +14,12 @@ BIN := $(VENV)/bin
 # The install stamp is newer than pyproject.toml once the venv holds the project and its extras.
 STAMP := $(VENV)/.installed
 
-.PHONY: help install book test clean
+.PHONY: help install book test screenshots clean
 
 help:
 	@echo "make book [PROFILE=smoke|cpu|gpu|paper]  build the book (default PROFILE=cpu)"
 	@echo "make test                                run the test suite and the notebook checks"
+	@echo "make screenshots                         PNGs of every page of the built book in _build/screenshots/"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +37,9 @@ book: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -q
 	$(BIN)/python -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+
+screenshots: $(STAMP)
+	$(BIN)/python -m tools.book_browser screenshots
 
 clean:
 	rm -rf _build

@@ -1,0 +1,231 @@
+"""The built book in a real browser: every page opened in headless Chromium (Debian's `chromium`
+package, driven by Playwright), failing on what a reader would meet: console errors, images that
+did not load, dead internal links and anchors, glue placeholders and unresolved references, raw
+TeX, chapter pages missing their notebook's figures and tables, content wider than a 1280 px
+window. The checks themselves live in tools/book_browser.py; a hand-made page with one fault of
+each kind proves that each of them fires.
+
+The pages checked are those of `_build/html`, the book `make book` last built (CI builds the
+smoke profile first). Where Chromium, Playwright or a built book is missing the tests skip and
+say how to get it; under CI (CI=true) they fail instead.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tools import book_browser
+
+UNDER_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+HTML = book_browser.HTML
+
+
+def _png(width: int = 4, height: int = 4) -> bytes:
+    """A small grey PNG: an image that loads."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def _unavailable(reason: str):
+    if UNDER_CI:
+        pytest.fail(f"{reason} (CI must run the browser tests)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        _unavailable('Playwright is not installed: pip install -e ".[test]" (make test does it)')
+    if book_browser.chromium_path() is None:
+        _unavailable(f"Chromium is not installed: {book_browser.INSTALL_CHROMIUM}")
+    with book_browser.browser() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def book(chromium):
+    """The built book, served on 127.0.0.1: (base URL, HTML folder)."""
+    if not (HTML / "index.html").is_file():
+        _unavailable(f"no built book in {HTML}: run `make book PROFILE=smoke` first")
+    with book_browser.serve(HTML) as base:
+        yield base, HTML
+
+
+def _open(chromium, base, html_dir, relative, notebook=None, viewport=None):
+    context = chromium.new_context(viewport=viewport or book_browser.VIEWPORTS["desktop"])
+    try:
+        return book_browser.check_page(context.new_page(), base, html_dir, relative, notebook)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("relative", book_browser.book_pages())
+def test_page_reads_cleanly(chromium, book, relative):
+    base, html_dir = book
+    assert (html_dir / relative).is_file(), f"{relative} is in the table of contents but not built"
+    notebook = book_browser.notebook_for(html_dir, relative)
+    if relative.startswith("notebooks/"):
+        assert notebook is not None, f"{relative}: its executed notebook is not in _sources/"
+    report = _open(chromium, base, html_dir, relative, notebook)
+    assert not report.problems, str(report)
+
+
+def test_every_built_page_is_checked(book):
+    _, html_dir = book
+    unchecked = set(book_browser.built_pages(html_dir)) - set(book_browser.book_pages())
+    assert not unchecked, f"pages built but not in the browser tests: {sorted(unchecked)}"
+
+
+def test_downloadable_notebooks_are_the_executed_ones(book):
+    """The download button offers the notebook with its outputs, as the build executed it."""
+    _, html_dir = book
+    for relative in book_browser.book_pages():
+        if not relative.startswith("notebooks/"):
+            continue
+        cells = json.loads(book_browser.notebook_for(html_dir, relative).read_text())["cells"]
+        executed = [c for c in cells if c["cell_type"] == "code" and c.get("execution_count")]
+        assert executed, f"{relative}: the downloadable notebook was never executed"
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks can fail: a hand-made site with one fault per page.
+
+GOOD = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>
+<style>body {{ margin: 0; }} article {{ width: 600px; margin: 0 20px; }}</style></head>
+<body><article>{body}</article></body></html>"""
+
+PAGES = {
+    "good.html": '<h1 id="top">Fine</h1><p>Text with a <a href="other.html#here">link</a>, '
+                 'a <a href="#top">same-page anchor</a>, an external '
+                 '<a href="https://example.org/x">link</a> and <code>$HOME</code> in code.</p>'
+                 '<figure><img src="pixel.png"><figcaption>Fig. 1 a pixel</figcaption></figure>'
+                 '<div style="overflow:auto;max-height:200px"><table><tr>'
+                 + "<td>wide&nbsp;cell</td>" * 80 + "</tr></table></div>",
+    "other.html": '<p id="here">Target.</p>',
+    "console.html": '<script>console.error("boom")</script><script>undefinedCall()</script>',
+    "image.html": '<img src="missing.png"><figure><img src="missing-too.png"></figure>',
+    "link.html": '<a href="nowhere.html">dead</a> <a href="other.html#nothing">no anchor</a>',
+    "placeholder.html": "<p>Our model has &lt;Figure size 640x480 with 1 Axes&gt; parameters and "
+                        "{glue:text}`rcsf_params` more; see <span class=\"xref std std-ref\">"
+                        "missing-label</span>.</p>",
+    "tex.html": "<p>The error is $\\frac{1}{N} \\sum_k e_k$ per joint.</p>"
+                '<span class="math notranslate nohighlight">\\(k\\)</span>',
+    "overflow.html": '<div style="width:1600px">a table that runs off the page</div>',
+    "tall-scroll.html": '<div style="overflow-x:auto"><table>' + "".join(
+        "<tr>" + "<td>cell</td>" * 200 + "</tr>" for _ in range(120)) + "</table></div>",
+    "clipped.html": '<div style="overflow:hidden;width:300px"><p style="width:900px">cut off'
+                    "</p></div>",
+    "squeezed.html": '<table><tr><td style="width:2em">' + " ".join(["word"] * 40)
+                     + "</td></tr></table>",
+    "external.html": '<img src="https://cdn.example.org/logo.png">',
+    "chapter.html": "<p>A chapter page that lost its figure and its table.</p>",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("site")
+    for name, body in PAGES.items():
+        (root / name).write_text(GOOD.format(title=name, body=body))
+    (root / "pixel.png").write_bytes(_png())
+    notebook = root / "_sources" / "chapter.ipynb"
+    notebook.parent.mkdir()
+    notebook.write_text(json.dumps({"cells": [
+        {"cell_type": "code", "metadata": {}, "source": "plot()", "execution_count": 1,
+         "outputs": [{"output_type": "display_data", "metadata": {},
+                      "data": {"image/png": "iVBOR", "text/plain": "<Figure>"}}]},
+        {"cell_type": "code", "metadata": {}, "source": "table", "execution_count": 2,
+         "outputs": [{"output_type": "execute_result", "metadata": {}, "execution_count": 2,
+                      "data": {"text/html": "<table><tr><td>1</td></tr></table>"}}]},
+        {"cell_type": "code", "metadata": {"tags": ["remove-output"]}, "source": "hidden",
+         "execution_count": 3, "outputs": [{"output_type": "display_data", "metadata": {},
+                                            "data": {"image/png": "iVBOR"}}]},
+    ]}))
+    with book_browser.serve(root) as base:
+        yield base, root
+
+
+EXPECTED = {
+    "console.html": ("console", "boom"),
+    "image.html": ("image", "missing.png"),
+    "link.html": ("link", "nowhere.html"),
+    "placeholder.html": ("placeholder", "Figure size"),
+    "tex.html": ("tex", "frac"),
+    "overflow.html": ("overflow", "wide in a"),
+    "tall-scroll.html": ("overflow", "out of sight"),
+    "clipped.html": ("overflow", "clips it"),
+    "squeezed.html": ("layout", "lines tall"),
+    "external.html": ("request", "cdn.example.org"),
+}
+
+
+def test_a_clean_page_passes(chromium, bad_site):
+    base, root = bad_site
+    report = _open(chromium, base, root, "good.html")
+    assert not report.problems, str(report)
+    assert report.counts == {"figures": 1, "tables": 1}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_fault_is_flagged(chromium, bad_site, name):
+    base, root = bad_site
+    kind, needle = EXPECTED[name]
+    report = _open(chromium, base, root, name)
+    assert any(k == kind and needle in detail for k, detail in report.problems), str(report)
+
+
+def test_each_fault_of_a_kind_is_reported(chromium, bad_site):
+    base, root = bad_site
+    report = _open(chromium, base, root, "link.html")
+    links = " ".join(d for k, d in report.problems if k == "link")
+    assert "nowhere.html: no such file" in links and "other.html has no anchor #nothing" in links
+    report = _open(chromium, base, root, "placeholder.html")
+    placeholders = " ".join(d for k, d in report.problems if k == "placeholder")
+    assert "raw MyST role" in placeholders and "unresolved reference" in placeholders
+    report = _open(chromium, base, root, "console.html")
+    assert any("undefinedCall" in d for k, d in report.problems if k == "console")
+    report = _open(chromium, base, root, "image.html")
+    assert any("figure without a loaded image" in d for k, d in report.problems)
+    report = _open(chromium, base, root, "tex.html")
+    assert any("math not typeset" in d for k, d in report.problems)
+
+
+def test_a_chapter_missing_its_figures_and_tables_is_flagged(chromium, bad_site):
+    base, root = bad_site
+    notebook = root / "_sources" / "chapter.ipynb"
+    assert book_browser.expected_outputs(notebook) == {"figures": 1, "tables": 1}
+    report = _open(chromium, base, root, "chapter.html", notebook)
+    details = [d for k, d in report.problems if k == "content"]
+    assert any("0 figures" in d for d in details) and any("0 tables" in d for d in details)
+    assert any("no download link" in d for d in details), details
+
+
+def test_chromium_missing_is_reported_with_the_install_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("HANDBOOK_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    assert book_browser.chromium_path() is None
+    with pytest.raises(RuntimeError, match="apt-get install -y chromium"):
+        with book_browser.browser():
+            pass
+
+
+def test_screenshots_are_written_for_every_page_and_width(chromium, bad_site, tmp_path):
+    _, root = bad_site
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in ("good.html", "other.html", "pixel.png"):
+        shutil.copy(root / name, site / name)
+    written = book_browser.screenshots(site, tmp_path / "shots", chromium)
+    names = sorted(p.relative_to(tmp_path / "shots").as_posix() for p in written)
+    assert names == ["desktop/good.png", "desktop/other.png", "phone/good.png", "phone/other.png"]
+    assert all(p.stat().st_size > 0 and p.read_bytes()[:4] == b"\x89PNG" for p in written)
