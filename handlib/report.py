@@ -119,14 +119,66 @@ def paper_vs_reproduced(paper_table: pd.DataFrame, reproduced: pd.DataFrame,
 
 
 def styled(frame: pd.DataFrame, title: str | None = None):
-    """A table for the book: numbers as transcribed or measured (no padding to fixed decimals),
-    NaN as an en dash, and a caption (default: "<source>. <caption>" from ``frame.attrs``)."""
+    """A table for the book: numbers rounded for reading, NaN and None as an en dash, long text
+    columns wrapped, and a caption (default: "<source>. <caption>" from ``frame.attrs``).
+
+    Numbers: whole numbers print as integers (``8``, not ``8.0``); a value with at most five
+    significant digits prints as it is (a transcribed ``0.9921`` or ``139.55`` keeps every digit
+    the paper printed, a measured ``0.5`` stays ``0.5``); any other value is rounded to three
+    significant digits without padding (``0.0233333`` -> ``0.0233``, ``0.00666667`` ->
+    ``0.00667``, ``12.3456`` -> ``12.3``), never in exponent form between 1e-4 and 1e15 and
+    never rounding digits left of the decimal point (``1234.567`` -> ``1235``). Numbers inside
+    text columns (a column that mixes numbers and words) follow the same rule.
+
+    The book's CSS keeps table cells on one line; a text column whose longest entry runs past
+    40 characters instead wraps within a column 16-32 em wide, so a row of sentences stays a
+    few lines tall and the table stays readable without scrolling far sideways.
+    """
+    import numbers
+
+    dash = "\u2013"
+
+    def number(value) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return dash
+        value = float(value)
+        if math.isnan(value):
+            return dash
+        if math.isinf(value):
+            return "\u221e" if value > 0 else "-\u221e"
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        if float(f"{value:.5g}") == value:  # as transcribed, or an exact short value
+            return f"{value:.5g}" if 1e-4 <= abs(value) < 1e15 else f"{value:g}"
+        if abs(value) < 1e-4:
+            return f"{value:.3g}"
+        decimals = max(0, 2 - math.floor(math.log10(abs(value))))
+        text = f"{value:.{decimals}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+
+    def cell(value) -> str:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return number(value)
+        if value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value)
+                             and pd.isna(value)):
+            return dash
+        return str(value)
+
     if title is None:
         title = f"{frame.attrs.get('source', '')}. {frame.attrs.get('caption', '')}".strip(". ")
     numeric = list(frame.select_dtypes("number").columns)
-    return (frame.style.format(lambda v: f"{v:g}", subset=numeric, na_rep="–")
-            .format(na_rep="–", subset=[c for c in frame.columns if c not in numeric])
-            .set_caption(title))
+    text = [c for c in frame.columns if c not in numeric]
+    styler = (frame.style.format(number, subset=numeric, na_rep=dash)
+              .format(cell, subset=text, na_rep=dash)
+              .format_index(cell, axis=0)
+              .set_caption(title))
+    wrap_at, wide = 40, [("white-space", "normal"), ("min-width", "16em"), ("max-width", "32em")]
+    long_text = [c for c in text
+                 if max((len(cell(v)) for v in frame[c].to_numpy().ravel()), default=0) > wrap_at]
+    if long_text:
+        styler = styler.set_table_styles(
+            {c: [{"selector": "td", "props": wide}] for c in long_text}, overwrite=False)
+    return styler
 
 
 def _value_and_spread(value: Any) -> tuple[float, float | None]:
