@@ -130,9 +130,11 @@ def styled(frame: pd.DataFrame, title: str | None = None):
     never rounding digits left of the decimal point (``1234.567`` -> ``1235``). Numbers inside
     text columns (a column that mixes numbers and words) follow the same rule.
 
-    The book's CSS keeps table cells on one line; a text column whose longest entry runs past
-    40 characters instead wraps within a column 16-32 em wide, so a row of sentences stays a
-    few lines tall and the table stays readable without scrolling far sideways.
+    Text: the book's CSS keeps table cells on one line, so rows stay one line tall. A text
+    column of sentences (entries past 40 characters, mostly different from row to row) wraps
+    within a column 16-32 em wide instead. A text column that holds the same long value (past 40
+    characters) in every row, such as a table's one run label, is said once, in the caption
+    ("run: ..."), not in every row.
     """
     import numbers
 
@@ -166,18 +168,39 @@ def styled(frame: pd.DataFrame, title: str | None = None):
 
     if title is None:
         title = f"{frame.attrs.get('source', '')}. {frame.attrs.get('caption', '')}".strip(". ")
+
+    def label(column) -> str:
+        parts = column if isinstance(column, tuple) else (column,)
+        return " ".join(str(p) for p in parts if str(p))
+
     numeric = list(frame.select_dtypes("number").columns)
     text = [c for c in frame.columns if c not in numeric]
+    # A text column that holds one value in every row (a table's single run) is said once, in
+    # the caption, instead of making every row as tall or as wide as that text.
+    wrap_at, wide = 40, [("white-space", "normal"), ("min-width", "16em"), ("max-width", "32em")]
+    unique = frame.columns.is_unique
+    constant = [c for c in text if unique and len(frame) > 1 and len(frame.columns) > 1
+                and frame[c].map(cell).nunique() == 1 and pd.notna(frame[c].iloc[0])
+                and len(cell(frame[c].iloc[0])) > wrap_at]
+    if constant:
+        said = "; ".join(f"{label(c)}: {cell(frame[c].iloc[0])}" for c in constant)
+        title = f"{title} ({said})" if title else said
+        frame = frame.drop(columns=constant)
+        text = [c for c in text if c not in constant]
     styler = (frame.style.format(number, subset=numeric, na_rep=dash)
               .format(cell, subset=text, na_rep=dash)
               .format_index(cell, axis=0)
               .set_caption(title))
-    wrap_at, wide = 40, [("white-space", "normal"), ("min-width", "16em"), ("max-width", "32em")]
-    long_text = [c for c in text
-                 if max((len(cell(v)) for v in frame[c].to_numpy().ravel()), default=0) > wrap_at]
-    if long_text:
+    # Columns of sentences (long and mostly different from row to row) wrap in a readable
+    # width; repeated labels stay on one line, so that rows stay one line tall.
+    sentences = []
+    for c in (text if unique else []):
+        long = [v for v in frame[c].map(cell) if len(v) > wrap_at]
+        if long and len(set(long)) > len(long) / 2:
+            sentences.append(c)
+    if sentences:
         styler = styler.set_table_styles(
-            {c: [{"selector": "td", "props": wide}] for c in long_text}, overwrite=False)
+            {c: [{"selector": "td", "props": wide}] for c in sentences}, overwrite=False)
     return styler
 
 

@@ -62,3 +62,20 @@ def test_caption_defaults_to_the_source_and_caption():
     frame.attrs = {"source": "Table 3", "caption": "PCK on two datasets"}
     assert "<caption>Table 3. PCK on two datasets</caption>" in report.styled(frame).to_html()
     assert "<caption>Mine</caption>" in report.styled(frame, "Mine").to_html()
+
+
+def test_a_column_with_one_value_in_every_row_moves_to_the_caption():
+    frame = pd.DataFrame({"paper": [0.9, 0.8], "reproduced": [0.1, 0.2],
+                          "run": ["synthetic stand-in (24 test images, smoke profile)"] * 2})
+    frame.attrs = {"source": "Table 1", "caption": "Per-joint PCK"}
+    html = report.styled(frame).to_html()
+    assert "<caption>Table 1. Per-joint PCK (run: synthetic stand-in (24 test images, smoke profile))" in html
+    assert cells(report.styled(frame)) == ["0.9", "0.1", "0.8", "0.2"]
+    mixed = frame.assign(run=["a long run label that repeats in these rows, many rows", "not run"])
+    assert "not run" in cells(report.styled(mixed))
+
+
+def test_repeated_long_labels_stay_on_one_line():
+    label = "synthetic stand-in (24 test images at 64², smoke profile) (smoke run)"
+    frame = pd.DataFrame({"value": [1.5, 2.5, 3.5, 4.5], "run": [label, label, label, "not run"]})
+    assert not re.search(r"td\.col1 \{", report.styled(frame).to_html())
