@@ -81,6 +81,22 @@ def test_page_reads_cleanly(chromium, book, relative):
     assert not report.problems, str(report)
 
 
+# Chapters not yet brought to the reading conventions (book/conventions.md); strict: once one
+# follows them its test passes and fails as XPASS, and its entry goes.
+READING_PENDING = {"notebooks/10_rcsf.html": "the RCSF notebook is being rewritten"}
+
+
+@pytest.mark.parametrize("relative", [
+    pytest.param(r, marks=pytest.mark.xfail(reason=READING_PENDING[r], strict=True))
+    if r in READING_PENDING else r
+    for r in book_browser.book_pages() if r.startswith("notebooks/")])
+def test_chapter_follows_the_reading_conventions(chromium, book, relative):
+    """Every output image is a figure with a numbered caption; no code on the first screen."""
+    base, html_dir = book
+    report = _open(chromium, base, html_dir, relative)
+    assert not report.reading, f"{relative}:\n  " + "\n  ".join(report.reading)
+
+
 def test_every_built_page_is_checked(book):
     _, html_dir = book
     unchecked = set(book_browser.built_pages(html_dir)) - set(book_browser.book_pages())
@@ -130,6 +146,12 @@ PAGES = {
                      + "</td></tr></table>",
     "external.html": '<img src="https://cdn.example.org/logo.png">',
     "chapter.html": "<p>A chapter page that lost its figure and its table.</p>",
+    "unread.html": '<div class="cell_input"><pre>import everything</pre></div>'
+                   '<div class="cell_output"><img src="pixel.png"></div>',
+    "read.html": '<p>Prose first.</p><details><summary>Show code</summary><div class="cell_input">'
+                 '<pre>import everything</pre></div></details><div class="cell_output"><figure>'
+                 '<img src="pixel.png"><figcaption><span class="caption-number">Fig. 1 </span>'
+                 "A pixel.</figcaption></figure></div>",
 }
 
 
@@ -199,6 +221,16 @@ def test_each_fault_of_a_kind_is_reported(chromium, bad_site):
     assert any("figure without a loaded image" in d for k, d in report.problems)
     report = _open(chromium, base, root, "tex.html")
     assert any("math not typeset" in d for k, d in report.problems)
+
+
+def test_reading_conventions_are_checked(chromium, bad_site):
+    base, root = bad_site
+    unread = _open(chromium, base, root, "unread.html")
+    assert not unread.problems, str(unread)
+    assert any("without a numbered caption" in r for r in unread.reading), unread.reading
+    assert any("code on the first screen" in r for r in unread.reading), unread.reading
+    read = _open(chromium, base, root, "read.html")
+    assert not read.problems and not read.reading, (str(read), read.reading)
 
 
 def test_a_chapter_missing_its_figures_and_tables_is_flagged(chromium, bad_site):

@@ -22,9 +22,13 @@ What counts as a problem on a page (:func:`check_page`), each reported as ``(kin
 - ``overflow``: the page scrolls sideways, or content reaches past the text column, or is
   clipped by a box that does not scroll, or sits in a sideways-scrolling box taller than the
   window (whose scrollbar the reader then cannot see);
-- ``layout``: a table with a row more than eight lines tall (a column squeezed to one word);
+- ``layout``: a table cell squeezed into more than eight lines in a column under 12 em wide;
 - ``content``: a chapter page that shows fewer figures or tables than its executed notebook made,
   or has no download link to that notebook.
+
+Apart from those, :attr:`PageReport.reading` lists where a page departs from the reading
+conventions of book/conventions.md: an output image without a numbered caption, code visible on
+the first screen.
 """
 from __future__ import annotations
 
@@ -165,14 +169,15 @@ async () => {
       new Promise(done => { img.addEventListener("load", done); img.addEventListener("error", done); })));
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
   const main = document.querySelector("article") || document.querySelector("main") || document.body;
-  const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const visible = el => { const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && (!el.checkVisibility || el.checkVisibility()); };
   const describe = el => {
     const what = el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
         (el.classList.length ? "." + [...el.classList].slice(0, 2).join(".") : "");
     return what + " \"" + (el.innerText || el.getAttribute("src") || "").trim().replace(/\s+/g, " ").slice(0, 60) + "\"";
   };
   const out = {images: [], figures: [], links: [], unresolved: [], texts: [], math: [],
-               overflow: [], layout: [], counts: {}, downloads: []};
+               overflow: [], layout: [], reading: [], counts: {}, downloads: []};
   for (const img of document.images)
     if (!img.complete || img.naturalWidth === 0) out.images.push(img.getAttribute("src") || "(no src)");
   for (const fig of main.querySelectorAll("figure")) {
@@ -229,15 +234,34 @@ async () => {
           (mode === "visible" ? "the text column" : "its box, which clips it"));
     }
   }
-  // Rows squeezed into many lines: a table whose rows are taller than eight lines of text.
+  // Rows squeezed into many lines: a cell more than eight lines tall in a column narrower than
+  // 12 em (long text wrapping in a column of readable width is fine).
   for (const table of main.querySelectorAll("table")) {
-    const cell = table.querySelector("td, th");
-    if (!cell || !visible(table)) continue;
-    const style = getComputedStyle(cell);
-    const line = parseFloat(style.lineHeight) || 1.5 * parseFloat(style.fontSize);
-    const tallest = Math.max(...[...table.rows].map(row => row.getBoundingClientRect().height));
-    if (tallest > 8 * line + 24)
-      out.layout.push(`${describe(table)} has a row ${Math.round(tallest / line)} lines tall`);
+    if (!visible(table)) continue;
+    for (const cell of table.querySelectorAll("td, th")) {
+      const style = getComputedStyle(cell);
+      const em = parseFloat(style.fontSize);
+      const line = parseFloat(style.lineHeight) || 1.5 * em;
+      const r = cell.getBoundingClientRect();
+      const lines = Math.round((r.height - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom)) / line);
+      if (lines > 8 && r.width < 12 * em && cell.innerText.trim().split(/\s+/).length > lines / 2) {
+        out.layout.push(`${describe(table)}: a cell squeezed into ${lines} lines ` +
+            `${Math.round(r.width / em)} em wide: ${describe(cell)}`);
+        break;
+      }
+    }
+  }
+  // Reading conventions: captioned figures, and a first screen of prose and results.
+  for (const img of main.querySelectorAll(".cell_output img")) {
+    const fig = img.closest("figure");
+    const number = fig && fig.querySelector("figcaption .caption-number");
+    if (!number) out.reading.push(`image without a numbered caption: ${describe(img)}`);
+  }
+  for (const input of main.querySelectorAll(".cell_input")) {
+    const r = input.getBoundingClientRect();
+    const shown = input.checkVisibility ? input.checkVisibility() : input.innerText.trim() !== "";
+    if (shown && r.height > 0 && r.top + window.scrollY < window.innerHeight)
+      out.reading.push(`code on the first screen (${Math.round(r.height)} px at ${Math.round(r.top + window.scrollY)} px): ${describe(input)}`);
   }
   out.counts = {
     figures: main.querySelectorAll(".cell_output img, figure img").length,
@@ -269,6 +293,8 @@ class PageReport:
     page: str
     problems: list[tuple[str, str]] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    # departures from the reading conventions (book/conventions.md), reported apart from problems
+    reading: list[str] = field(default_factory=list)
 
     def add(self, kind: str, detail: str) -> None:
         if (kind, detail) not in self.problems:
@@ -364,6 +390,7 @@ def check_page(page, base: str, html_dir: Path, relative: str,
     for what in found["layout"]:
         report.add("layout", what)
     report.counts = found["counts"]
+    report.reading = found["reading"]
     if notebook is not None:
         expected = expected_outputs(notebook)
         for what, count in expected.items():
@@ -447,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     reports = check_book(args.html)
     for report in reports:
         print(report if report.problems else f"{report.page}: ok {report.counts}")
+        for what in report.reading:
+            print(f"  [reading] {what}")
     return 1 if any(r.problems for r in reports) else 0
 
 
