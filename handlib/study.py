@@ -165,6 +165,9 @@ def find_run(cfg: dict, dataset: str | None, name: str, seed: int | None) -> Run
                              "choose one with --dataset")
         dataset = datasets[0]
     seed = cfg["study"]["seeds"][0] if seed is None else seed
+    if name not in cfg["runs"]:
+        raise ValueError(f"chapter {cfg.get('chapter')!r} defines no run {name!r}; its runs are "
+                         f"{', '.join(cfg['runs'])}")
     known = [r for r in study_runs(cfg) if (r.dataset, r.name, r.seed) == (dataset, name, seed)]
     if not known:
         trained = sorted({r.seed for r in study_runs(cfg) if r.name == name})
