@@ -890,7 +890,7 @@ def _train_study(args: argparse.Namespace, overrides: dict) -> int:
         raise ValueError(f"choose a run with --run (or --all); chapter {args.chapter!r} defines "
                          f"{', '.join(cfg['runs'])}")
     else:
-        runs = [study.find_run(cfg, args.dataset, args.run, args.training_seed)]
+        runs = study.find_runs(cfg, args.dataset, args.run, args.training_seed)
     init_distributed(resolve_config(runs[0].config)["train"]["device"])
     try:
         for run in runs:

@@ -306,6 +306,12 @@ def claim_verdict(claim: dict, reproduced: pd.DataFrame | Mapping, seeds_std: fl
             "reason": f"subject worse by {-difference:.3g} (> {noise:.3g})"}
 
 
+#: The verdict table's columns, the verdict first so that a reader sees it without scrolling.
+VERDICT_COLUMNS = ("claim", "verdict", "paper says", "subject (reproduced)",
+                   "reference (reproduced)", "difference", "reason", "tested on", "testable on",
+                   "run")
+
+
 def verdict_table(claims: Sequence[dict], results: Mapping[str, Mapping]) -> pd.DataFrame:
     """One row per claim with its verdict.
 
@@ -336,4 +342,4 @@ def verdict_table(claims: Sequence[dict], results: Mapping[str, Mapping]) -> pd.
             rows.append({**base, "tested on": None, "run": NOT_RUN,
                          "subject (reproduced)": math.nan, "reference (reproduced)": math.nan,
                          "difference": math.nan, "verdict": "inconclusive", "reason": reason})
-    return pd.DataFrame(rows).set_index("claim")
+    return pd.DataFrame(rows, columns=VERDICT_COLUMNS).set_index("claim")

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from handlib import engine, report, results
+from handlib.data import presets
 from handlib.profiles import deep_merge, resolve_run
 
 Record = dict[str, np.ndarray]
@@ -141,40 +142,54 @@ def _group_seeds(cfg: dict, group: dict) -> list[int]:
     return list(seeds) if choice == "all" else seeds[:1]
 
 
+def _group_datasets(cfg: dict, group_name: str, group: dict) -> list[str]:
+    datasets = list(cfg["study"]["datasets"])
+    chosen = group.get("datasets", datasets)
+    unknown = sorted(set(chosen) - set(datasets))
+    if unknown:
+        raise ValueError(f"study group {group_name!r} names dataset(s) {unknown} that profile "
+                         f"{cfg.get('profile')!r} does not have; it has {', '.join(datasets)}")
+    return [d for d in datasets if d in chosen]
+
+
 def study_runs(cfg: dict) -> list[Run]:
-    """Every run the chapter trains under the profile ``cfg``: each group's runs on each of the
-    profile's datasets, with the group's seeds; a run in several groups is trained once."""
+    """Every run the chapter trains under the profile ``cfg``: each group's runs on each of its
+    datasets (a group's ``datasets``, default all the profile's), with the group's seeds; a run
+    in several groups is trained once. A label mapped to ``null`` (a profile dropping a sweep
+    point) trains nothing: its table row shows the paper's value only."""
     wanted: dict[tuple[str, str, int], None] = {}
     for dataset in cfg["study"]["datasets"]:
-        for group in cfg["study"]["groups"].values():
+        for group_name, group in cfg["study"]["groups"].items():
+            if dataset not in _group_datasets(cfg, group_name, group):
+                continue
             for seed in _group_seeds(cfg, group):
                 for name in group["runs"].values():
-                    wanted[(dataset, name, seed)] = None
+                    if name is not None:
+                        wanted[(dataset, name, seed)] = None
     return [Run(dataset, name, seed, run_id(cfg, dataset, name, seed),
                 run_config(cfg, dataset, name, seed))
             for dataset, name, seed in wanted]
 
 
-def find_run(cfg: dict, dataset: str | None, name: str, seed: int | None) -> Run:
-    """The run ``name`` on ``dataset`` (default: the profile's only dataset) with ``seed``
-    (default: the profile's first), as the notebook builds it."""
+def find_runs(cfg: dict, dataset: str | None, name: str, seed: int | None) -> list[Run]:
+    """The run ``name`` with ``seed`` (default: the profile's first) on ``dataset``, or on every
+    profile dataset the study trains it on when ``dataset`` is None, as the notebook builds it."""
     datasets = list(cfg["study"]["datasets"])
-    if dataset is None:
-        if len(datasets) > 1:
-            raise ValueError(f"this profile trains on several datasets ({', '.join(datasets)}): "
-                             "choose one with --dataset")
-        dataset = datasets[0]
+    if dataset is not None and dataset not in datasets:
+        raise ValueError(f"profile {cfg.get('profile')!r} has no dataset {dataset!r}; its "
+                         f"datasets are {', '.join(datasets)}")
     seed = cfg["study"]["seeds"][0] if seed is None else seed
     if name not in cfg["runs"]:
         raise ValueError(f"chapter {cfg.get('chapter')!r} defines no run {name!r}; its runs are "
                          f"{', '.join(cfg['runs'])}")
-    known = [r for r in study_runs(cfg) if (r.dataset, r.name, r.seed) == (dataset, name, seed)]
+    known = [r for r in study_runs(cfg) if r.name == name and r.seed == seed
+             and dataset in (None, r.dataset)]
     if not known:
-        trained = sorted({r.seed for r in study_runs(cfg) if r.name == name})
+        trained = sorted({(r.dataset, r.seed) for r in study_runs(cfg) if r.name == name})
         raise ValueError(f"the chapter's profile {cfg['profile']!r} trains no run {name!r} on "
-                         f"{dataset!r} with seed {seed}; it trains {name!r} with seeds "
-                         f"{trained or 'none (not in any study group)'}")
-    return known[0]
+                         f"{dataset or 'any dataset'} with seed {seed}; it trains {name!r} on "
+                         f"{', '.join(f'{d} seed {s}' for d, s in trained) or 'nothing (not in any study group)'}")
+    return known
 
 
 # ----------------------------------------------------------------------------- predictions
@@ -259,8 +274,10 @@ class Study:
         split = engine.resolve_config(self.cfg)["eval"]["test_split"]
         if spec["source"] == "synthetic":
             size = spec["n"][split] if spec.get("n") else "?"
-            return (f"synthetic stand-in ({size} test images at {spec['input_size']}², "
-                    f"{self.profile} profile)")
+            preset = (spec.get("synthetic") or {}).get("preset")
+            kind = (f"{presets.get(preset).title.split(' (')[0]} synthetic stand-in (preset "
+                    f"{preset}, " if preset else "synthetic stand-in (")
+            return f"{kind}{size} test images at {spec['input_size']}², {self.profile} profile)"
         return f"{dataset} {split} split ({self.profile} profile)"
 
     def table(self, table_id: str) -> dict:
@@ -313,6 +330,8 @@ def sample_images(run: Run, indices) -> list[np.ndarray]:
 def describe(study: Study, dataset: str, name: str) -> str:
     """A run as a table's *run* column names it: run, seed(s), data."""
     seeds = study.seeds(dataset, name)
+    if not seeds:
+        return f"not trained on the {study.profile} profile"
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of seeds {seeds}"
     return f"{name}, {seed_text}, {study.tested_on(dataset)}"
 

@@ -57,7 +57,7 @@ def same_labels(ours: pd.Index, paper: pd.Index) -> bool:
 
 
 def test_sweep_reuses_ours_and_ours_without_ohkm(cpu_study):
-    sweep = cpu_study.group("5")
+    sweep = fake_study("gpu").group("5")
     assert sweep == {9: "rcsf_m9", 11: "rcsf", 13: "rcsf_m13", 15: "rcsf_m15", 17: "rcsf_m17",
                      19: "rcsf_m19", 21: "rcsf_no_ohkm"}
     assert list(sweep) == list(papers.table("rcsf", "5").index)
@@ -65,6 +65,13 @@ def test_sweep_reuses_ours_and_ours_without_ohkm(cpu_study):
     for m, name in sweep.items():  # each entry trains OHKM with that m (21: every joint)
         loss = cfg["runs"][name]["loss"]
         assert loss["name"] == "rcsf" and (loss["m"] or 21) == m
+    # the cpu profile drops three sweep points: they keep their row, and train nothing
+    dropped = [m for m, name in cpu_study.group("5").items() if name is None]
+    assert dropped == [13, 17, 19]
+    assert list(cpu_study.group("5")) == list(sweep)
+    assert {r.name for r in cpu_study.runs} >= {"rcsf_m9", "rcsf_m15"}
+    assert not {r.name for r in cpu_study.runs} & {"rcsf_m13", "rcsf_m17", "rcsf_m19"}
+    assert {r.dataset for r in cpu_study.runs if r.name == "rcsf_m9"} == {"STB"}
 
 
 def test_every_table_maps_to_runs_labelled_as_the_paper_prints_its_rows(cpu_study):
@@ -76,17 +83,20 @@ def test_every_table_maps_to_runs_labelled_as_the_paper_prints_its_rows(cpu_stud
         assert set(labels) <= set(rows) or table_id == "6", (table_id, labels)
 
 
-@pytest.mark.parametrize("profile, count", [("smoke", 13), ("cpu", 13), ("gpu", 6 * 3 + 7),
-                                            ("paper", 2 * 13)])
+# main comparison on both datasets (x seeds) + design variants (both datasets, or RHD on the
+# cheap profiles) + the OHKM sweep points beyond Ours / Ours * (STB only)
+@pytest.mark.parametrize("profile, count", [("smoke", 6 * 2 + 2 + 1), ("cpu", 6 * 2 + 2 + 2),
+                                            ("gpu", 6 * 2 * 3 + 2 * 2 + 5),
+                                            ("paper", 6 * 2 + 2 * 2 + 5)])
 def test_study_runs(profile, count):
     cfg = load_profile("rcsf", profile)
     runs = studies.study_runs(cfg)
     assert len(runs) == count
     assert len({r.run_id for r in runs}) == count
     if profile == "gpu":  # the main comparison over three seeds
-        assert sorted(r.seed for r in runs if r.name == "cpn101") == [0, 1, 2]
+        assert sorted(r.seed for r in runs if r.name == "cpn101") == [0, 0, 1, 1, 2, 2]
+    assert {r.dataset for r in runs} == {"STB", "RHD"}
     if profile == "paper":
-        assert {r.dataset for r in runs} == {"STB", "RHD"}
         stb = next(r for r in runs if r.run_id == "STB-rcsf")
         assert stb.config["data"]["source"] == "stb"
     ours = next(r for r in runs if r.name == "rcsf")
@@ -111,7 +121,7 @@ def test_paper_settings_are_the_defaults():
 
 def test_unknown_run_is_a_clear_error():
     with pytest.raises(ValueError, match="no run 'resnet7'"):
-        studies.run_config(load_profile("rcsf", "smoke"), "synthetic", "resnet7", 0)
+        studies.run_config(load_profile("rcsf", "smoke"), "STB", "resnet7", 0)
 
 
 # ---------------------------------------------------------------- tables vs the paper's
@@ -152,12 +162,17 @@ def test_tables_4_5_6_have_the_papers_rows_and_columns(cpu_study):
     assert same_labels(design.index, papers.table("rcsf", "4").index)
     assert list(design.columns) == list(papers.table("rcsf", "4").columns)
     assert design.loc["ours", "RHD"] == 1 and design.loc["Models in (1)", "RHD"] == 0
-    assert design.loc["Models in (2)", "STB"] == 1
+    assert design.loc["Models in (2)", "RHD"] == 1
+    assert np.isnan(design.loc["Models in (2)", "STB"])  # the cpu profile trains it on RHD only
+    assert design.loc["ours", "STB"] == 1
 
     sweep = chapter.table_ohkm(cpu_study)
     paper5 = papers.table("rcsf", "5")
     assert same_labels(sweep.index, paper5.index) and list(sweep.columns) == list(paper5.columns)
     assert sweep.loc[11, "PCK"] == 1 and sweep.loc[21, "PCK"] == 1 and sweep.loc[9, "PCK"] == 0
+    assert sweep.loc[[13, 17, 19], "PCK"].isna().all()  # dropped on the cpu profile
+    labels = studies.run_labels(cpu_study, "5")
+    assert labels[13] == "not trained on the cpu profile" and "seed 0" in labels[9]
 
     comparison = chapter.table_comparison(cpu_study)
     paper6 = papers.table("rcsf", "6")
@@ -219,10 +234,10 @@ def test_per_joint_tables_agree_with_table3_only_for_some_models():
 
 def test_visibility_and_seed_tables():
     study = fake_study("gpu")  # three seeds
-    seeds = chapter.table_seeds(study, "synthetic")
+    seeds = chapter.table_seeds(study, "STB")
     assert seeds.loc["Ours", ("seeds", "")] == 3
     assert seeds.loc["Ours", ("PCK@0.01", "mean")] == 1
-    visibility = chapter.table_visibility(study, "synthetic")
+    visibility = chapter.table_visibility(study, "STB")
     assert visibility.loc["Ours", ("PCK@0.02", "visible")] == 1
     n_visible = visibility.loc["Ours", ("joints scored", "visible")]
     n_occluded = visibility.loc["Ours", ("joints scored", "occluded")]
@@ -237,7 +252,10 @@ def test_claims_get_verdicts(cpu_study):
     assert table.loc["beats_cpn101_rhd", "verdict"] == "holds"  # 1.0 vs 0.0 at PCK@0.02
     assert table.loc["regionalnet_beats_globalnet_only_rhd", "verdict"] == "holds"
     assert table.loc["deeper_cpn_better_rhd", "verdict"] == "inconclusive"  # 0 vs 0
-    assert table.loc["ohkm_m11_best", "verdict"] == "inconclusive"  # m = 21 ties at 1.0
+    assert table.loc["beats_hrnet_stb", "verdict"] == "holds"
+    # the cpu profile drops sweep points 13, 17, 19: "best of the sweep" cannot be judged
+    assert table.loc["ohkm_m11_best", "verdict"] == "inconclusive"
+    assert "not run" in table.loc["ohkm_m11_best", "reason"]
     assert "synthetic" in table.loc["beats_cpn101_rhd", "tested on"]
     assert table.loc["fastest", "verdict"] == "inconclusive"  # not testable here
     smoke = report.verdict_table(papers.claims("rcsf"), chapter.claim_results(fake_study("smoke")))
@@ -254,13 +272,13 @@ def test_claims_can_be_retested_at_a_coarser_threshold(cpu_study):
     assert coarse.loc["low_res_first_beats_hrnet_like_rhd", "verdict"] == "inconclusive"
     fine = report.verdict_table(claims, chapter.claim_results(cpu_study, threshold=0.02))
     default = report.verdict_table(claims, chapter.claim_results(cpu_study))
-    for claim in ("beats_cpn101_rhd", "low_res_first_beats_hrnet_like_rhd", "ohkm_m11_best"):
+    for claim in ("beats_cpn101_rhd", "low_res_first_beats_hrnet_like_rhd", "beats_hrnet_stb"):
         assert fine.loc[claim, "verdict"] == default.loc[claim, "verdict"]
         assert fine.loc[claim, "difference"] == pytest.approx(default.loc[claim, "difference"])
 
 
 def test_figure_samples_are_chosen_by_rule(cpu_study):
-    p = cpu_study.of("synthetic", "hrnet_w32")[0]
+    p = cpu_study.of("STB", "hrnet_w32")[0]
     chosen = chapter.most_occluded(cpu_study, p, 3)
     occluded = (~p["visible"]).sum(axis=1)
     assert occluded[chosen].tolist() == sorted(occluded, reverse=True)[:3]

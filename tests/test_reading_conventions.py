@@ -18,7 +18,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 # How a code cell is shown: Jupyter Book's tags, and `show-input` for code meant to be read.
 DISPLAY_TAGS = {"hide-input", "hide-output", "hide-cell", "remove-input", "remove-output",
                 "remove-cell", "show-input"}
-PENDING = {"10_rcsf.ipynb": "the RCSF notebook is being rewritten; it adopts the conventions then"}
+PENDING: dict[str, str] = {}
 MIN_CAPTION_WORDS = 12
 
 

@@ -61,7 +61,7 @@ def test_cli_and_notebook_build_the_same_runs(chapter, profile, tmp_path, monkey
 def test_cli_rejects_a_seed_the_profile_does_not_train(capsys):
     assert cli.main(["train", "--chapter", "rcsf", "--profile", "cpu", "--run", "rcsf_m9",
                      "--training-seed", "7"]) == 2
-    assert "no run 'rcsf_m9'" in capsys.readouterr().err
+    assert "no run 'rcsf_m9' on any dataset with seed 7" in capsys.readouterr().err
 
 
 def test_engine_chapter_cli_and_notebook_agree(monkeypatch):
@@ -82,10 +82,11 @@ def test_engine_chapter_cli_and_notebook_agree(monkeypatch):
 def test_rcsf_runs_and_seeds_per_group():
     cpu = study.study_runs(load_profile("rcsf", "cpu"))
     gpu = study.study_runs(load_profile("rcsf", "gpu"))
-    assert len(cpu) == 13 and len(gpu) == 6 * 3 + 7
-    assert sorted(r.seed for r in gpu if r.name == "cpn101") == [0, 1, 2]
+    assert len(cpu) == 16 and len(gpu) == 6 * 2 * 3 + 2 * 2 + 5
+    assert sorted(r.seed for r in gpu if r.run_id.startswith("STB-cpn101")) == [0, 1, 2]
     assert [r.seed for r in gpu if r.name == "rcsf_m9"] == [0]  # the sweep: first seed only
-    assert {r.run_id for r in gpu if r.name == "rcsf"} == {"rcsf", "rcsf-seed1", "rcsf-seed2"}
+    assert {r.run_id for r in gpu if r.name == "rcsf"} == {
+        f"{d}-rcsf{s}" for d in ("STB", "RHD") for s in ("", "-seed1", "-seed2")}
 
 
 def test_families_write_a_model_override_once():
@@ -200,7 +201,7 @@ def test_data_root_must_hold_the_dataset_folders(tmp_path):
         study.apply_parameters(cfg, data_root=tmp_path)
     (tmp_path / "RHD_published_v2").mkdir()
     resolved = study.apply_parameters(cfg, data_root=tmp_path)
-    run = study.find_run(resolved, "RHD", "rcsf", None)
+    run, = study.find_runs(resolved, "RHD", "rcsf", None)
     assert run.config["data"]["data_root"] == str(tmp_path / "RHD_published_v2")
     assert run.run_id == "RHD-rcsf"
 
@@ -213,8 +214,8 @@ def test_synthetic_profiles_refuse_a_data_root(tmp_path):
 def test_seed_parameter_shifts_the_seeds_and_names_runs_alike():
     cfg = study.apply_parameters(load_profile("rcsf", "gpu"), seed=10)
     assert cfg["study"]["seeds"] == [10, 11, 12]
-    ids = {r.run_id for r in study.study_runs(cfg) if r.name == "rcsf"}
-    assert ids == {"rcsf", "rcsf-seed11", "rcsf-seed12"}
+    ids = {r.run_id for r in study.study_runs(cfg) if r.name == "rcsf" and r.dataset == "STB"}
+    assert ids == {"STB-rcsf", "STB-rcsf-seed11", "STB-rcsf-seed12"}
 
 
 # ----------------------------------------------------------------------------- claim inputs
@@ -237,11 +238,11 @@ def test_claim_inputs_compare_over_the_shared_seeds():
     found = study.Study(cfg, runs, predictions)
     claim = {"id": "c", "table": "4", "subject": "ours", "reference": "Models in (2)"}
     score = lambda p: float(np.mean(np.linalg.norm(p["kp2d_pred"] - p["kp2d"], axis=-1) <= 2.0))
-    inputs = study.claim_inputs(found, claim, "synthetic", score, samples=20)
+    inputs = study.claim_inputs(found, claim, "RHD", score, samples=20)
     assert inputs["reproduced"] == {"ours": [1.0], "Models in (2)": [0.0]}
     main_claim = {"id": "m", "table": "3", "subject": "Ours", "reference": "CPN101"}
-    main = study.claim_inputs(found, main_claim, "synthetic", score, samples=20)
+    main = study.claim_inputs(found, main_claim, "RHD", score, samples=20)
     assert main["reproduced"] == {"Ours": [1.0, 1.0, 1.0], "CPN101": [0.0, 0.0, 0.0]}
     assert "seeds [0, 1, 2]" in main["tested_on"]
     with pytest.raises(ValueError, match="do not include"):
-        study.claim_inputs(found, {**claim, "reference": "HRNet-W48"}, "synthetic", score)
+        study.claim_inputs(found, {**claim, "reference": "HRNet-W48"}, "RHD", score)

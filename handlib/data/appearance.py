@@ -47,8 +47,20 @@ def sample_texture(rng: np.random.Generator, max_amplitude: float) -> np.ndarray
                      rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)])
 
 
-def sample_background(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Parameters of one procedural background (fixed shapes, so samples stack into a batch)."""
+def sample_background(rng: np.random.Generator, plain: bool = False) -> dict[str, np.ndarray]:
+    """Parameters of one procedural background (fixed shapes, so samples stack into a batch).
+
+    ``plain``: a dark, nearly uniform backdrop (a capture studio's, as in InterHand2.6M): a
+    gradient between two dark greys and faint noise, no texture and no shapes."""
+    if plain:
+        grey = rng.uniform(0.05, 0.25)
+        return {
+            "gradient": np.concatenate([np.full(3, grey), np.full(3, grey * rng.uniform(0.7, 1.3)),
+                                        [rng.uniform(0, 2 * np.pi)]]),
+            "noise": rng.standard_normal((3, NOISE_GRID, NOISE_GRID)) * 0.01,
+            "texture": np.zeros(5), "shapes": np.zeros((MAX_SHAPES, 7)),
+            "shape_colours": np.zeros((MAX_SHAPES, 3)),
+        }
     count = rng.integers(2, MAX_SHAPES + 1)
     shapes = np.zeros((MAX_SHAPES, 7))  # active, kind, cx, cy, half-width, half-height, angle
     colours = np.zeros((MAX_SHAPES, 3))
@@ -82,6 +94,15 @@ def render_background(params: dict[str, torch.Tensor], height: int, width: int) 
                                   align_corners=False).permute(0, 2, 3, 1)
 
     used = int(params["shapes"][:, :, 0].sum(dim=1).max())  # active shapes come first
+    if used:
+        image = _draw_shapes(image, params, u, v, used)
+    return _textured(image, params["texture"], u, v)
+
+
+def _draw_shapes(image: torch.Tensor, params: dict[str, torch.Tensor], u: torch.Tensor,
+                 v: torch.Tensor, used: int) -> torch.Tensor:
+    """Paint the first ``used`` shapes of each background over ``image``, in order."""
+    device = image.device
     shapes = params["shapes"][:, :used, :, None, None]  # (B, S, 7, 1, 1)
     du, dv = u[:, None] - shapes[:, :, 2], v[:, None] - shapes[:, :, 3]
     cos, sin = shapes[:, :, 6].cos(), shapes[:, :, 6].sin()
@@ -96,9 +117,14 @@ def render_background(params: dict[str, torch.Tensor], height: int, width: int) 
     shade = 0.85 + 0.15 * along.gather(1, index[:, None]).clamp(-1, 1)[:, 0]
     colour = params["shape_colours"].gather(
         1, index.reshape(len(index), -1, 1).expand(-1, -1, 3)).reshape(image.shape)
-    image = torch.where(top[..., None] > 0, colour * shade[..., None], image)
+    return torch.where(top[..., None] > 0, colour * shade[..., None], image)
 
-    texture = params["texture"].double()
+
+def _textured(image: torch.Tensor, texture: torch.Tensor, u: torch.Tensor,
+              v: torch.Tensor) -> torch.Tensor:
+    """Modulate ``image`` by each background's stripe or checker texture."""
+    dtype = image.dtype
+    texture = texture.double()
     a, cycles, theta, phase, checker = (texture[:, k, None, None] for k in range(5))
     u64, v64 = u.double(), v.double()
     # float64 sines: identical values whichever vector or scalar path evaluates them

@@ -115,6 +115,19 @@ def build_codec(spec: dict) -> codecs.Codec:
     return codecs.build(parts if len(parts) > 1 else parts[0])
 
 
+def _check_preset(name: str | None, spec: dict) -> None:
+    """A dataset preset's one-or-two hands must match the data spec's ``two_hands``."""
+    if name is None:
+        return
+    from handlib.data import presets
+
+    two = bool(presets.get(name).options.get("two_hands", False))
+    if two != bool(spec["two_hands"]):
+        raise ValueError(f"synthetic preset {name!r} has {'two hands' if two else 'one hand'} "
+                         f"per frame but the data spec says two_hands={spec['two_hands']}: set "
+                         f"data.two_hands: {str(two).lower()}")
+
+
 def build_dataset(spec: dict, split: str, *, training: bool = False) -> "PoseDataset":
     """The dataset of ``split`` described by ``spec`` (keys of ``DEFAULT_SPEC``).
 
@@ -129,10 +142,12 @@ def build_dataset(spec: dict, split: str, *, training: bool = False) -> "PoseDat
         options = {"framing": "hand", "crop_padding": spec["crop_padding"],
                    "modality": spec["modality"], **spec["synthetic"]}
         size = options.pop("image_size", spec["input_size"])
+        _check_preset(options.get("preset"), spec)
         source = SyntheticHands(split, spec["n"][split], size, seed=spec["seed"],
                                 two_hands=spec["two_hands"],
                                 occluder_prob=spec["occluder_prob"], cache=spec["cache"],
                                 **options)
+        source.fill_cache()
     else:
         from handlib.data.formats import open_dataset
 

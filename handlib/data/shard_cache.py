@@ -5,13 +5,17 @@ array field (samples stacked on the first axis) and ``records.json`` with the ot
 (strings, metadata). A shard is written to a temporary folder and renamed into place, so a reader
 never sees half a shard and two processes generating the same shard do not corrupt it. Arrays are
 opened memory-mapped, so random access during shuffled training reads only the sample it needs.
+``fill(workers)`` renders the missing shards in that many processes at once (one shard each), so a
+cold cache is filled on every core.
 """
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -31,13 +35,34 @@ class ShardCache:
         self.render_chunk = render_chunk
         self._open: dict[int, tuple[dict, list]] = {}
 
+    def _bounds(self, shard: int) -> tuple[Path, range]:
+        start = shard * self.shard_size
+        stop = min(start + self.shard_size, self.n)
+        return self.folder / f"{start:07d}-{stop:07d}", range(start, stop)
+
+    def _missing(self) -> list[int]:
+        shards = range((self.n + self.shard_size - 1) // self.shard_size)
+        return [k for k in shards if not (self._bounds(k)[0] / "records.json").is_file()]
+
+    def _write_shard(self, shard: int) -> None:
+        self._write(*self._bounds(shard))
+
+    def fill(self, workers: int) -> None:
+        """Render every missing shard now, in up to ``workers`` forked processes."""
+        missing = self._missing()
+        if workers <= 1 or len(missing) <= 1:
+            for shard in missing:
+                self._write_shard(shard)
+            return
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(workers, len(missing)), mp_context=context) as pool:
+            list(pool.map(self._write_shard, missing))
+
     def _shard(self, shard: int) -> tuple[dict, list]:
         if shard not in self._open:
-            start = shard * self.shard_size
-            stop = min(start + self.shard_size, self.n)
-            path = self.folder / f"{start:07d}-{stop:07d}"
+            path, indices = self._bounds(shard)
             if not (path / "records.json").is_file():
-                self._write(path, range(start, stop))
+                self._write(path, indices)
             records = json.loads((path / "records.json").read_text())
             arrays = {p.stem: np.load(p, mmap_mode="r") for p in sorted(path.glob("*.npy"))}
             self._open[shard] = (arrays, records)

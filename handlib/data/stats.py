@@ -8,7 +8,10 @@
   the finger direction (wrist -> middle MCP) out of the image plane;
 - ``bone_ratios``: each bone's length divided by the wrist -> middle-MCP length, in 2D (image)
   or 3D, a scale-free description of hand proportions comparable across datasets;
-- ``bbox_fraction``: the hand's box size (larger side) as a fraction of the image side.
+- ``bbox_fraction``: the hand's box size (larger side) as a fraction of the image side;
+- ``joint_box_px``: the larger side of the box around a hand's joints, in pixels, and
+  ``labelled_hands``: every labelled hand of a sequence of samples, for comparing the synthetic
+  presets with real files (``handlib.data.presets``, the data chapter, ``tests/test_presets.py``).
 """
 from __future__ import annotations
 
@@ -99,3 +102,19 @@ def bbox_fraction(samples: Sequence[dict]) -> np.ndarray:
         for _, hand in _hands(sample):
             values.append(float(np.max(hand["bbox"][2:])) / max(image.shape[:2]))
     return np.array(values)
+
+
+def joint_box_px(kp2d: np.ndarray) -> np.ndarray:
+    """(N, J, 2) joints -> (N,) larger side of each hand's joint box (pixels)."""
+    kp = np.asarray(kp2d, np.float64)
+    return (kp.max(axis=1) - kp.min(axis=1)).max(axis=1)
+
+
+def labelled_hands(samples: Iterable[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Every valid hand of one- or two-hand samples: kp2d (N, 21, 2), kp3d (N, 21, 3)."""
+    kp2d, kp3d = [], []
+    for sample in samples:
+        for _, hand in _hands(sample):
+            kp2d.append(hand["kp2d"])
+            kp3d.append(hand["kp3d"])
+    return np.array(kp2d, np.float64), np.array(kp3d, np.float64)

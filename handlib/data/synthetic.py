@@ -41,6 +41,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -103,6 +104,13 @@ class SynthParams:
     blur_sigma: float = 0.0
     depth_noise_mm: float = 0.0
     depth_dropout: float = 0.0
+    view_cone_deg: float = 180.0
+    roll_deg: float = 180.0
+    back_prob: float = 0.5
+    subjects: int = 0
+    backgrounds: int = 0
+    plain_background: bool = False
+    preset: str | None = None
 
     def __post_init__(self):
         def bad(name, why):
@@ -110,11 +118,17 @@ class SynthParams:
 
         if not isinstance(self.image_size, (int, np.integer)) or self.image_size < 8:
             bad("image_size", "it must be an integer of at least 8 pixels")
-        for name in ("occluder_prob", "interacting_prob", "depth_dropout"):
+        for name in ("occluder_prob", "interacting_prob", "depth_dropout", "back_prob"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 bad(name, "a probability must lie in [0, 1]")
         if not isinstance(self.max_objects, (int, np.integer)) or not 0 <= self.max_objects <= 8:
             bad("max_objects", "it must be an integer in 0..8")
+        for name in ("subjects", "backgrounds"):
+            if not isinstance(getattr(self, name), (int, np.integer)) or getattr(self, name) < 0:
+                bad(name, "it must be an integer >= 0 (0: a new one for every sample)")
+        for name in ("view_cone_deg", "roll_deg"):
+            if not 0.0 <= float(getattr(self, name)) <= 180.0:
+                bad(name, "an angle range must lie in [0, 180] degrees")
         for name in ("object_size", "crop_padding"):
             if float(getattr(self, name)) <= 0:
                 bad(name, "it must be > 0")
@@ -146,19 +160,28 @@ class SynthParams:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def make_params(split: str, image_size: int, **options: Any) -> SynthParams:
-    """``SynthParams`` for ``split`` (its presets under ``options``), with clear errors."""
+def make_params(split: str, image_size: int, preset: str | None = None,
+                **options: Any) -> SynthParams:
+    """``SynthParams`` for ``split``, with clear errors: a dataset ``preset``
+    (``handlib.data.presets``, its image size aside) under the split's defaults (the ``hard``
+    split's objects) under the explicit ``options`` (None = not given)."""
     if split not in SPLITS:
         raise ValueError(f"unknown synthetic split {split!r}; choose one of {', '.join(SPLITS)}")
-    fields = {f.name for f in dataclasses.fields(SynthParams)}
+    fields = {f.name for f in dataclasses.fields(SynthParams)} - {"preset"}
     unknown = sorted(set(options) - fields)
     if unknown:
         raise ValueError(f"unknown synthetic-hand option(s) {unknown}; valid options: "
-                         f"{', '.join(sorted(fields))}")
-    merged = {**SPLIT_DEFAULTS[split], **{k: v for k, v in options.items() if v is not None}}
+                         f"preset, {', '.join(sorted(fields))}")
+    base = {}
+    if preset is not None:
+        from handlib.data import presets
+
+        base = {k: v for k, v in presets.get(preset).options.items() if k != "image_size"}
+    merged = {**base, **SPLIT_DEFAULTS[split],
+              **{k: v for k, v in options.items() if v is not None}}
     if isinstance(merged.get("family_weights"), dict):
         merged["family_weights"] = tuple(merged["family_weights"].items())
-    return SynthParams(image_size=image_size, **merged)
+    return SynthParams(image_size=image_size, preset=preset, **merged)
 
 
 def sample_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -253,12 +276,48 @@ def _make_hand(side: str, shape: dict, family: str, pose: np.ndarray, rotation: 
             "geometry": _hand_geometry(shape, fk, forearm_mm), "rotation": rotation}
 
 
-def _sample_hand(rng, params: SynthParams, side: str, probabilities: np.ndarray) -> dict:
-    shape = hand_model.sample_shape(rng, params.hand_length_mm)
+#: Fixed streams of the person and background pools (``subjects``, ``backgrounds``): person or
+#: background ``k`` is the same in every split and for every seed, as one STB subject is.
+_SUBJECT_STREAM, _BACKGROUND_STREAM = 101, 102
+#: Hand frame -> camera frame of a hand whose palm faces the camera with its fingers up
+#: (hand x radial, y distal, z palmar; camera x right, y down, z forward).
+_PALM_TO_CAMERA = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
+
+
+def _person(params: SynthParams, rng) -> tuple[dict, np.ndarray] | None:
+    """(shape, skin tone) of one of the ``subjects`` people, or None for a new person per hand."""
+    if not params.subjects:
+        return None
+    person = np.random.default_rng([_SUBJECT_STREAM, int(rng.integers(params.subjects))])
+    return (hand_model.sample_shape(person, params.hand_length_mm),
+            appearance.sample_skin_tone(person))
+
+
+def _hand_rotation(rng, params: SynthParams) -> np.ndarray:
+    """Hand -> camera rotation: uniform over SO(3), or within ``view_cone_deg`` of facing the
+    camera (palm, or back with ``back_prob``; the cone uniform over its solid angle) and within
+    ``roll_deg`` of fingers-up in the image plane."""
+    if params.view_cone_deg >= 180.0 and params.roll_deg >= 180.0:
+        return hand_model.random_rotation(rng)
+    facing = _PALM_TO_CAMERA
+    if rng.random() < params.back_prob:  # turn about the finger axis: the back faces the camera
+        facing = hand_model.rotation_about(np.array([0.0, 1.0, 0.0]), np.pi) @ facing
+    cos_tilt = rng.uniform(np.cos(np.deg2rad(params.view_cone_deg)), 1.0)
+    azimuth = rng.uniform(0.0, 2 * np.pi)
+    tilt = hand_model.rotation_about(np.array([np.cos(azimuth), np.sin(azimuth), 0.0]),
+                                     np.arccos(cos_tilt))
+    roll = hand_model.rotation_about(np.array([0.0, 0.0, 1.0]),
+                                     np.deg2rad(rng.uniform(-params.roll_deg, params.roll_deg)))
+    return roll @ tilt @ facing
+
+
+def _sample_hand(rng, params: SynthParams, side: str, probabilities: np.ndarray,
+                 shape: dict | None = None) -> dict:
+    shape = shape if shape is not None else hand_model.sample_shape(rng, params.hand_length_mm)
     family = str(rng.choice(hand_model.FAMILY_NAMES, p=probabilities))
     pose = hand_model.sample_pose(rng, family)
     forearm_mm = rng.uniform(80, 250) * shape["scale"]
-    return _make_hand(side, shape, family, pose, hand_model.random_rotation(rng), forearm_mm)
+    return _make_hand(side, shape, family, pose, _hand_rotation(rng, params), forearm_mm)
 
 
 def _put_hand(rng, hand: dict, target: np.ndarray, skin: np.ndarray) -> None:
@@ -325,8 +384,10 @@ def sample_scene(params: SynthParams, rng: np.random.Generator) -> dict:
     probabilities = hand_model.family_probabilities(
         dict(params.family_weights) if params.family_weights else None)
     sides = ("right", "left") if params.two_hands else (str(rng.choice(["right", "left"])),)
-    hands = [_sample_hand(rng, params, side, probabilities) for side in sides]
-    skin = appearance.sample_skin_tone(rng)
+    person = _person(params, rng)
+    hands = [_sample_hand(rng, params, side, probabilities, person and person[0])
+             for side in sides]
+    skin = person[1] if person else appearance.sample_skin_tone(rng)
     target = _place(rng, params, K)
     placement = None
     for k, hand in enumerate(hands):
@@ -371,8 +432,15 @@ def _finish_scene(rng, params, K, hands, objects, placement) -> dict:
         "light": {"direction": light, "ambient": rng.uniform(0.25, 0.5),
                   "diffuse": rng.uniform(0.5, 0.9)},
         "plane": np.concatenate([normal, [offset]]),
-        "background": appearance.sample_background(rng) if "rgb" in params.modality else None,
+        "background": _background(rng, params) if "rgb" in params.modality else None,
     }
+
+
+def _background(rng, params: SynthParams) -> dict:
+    """A new background, or one of a pool of ``backgrounds`` (STB's six scenes, say)."""
+    if params.backgrounds:
+        rng = np.random.default_rng([_BACKGROUND_STREAM, int(rng.integers(params.backgrounds))])
+    return appearance.sample_background(rng, params.plain_background)
 
 
 def render_pose(pose: np.ndarray, rotation: np.ndarray, position_mm=(0.0, 0.0, 400.0),
@@ -615,7 +683,7 @@ def _assemble(params, split, seed, index, scene, part, rng, buffers) -> dict:
         sample["depth"] = depth.astype(np.float32)
     meta = {"dataset": "synthetic", "id": f"{split}/{index:07d}", "split": split,
             "index": int(index), "seed": int(seed), "generator_version": GENERATOR_VERSION,
-            "params_key": params.key, "framing": params.framing,
+            "params_key": params.key, "framing": params.framing, "preset": params.preset,
             "objects": [o["kind"] for o in scene["objects"]]}
     per_hand = {"occlusion": [h["kinds"] for h in hands],
                 "pose_family": [h["family"] for h in scene["hands"]],
@@ -636,6 +704,12 @@ def _assemble(params, split, seed, index, scene, part, rng, buffers) -> dict:
 
 
 # ---- dataset -------------------------------------------------------------------------------
+def generation_workers() -> int:
+    """Processes that fill a cold cache on a CPU: one per core this process may use, at most 8
+    (each renders one sample at a time on one thread)."""
+    return max(1, min(8, len(os.sched_getaffinity(0))))
+
+
 class SyntheticHands(torch.utils.data.Dataset):
     """``n`` synthetic samples of ``split``: a sequence of canonical samples (numpy dicts).
 
@@ -647,7 +721,8 @@ class SyntheticHands(torch.utils.data.Dataset):
     """
 
     def __init__(self, split: str = "train", n: int = 1000, image_size: int = 128,
-                 seed: int = 0, *, two_hands: bool = False, occluder_prob: float | None = None,
+                 seed: int = 0, *, two_hands: bool | None = None,
+                 occluder_prob: float | None = None,
                  cache: bool = False, device: str | torch.device = "cpu",
                  shard_size: int = 256, **options: Any):
         if not isinstance(n, (int, np.integer)) or n <= 0:
@@ -666,6 +741,12 @@ class SyntheticHands(torch.utils.data.Dataset):
             # one sample at a time is fastest on a CPU (measured); a GPU wants big batches
             chunk = 1 if torch.device(device).type == "cpu" else shard_size
             self._cache = ShardCache(folder, self.n, shard_size, self._render, chunk)
+
+    def fill_cache(self, workers: int | None = None) -> None:
+        """Render every sample not yet cached, over ``workers`` processes (default: one per
+        core, :func:`generation_workers`). Without a cache there is nothing to fill."""
+        if self._cache is not None:
+            self._cache.fill(generation_workers() if workers is None else workers)
 
     def _render(self, indices: Sequence[int]) -> list[dict]:
         return generate(self.params, self.split, self.seed, indices, device=self.device)

@@ -5,9 +5,10 @@ canonical sample's arrays under their canonical names, ``side`` as a string arra
 JSON string) and ``DIR/preview.png``, a grid of the samples with their skeletons (occluded joints
 hollow).
 
-``handlib bench-data [--json]`` measures generation speed (samples/second) for RGB and depth, at
-128² and 256², with one and two hands, rendering one sample at a time as a data loader does (and,
-with ``--device cuda``, in batches on the GPU).
+``handlib bench-data [--json] [--workers K]`` measures generation speed (samples/second) for RGB
+and depth, at 128² and 256², with one and two hands, rendering one sample at a time in each of K
+processes at once (default: one per core), as a cold shard cache is filled (and, with
+``--device cuda``, in batches on the GPU).
 """
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ def register_cli(subparsers) -> None:
                        help="time spent per configuration (default 2)")
     bench.add_argument("--device", default="cpu", help="cpu (one sample at a time) or cuda")
     bench.add_argument("--batch-size", type=int, default=64, help="batch size on a GPU")
+    bench.add_argument("--workers", type=int, default=None,
+                       help="processes rendering at once on a CPU (default: one per core)")
     bench.set_defaults(func=run_bench)
 
 
@@ -109,37 +112,60 @@ BENCH_CASES = [(modality, size, two) for modality in ("rgb", "depth") for size i
                for two in (False, True)]
 
 
-def benchmark(seconds: float = 2.0, device: str = "cpu", batch_size: int = 64) -> list[dict]:
-    """Samples/second for each of ``BENCH_CASES`` (on a CPU one sample at a time)."""
-    import torch
-
+def _render_for(case: tuple, seconds: float, device: str, batch: int, first: int) -> tuple[int, float]:
+    """Render samples of ``case`` from index ``first`` for about ``seconds``: (count, elapsed)."""
     from handlib.data.synthetic import SyntheticHands
 
+    modality, size, two = case
+    dataset = SyntheticHands("train", 10 ** 6, size, two_hands=two, modality=modality,
+                             device=device)
+    dataset.batch(range(first, first + batch))  # warm-up
+    count, start, index = 0, time.perf_counter(), first + batch
+    while time.perf_counter() - start < seconds:
+        dataset.batch(range(index, index + batch))
+        index += batch
+        count += batch
+    return count, time.perf_counter() - start
+
+
+def benchmark(seconds: float = 2.0, device: str = "cpu", batch_size: int = 64,
+              workers: int | None = None) -> list[dict]:
+    """Samples/second for each of ``BENCH_CASES``: on a CPU one sample at a time in each of
+    ``workers`` processes at once (default: one per core, as a cold shard cache is filled), on
+    a GPU in batches of ``batch_size`` in this process."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch
+
+    from handlib.data.synthetic import generation_workers
+
+    on_cpu = torch.device(device).type == "cpu"
+    workers = (generation_workers() if workers is None else workers) if on_cpu else 1
+    batch = 1 if on_cpu else batch_size
     results = []
-    for modality, size, two in BENCH_CASES:
-        dataset = SyntheticHands("train", 10 ** 6, size, two_hands=two, modality=modality,
-                                 device=device)
-        batch = 1 if torch.device(device).type == "cpu" else batch_size
-        dataset.batch(range(batch))  # warm-up
-        count, start, index = 0, time.perf_counter(), batch
-        while time.perf_counter() - start < seconds:
-            dataset.batch(range(index, index + batch))
-            index += batch
-            count += batch
-        elapsed = time.perf_counter() - start
-        results.append({"modality": modality, "size": size,
-                        "hands": 2 if two else 1, "device": str(device), "batch": batch,
-                        "samples_per_s": round(count / elapsed, 1)})
+    for case in BENCH_CASES:
+        if workers > 1:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                done = list(pool.map(_render_for, *zip(*[(case, seconds, device, batch, 10 ** 5 * k)
+                                                         for k in range(workers)])))
+        else:
+            done = [_render_for(case, seconds, device, batch, 0)]
+        rate = sum(count / elapsed for count, elapsed in done)
+        modality, size, two = case
+        results.append({"modality": modality, "size": size, "hands": 2 if two else 1,
+                        "device": str(device), "batch": batch, "workers": workers,
+                        "samples_per_s": round(rate, 1)})
     return results
 
 
 def run_bench(args) -> int:
-    results = benchmark(args.seconds, args.device, args.batch_size)
+    results = benchmark(args.seconds, args.device, args.batch_size, args.workers)
     if args.json:
         print(json.dumps(results, indent=1))
     else:
-        print(f"{'modality':<9}{'size':>6}{'hands':>7}{'batch':>7}{'samples/s':>12}")
+        print(f"{'modality':<9}{'size':>6}{'hands':>7}{'batch':>7}{'workers':>9}{'samples/s':>12}")
         for r in results:
             print(f"{r['modality']:<9}{r['size']:>6}{r['hands']:>7}{r['batch']:>7}"
-                  f"{r['samples_per_s']:>12.1f}")
+                  f"{r['workers']:>9}{r['samples_per_s']:>12.1f}")
     return 0

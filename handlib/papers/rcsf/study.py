@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from handlib import metrics, papers, viz
+from handlib import metrics, papers, results, viz
 from handlib.skeleton import FINGERS, JOINT_NAMES, NUM_JOINTS
 from handlib.study import Record, Study, bench_row, claim_inputs, sample_images, seed_mean
 
@@ -305,6 +305,46 @@ def figure_pck_curves(study: Study, dataset: str) -> Figure:
         ax.axvline(threshold, color="0.85", linewidth=0.8, zorder=0)
     fig.tight_layout()
     return fig
+
+
+def learning_curves(study: Study, dataset: str, column: str = "val_pck@0.05") -> pd.DataFrame:
+    """Epoch x model: the validation ``column`` of each Table 3 model's first seed (from its
+    ``history.csv``), to show how far training got."""
+    curves = {}
+    for label, name in study.group("3").items():
+        runs = [r for r in study.runs if r.dataset == dataset and r.name == name]
+        saved = results.read_run(results.run_dir(study.experiment, study.profile,
+                                                 runs[0].run_id)) if runs else None
+        if saved is not None and column in saved["history"]:
+            curves[label] = saved["history"].set_index("epoch")[column]
+    return pd.DataFrame(curves)
+
+
+def figure_learning_curves(study: Study) -> Figure:
+    """Validation PCK@0.05 per epoch of the six models, one panel per paper dataset, with the
+    floor below which this chapter calls a comparison inconclusive."""
+    datasets = study.table("3")["datasets"]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.6), sharey=True,
+                             squeeze=False)
+    for ax, paper_dataset in zip(axes[0], datasets):
+        curves = learning_curves(study, study.dataset_for(paper_dataset))
+        for label in curves:
+            ax.plot(curves.index, curves[label], marker="o", markersize=3, label=label)
+        ax.axhline(PCK_FLOOR, color="0.4", linestyle=":", linewidth=1.0, label="floor")
+        ax.set(title=paper_dataset, xlabel="epoch", ylabel="validation PCK@0.05")
+    axes[0][0].legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def threshold_pixels(study: Study, dataset: str) -> dict[str, float]:
+    """What the paper's thresholds ask for in pixels of ``dataset``'s test images: the median
+    hand box (PCK's normaliser), PCK@0.02 and @0.05 in pixels, and one heat-map pixel in image
+    pixels (input size over heat-map size, for images the size of the input)."""
+    box = float(np.median(study.first(dataset, study.group("3")["Ours"])["norm_size"]))
+    codec = study.cfg["data"]["codec"]
+    return {"box_px": box, "pck002_px": 0.02 * box, "pck005_px": 0.05 * box,
+            "heatmap_px": study.cfg["data"]["input_size"] / codec["heatmap_size"]}
 
 
 def figure_ohkm_sweep(study: Study) -> Figure:
