@@ -415,12 +415,14 @@ def claim_inputs(study: Study, claim: dict, dataset: str, score: Callable[[Recor
     if missing:
         raise ValueError(f"claim {claim['id']!r} names {missing}, which the runs of table "
                          f"{claim['table']} ({', '.join(map(str, group))}) do not include")
-    shared = sorted(set.intersection(*(set(study.seeds(dataset, group[label]))
-                                       for label in labels)))
+    trained = {label: set(study.seeds(dataset, group[label])) for label in labels}
+    # over the seeds every trained label shares; an untrained label stays empty ("not run")
+    shared = sorted(set.intersection(*(seeds for seeds in trained.values() if seeds))
+                    if any(trained.values()) else set())
     reproduced = {label: [score(p) for p in study.of(dataset, group[label], shared)]
                   for label in labels}
     margins = []
-    if shared:
+    if shared and all(trained.values()):
         subject = study.of(dataset, group[claim["subject"]], shared[:1])[0]
         margins = [report.paired_bootstrap_margin(
             score, subject, study.of(dataset, group[r], shared[:1])[0], samples=samples)

@@ -246,3 +246,14 @@ def test_claim_inputs_compare_over_the_shared_seeds():
     assert "seeds [0, 1, 2]" in main["tested_on"]
     with pytest.raises(ValueError, match="do not include"):
         study.claim_inputs(found, {**claim, "reference": "HRNet-W48"}, "RHD", score)
+
+
+def test_claim_inputs_name_only_the_runs_a_profile_did_not_train():
+    cfg = load_profile("rcsf", "cpu")  # drops OHKM sweep points 13, 17 and 19
+    runs = study.study_runs(cfg)
+    found = study.Study(cfg, runs, {r.run_id: _record(0.5) for r in runs})
+    claim = {"id": "c", "table": "5", "subject": 11, "reference": [9, 13, 15]}
+    score = lambda p: float(np.mean(np.linalg.norm(p["kp2d_pred"] - p["kp2d"], axis=-1) <= 2.0))
+    inputs = study.claim_inputs(found, claim, "STB", score, samples=20)
+    assert inputs["reproduced"] == {11: [1.0], 9: [1.0], 13: [], 15: [1.0]}
+    assert inputs["margin"] is None

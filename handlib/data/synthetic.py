@@ -12,6 +12,13 @@ drawn uniformly over the whole viewing sphere (palm or back towards the camera) 
 the object occlusion of GANerated/SynthHands; a pinhole camera ``K``; a procedural background
 (``handlib.data.appearance``) and a background surface (a tilted plane) for the depth map.
 
+What a dataset's stand-in changes (``handlib.data.presets``; ``make_params(..., preset=...)``):
+``view_cone_deg``/``roll_deg``/``back_prob`` keep the hand within a cone of facing the camera
+(palm, or back with ``back_prob``) and near fingers-up, instead of uniform rotations;
+``subjects`` draws every hand's shape and skin from a fixed pool of people (STB's one subject,
+RHD's twenty), ``backgrounds`` every background from a fixed pool, ``plain_background`` gives a
+dark studio backdrop. A pool member is the same in every split and for every seed.
+
 Two framings:
 
 - ``"scene"`` (default): a fixed camera with ``fov_deg`` field of view; the hand lands anywhere in
