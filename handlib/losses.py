@@ -88,10 +88,40 @@ def ohkm(m: int = 11, key: str = "heatmaps") -> LossFn:
     return loss
 
 
+def internet() -> LossFn:
+    """InterNet's three terms (Moon et al. 2020, §5; the reference code's ``JointHeatmapLoss``,
+    ``RelRootDepthLoss``, ``HandTypeLoss``), for ``handlib.models.internet`` on the ``heatmap3d``
+    codec: ``joint_heatmap``, the L2 between the predicted volumes and Gaussian volumes rendered
+    from ``joint_hm`` at the codec's ``volume_sigma``, weighted by ``joint_weight`` and averaged
+    over voxels; ``rel_root_depth``, the L1 of the relative root depth (bins) where
+    ``root_depth_weight`` is 1; ``hand_type``, the binary cross-entropy of the two hand-type
+    logits. Each is a mean over the batch, as in the reference."""
+    from handlib.codecs.heatmap3d import render_volumes
+
+    def loss(outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
+        volumes = outputs["heatmaps3d"].float()
+        depth_bins, height, width = volumes.shape[-3:]
+        if height != width:
+            raise ValueError(f"InterNet heat maps must be square, got {height}x{width}")
+        sigma = float(batch["volume_sigma"].reshape(-1)[0])
+        target = render_volumes(batch["joint_hm"], width, depth_bins, sigma)
+        weight = batch["joint_weight"].to(volumes.dtype)[..., None, None, None]
+        root_error = (outputs["root_depth"].float() - batch["root_depth_target"].float()).abs()
+        return {
+            "joint_heatmap": ((volumes - target) ** 2 * weight).mean(),
+            "rel_root_depth": (root_error * batch["root_depth_weight"].float()).mean(),
+            "hand_type": torch.nn.functional.binary_cross_entropy_with_logits(
+                outputs["hand_type"].float(), batch["hand_type"].float()),
+        }
+
+    return loss
+
+
 #: Loss name -> ``module:function`` (shared losses here, each paper's own in its package).
 LOSSES: dict[str, str] = {
     "heatmap_mse": "handlib.losses:heatmap_mse",
     "ohkm": "handlib.losses:ohkm",
+    "internet": "handlib.losses:internet",
     "rcsf": "handlib.papers.rcsf.losses:rcsf",
     "cpn": "handlib.papers.rcsf.losses:cpn",
 }

@@ -16,8 +16,9 @@ Constants from the authors' released code (github.com/facebookresearch/InterHand
 **Targets as coordinates.** 42 volumes of 64³ floats are 44 MB per sample, too much to build in
 a data loader; like the reference code, ``encode`` stores each joint's heat-map coordinates
 (``joint_hm``: x, y in heat-map cells, z in depth bins) and the loss renders the Gaussian volumes
-on the device with :func:`render_volumes`. The reference code scales its Gaussians by 255; ours
-peak at 1 (a constant factor of the loss).
+on the device with :func:`render_volumes`, at the codec's own ``sigma`` (carried in each item as
+``volume_sigma``, so the loss cannot render targets of another width). The reference code scales
+its Gaussians by 255; ours peak at 1 (a constant factor of the loss).
 
 **Encoding.** ``joint_weight`` = labelled, inside the crop, depth inside the range and hand
 present (the reference code's ``joint_valid`` after its range checks); ``hand_type`` = the two
@@ -138,7 +139,8 @@ class Heatmap3D(Codec):
         joint_hm = np.zeros((HANDS * NUM_JOINTS, 3), np.float32)
         joint_hm[:, :2] = kp2d * (self.heatmap_size / self.input_size)
         out = {"hand_type": hand_valid.astype(np.float32),
-               "root_depth_target": np.float32(0.0), "root_depth_weight": np.float32(0.0)}
+               "root_depth_target": np.float32(0.0), "root_depth_weight": np.float32(0.0),
+               "volume_sigma": np.float32(self.sigma)}
         if "kp3d" in item:
             hands = np.asarray(item["kp3d"], np.float64).reshape(HANDS, NUM_JOINTS, 3)
             relative = (hands[..., 2] - hands[:, WRIST:WRIST + 1, 2]).reshape(-1)

@@ -21,6 +21,8 @@ REGISTRY: dict[str, str] = {
     "hrnet_w48": "handlib.models.hrnet:hrnet_w48",
     # reference heatmap baseline (Xiao et al. 2018)
     "simple_baseline_r50": "handlib.models.simple_baseline:simple_baseline_r50",
+    # the InterNet family (Moon et al. 2020), shared by papers 2 (MS-FF) and 3 (InterNet+)
+    "internet": "handlib.models.internet:internet",
     # paper 1: RCSF and its baselines / design variants (handlib/papers/rcsf/)
     "cpn50": "handlib.papers.rcsf.cpn:cpn50",
     "cpn101": "handlib.papers.rcsf.cpn:cpn101",

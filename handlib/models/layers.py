@@ -111,6 +111,23 @@ def residual_stage(
     return nn.Sequential(*layers)
 
 
+def deconv_stack(in_channels: int, channels: int = 256, layers: int = 3) -> nn.Sequential:
+    """``layers`` × (4×4 transposed convolution of stride 2, BN, ReLU): ×2 resolution each, the
+    head of Simple Baselines (Xiao et al. 2018) and of InterNet's PoseNet (Moon et al. 2020).
+    Weights start from N(0, 0.001²) as in both authors' code."""
+    modules: list[nn.Module] = []
+    for _ in range(layers):
+        modules += [nn.ConvTranspose2d(in_channels, channels, kernel_size=4, stride=2, padding=1,
+                                       bias=False),
+                    nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
+        in_channels = channels
+    stack = nn.Sequential(*modules)
+    for module in stack:
+        if isinstance(module, nn.ConvTranspose2d):
+            nn.init.normal_(module.weight, std=0.001)
+    return stack
+
+
 def upsample_unit(in_channels: int, out_channels: int, factor: int) -> nn.Sequential:
     """Fusion path to a higher resolution: 1×1 conv-BN, then nearest upsampling by ``factor``."""
     return nn.Sequential(

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from handlib.models import build
+from handlib.models.layers import deconv_stack
 
 
 class SimpleBaseline(nn.Module):
@@ -38,24 +39,11 @@ class SimpleBaseline(nn.Module):
     ):
         super().__init__()
         self.backbone = build(backbone, **backbone_kwargs)
-        layers: list[nn.Module] = []
-        channels = self.backbone.out_channels[-1]
-        for _ in range(deconv_layers):
-            layers += [
-                nn.ConvTranspose2d(
-                    channels, deconv_channels, kernel_size=4, stride=2, padding=1, bias=False
-                ),
-                nn.BatchNorm2d(deconv_channels),
-                nn.ReLU(inplace=True),
-            ]
-            channels = deconv_channels
-        self.deconv = nn.Sequential(*layers)
+        self.deconv = deconv_stack(self.backbone.out_channels[-1], deconv_channels, deconv_layers)
+        channels = deconv_channels if deconv_layers else self.backbone.out_channels[-1]
         self.head = nn.Conv2d(channels, num_joints, kernel_size=1)
-        for module in [*self.deconv.modules(), self.head]:
-            if isinstance(module, (nn.ConvTranspose2d, nn.Conv2d)):
-                nn.init.normal_(module.weight, std=0.001)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        nn.init.normal_(self.head.weight, std=0.001)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         c5 = self.backbone(image)[-1]
