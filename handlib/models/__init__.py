@@ -29,6 +29,11 @@ REGISTRY: dict[str, str] = {
     "rcsf": "handlib.papers.rcsf.models:rcsf",
     "rcsf_global_only": "handlib.papers.rcsf.models:rcsf_global_only",
     "rcsf_high_res_first": "handlib.papers.rcsf.models:rcsf_high_res_first",
+    # paper 2: MS-FF and its module ablations (handlib/papers/msff/)
+    "msff": "handlib.papers.msff.models:msff",
+    "msff_no_channel_conversion": "handlib.papers.msff.models:msff_no_channel_conversion",
+    "msff_no_global_regression": "handlib.papers.msff.models:msff_no_global_regression",
+    "msff_no_local_optimization": "handlib.papers.msff.models:msff_no_local_optimization",
 }
 
 

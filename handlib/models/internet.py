@@ -47,9 +47,15 @@ def expected_bin(logits: torch.Tensor) -> torch.Tensor:
     return (torch.softmax(logits, dim=-1) * positions).sum(dim=-1)
 
 
-def _mlp(in_features: int, hidden: int, out_features: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True),
+def mlp_head(in_features: int, hidden: int, out_features: int) -> nn.Sequential:
+    """PoseNet's two-layer head on pooled features: Linear, ReLU, Linear (weights N(0, 0.01²))."""
+    head = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True),
                          nn.Linear(hidden, out_features))
+    for layer in head:
+        if isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, std=0.01)
+            nn.init.zeros_(layer.bias)
+    return head
 
 
 class InterNet(nn.Module):
@@ -68,13 +74,8 @@ class InterNet(nn.Module):
         for branch in self.joint_branches:
             nn.init.normal_(branch[-1].weight, std=0.001)
             nn.init.zeros_(branch[-1].bias)
-        self.root_head = _mlp(c5, hidden, root_bins)
-        self.hand_type_head = _mlp(c5, hidden, HANDS)
-        for head in (self.root_head, self.hand_type_head):
-            for layer in head:
-                if isinstance(layer, nn.Linear):
-                    nn.init.normal_(layer.weight, std=0.01)
-                    nn.init.zeros_(layer.bias)
+        self.root_head = mlp_head(c5, hidden, root_bins)
+        self.hand_type_head = mlp_head(c5, hidden, HANDS)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         c5 = self.backbone(image)[-1]
