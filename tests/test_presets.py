@@ -93,6 +93,25 @@ def test_one_subject_is_one_hand_shape_and_skin_and_backgrounds_come_from_the_po
     assert len({h["shape"]["hand_length_mm"] for s in scenes for h in s["hands"]}) == 6
 
 
+def test_single_hand_frames_of_a_two_hand_dataset_leave_the_other_slot_unlabelled():
+    data = synthetic.SyntheticHands("test", 16, 32, two_hands=True, single_prob=0.5,
+                                    framing="hand")
+    placements = [data[i]["meta"]["placement"] for i in range(16)]
+    assert "single" in placements and set(placements) - {"single"}
+    for i, placement in enumerate(placements):
+        sample = data[i]
+        assert sample["kp2d"].shape == (2, 21, 2) and list(sample["side"]) == ["right", "left"]
+        if placement == "single":
+            absent = int(np.flatnonzero(~sample["labelled"].any(axis=1))[0])
+            assert not sample["hand_valid"][absent] and not sample["visible"][absent].any()
+            assert np.isnan(sample["kp3d"][absent]).all()
+            assert sample["meta"]["occlusion"][absent] == ["unannotated"] * 21
+        else:
+            assert sample["labelled"].all()
+    two = synthetic.SyntheticHands("test", 4, 32, two_hands=True, framing="hand")
+    assert all(two[i]["meta"]["placement"] != "single" for i in range(4))  # single_prob 0
+
+
 def test_a_plain_background_is_dark_and_nearly_uniform():
     sample = synthetic.SyntheticHands("test", 2, 64, plain_background=True, occluder_prob=0.0,
                                       framing="hand", crop_padding=3.0)[0]
@@ -131,9 +150,11 @@ def test_rgb_presets_match_their_real_samples(name):
         assert_bone_ratios_match(name, ours["kp3d"], real["kp3d"])
 
 
-def test_the_interhand_preset_renders_two_hands_like_its_samples():
+def test_the_interhand_preset_mixes_single_and_two_hand_frames_like_its_samples():
     assert len(real_or_skip("interhand_like")["box_px"]) > 4  # several frames hold two hands
-    assert presets.scene_geometry("interhand_like", 2)["kp2d"].shape[1] == 2
+    hands_per_frame = np.bincount(presets.scene_geometry("interhand_like", 200)["frame"])
+    assert set(hands_per_frame) == {1, 2}
+    assert 0.35 < np.mean(hands_per_frame == 1) < 0.65  # single_prob 0.5
 
 
 @pytest.mark.parametrize("name", ["nyu_like", "icvl_like"])
@@ -153,3 +174,17 @@ def test_the_comparison_table_has_a_row_per_real_statistic():
     table = presets.comparison_table(shared_data_dir(), n=50)
     assert set(table.index.get_level_values("preset")) <= set(presets.REAL_FILES)
     assert table.loc[("nyu_like", "box_px"), "real hands"] == 8252
+
+
+def test_single_hand_frames_train_only_their_hand_through_the_heatmap3d_codec(tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.setenv("HANDLIB_CACHE", str(tmp_path))
+    spec = {"n": {"train": 4}, "input_size": 32, "two_hands": True,
+            "synthetic": {"single_prob": 1.0},
+            "codec": {"name": "heatmap3d", "heatmap_size": 8, "depth_bins": 8, "sigma": 1.0}}
+    item = build_dataset(spec, "train")[0]
+    present = item["hand_type"].numpy().astype(bool)
+    assert present.sum() == 1  # one hand type set, as InterHand2.6M's single-hand frames
+    weight = item["joint_weight"].numpy().reshape(2, 21)
+    assert weight[~present].sum() == 0 and weight[present].sum() > 0
+    assert item["root_depth_weight"] == 0  # no relative root depth without the second hand

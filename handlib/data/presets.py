@@ -105,14 +105,17 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         name="interhand_like", dataset="interhand26m",
         title="InterHand2.6M-like (two interacting hands, capture studio)",
         options={"image_size": 512, "fov_deg": round(fov_deg(1268.0, 512), 2),
-                 "distance_mm": (950.0, 1150.0), "two_hands": True, "interacting_prob": 0.8,
+                 "distance_mm": (950.0, 1150.0), "two_hands": True, "single_prob": 0.5,
+                 "interacting_prob": 0.8,
                  "subjects": 26, "plain_background": True, "occluder_prob": 0.0},
         sources={
             "image_size, fov_deg": "512x334 frames (the longer side; handlib.data.formats."
                                    "interhand.INFO) and fx 1262-1274 px in the real samples",
             "distance_mm": "the real samples' hand depth (1010-1098 mm)",
-            "two_hands, interacting_prob": "Moon et al. 2020: single and interacting frames; "
-                                           "our rate of interacting ones",
+            "two_hands, single_prob, interacting_prob": "Moon et al. 2020: single-hand (SH) and "
+                                                        "interacting (IH) sequences; our rates: "
+                                                        "half the frames single, and of the "
+                                                        "two-hand ones 80 % touching",
             "subjects": "Moon et al. 2020: 26 subjects",
             "plain_background": "the capture dome's dark backdrop in the real samples",
             "occluder_prob": "no held objects: the hands occlude each other",
@@ -230,17 +233,20 @@ def scene_params(name: str, split: str = "test", **options: Any):
 
 
 def scene_geometry(name: str, n: int, seed: int = 0, split: str = "test") -> dict[str, np.ndarray]:
-    """Joints of ``n`` scenes of a preset without rendering them (fast): ``kp2d`` (N, H, 21, 2)
-    in pixels of the real image size, ``kp3d`` (N, H, 21, 3) mm, H = 1 or 2 hands."""
+    """Joints of every hand in ``n`` scenes of a preset, without rendering them (fast): ``kp2d``
+    (H, 21, 2) in pixels of the real image size, ``kp3d`` (H, 21, 3) mm, ``frame`` (H,) the
+    scene each hand belongs to (one or two hands per scene)."""
     from handlib.data.synthetic import project, sample_rng, sample_scene
 
     params = scene_params(name, split)
-    kp2d, kp3d = [], []
+    kp2d, kp3d, frame = [], [], []
     for index in range(n):
         scene = sample_scene(params, sample_rng(seed, split, index))
-        kp3d.append(np.stack([hand["kp3d"] for hand in scene["hands"]]))
-        kp2d.append(project(scene["K"], kp3d[-1]))
-    return {"kp2d": np.stack(kp2d), "kp3d": np.stack(kp3d)}
+        for hand in scene["hands"]:
+            kp3d.append(hand["kp3d"])
+            kp2d.append(project(scene["K"], hand["kp3d"]))
+            frame.append(index)
+    return {"kp2d": np.array(kp2d), "kp3d": np.array(kp3d), "frame": np.array(frame)}
 
 
 # ---- the presets against the real files --------------------------------------------------------
@@ -289,8 +295,8 @@ def preset_statistics(name: str, n: int = 400, seed: int = 0) -> dict[str, np.nd
     from handlib.data.stats import joint_box_px
 
     geometry = scene_geometry(name, n, seed)
-    kp2d, kp3d = geometry["kp2d"].reshape(-1, 21, 2), geometry["kp3d"].reshape(-1, 21, 3)
-    return {"box_px": joint_box_px(kp2d), "depth_mm": kp3d[..., 2].mean(axis=1), "kp3d": kp3d}
+    return {"box_px": joint_box_px(geometry["kp2d"]),
+            "depth_mm": geometry["kp3d"][..., 2].mean(axis=1), "kp3d": geometry["kp3d"]}
 
 
 def comparison_table(shared: Path | None, n: int = 400) -> pd.DataFrame:

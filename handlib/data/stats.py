@@ -62,7 +62,8 @@ def pose_angles(samples: Sequence[dict]) -> pd.DataFrame:
         if isinstance(families, str):
             angles, families = [angles], [families]
         for family, values in zip(families, angles):
-            rows.append({"family": family, **dict(zip(ANGLE_NAMES, values))})
+            if family is not None:  # None: the absent hand of a single-hand frame
+                rows.append({"family": family, **dict(zip(ANGLE_NAMES, values))})
     return pd.DataFrame(rows)
 
 

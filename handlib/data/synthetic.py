@@ -106,6 +106,7 @@ class SynthParams:
     distance_mm: tuple[float, float] = (250.0, 800.0)
     hand_length_mm: tuple[float, float] = (160.0, 210.0)
     interacting_prob: float = 0.5
+    single_prob: float = 0.0
     family_weights: tuple[tuple[str, float], ...] | None = None
     rgb_noise: float = 0.01
     blur_sigma: float = 0.0
@@ -125,7 +126,8 @@ class SynthParams:
 
         if not isinstance(self.image_size, (int, np.integer)) or self.image_size < 8:
             bad("image_size", "it must be an integer of at least 8 pixels")
-        for name in ("occluder_prob", "interacting_prob", "depth_dropout", "back_prob"):
+        for name in ("occluder_prob", "interacting_prob", "depth_dropout", "back_prob",
+                     "single_prob"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 bad(name, "a probability must lie in [0, 1]")
         if not isinstance(self.max_objects, (int, np.integer)) or not 0 <= self.max_objects <= 8:
@@ -390,13 +392,15 @@ def sample_scene(params: SynthParams, rng: np.random.Generator) -> dict:
     K = _camera(params)
     probabilities = hand_model.family_probabilities(
         dict(params.family_weights) if params.family_weights else None)
-    sides = ("right", "left") if params.two_hands else (str(rng.choice(["right", "left"])),)
+    single = params.two_hands and params.single_prob > 0 and rng.random() < params.single_prob
+    sides = (("right", "left") if params.two_hands and not single
+             else (str(rng.choice(["right", "left"])),))
     person = _person(params, rng)
     hands = [_sample_hand(rng, params, side, probabilities, person and person[0])
              for side in sides]
     skin = person[1] if person else appearance.sample_skin_tone(rng)
     target = _place(rng, params, K)
-    placement = None
+    placement = "single" if single else None
     for k, hand in enumerate(hands):
         if k == 1:
             placement = "interacting" if rng.random() < params.interacting_prob else "separate"
@@ -697,17 +701,37 @@ def _assemble(params, split, seed, index, scene, part, rng, buffers) -> dict:
                 "angles_deg": [np.round(h["pose"], 3).tolist() for h in scene["hands"]],
                 "hand_length_mm": [round(float(h["shape"]["hand_length_mm"]), 3)
                                    for h in scene["hands"]]}
-    if params.two_hands:
+    if params.two_hands and len(hands) == 2:
         for key in ("kp2d", "kp3d", "visible", "bbox"):
             sample[key] = np.stack([h[key] for h in hands])
         sample["side"] = np.array([h["side"] for h in hands])
         sample["hand_valid"] = np.array([h["valid"] for h in hands])
+        sample["labelled"] = np.ones((2, NUM_JOINTS), bool)
         meta.update(per_hand, placement=scene["placement"])
     else:
         sample.update({key: hands[0][key] for key in ("kp2d", "kp3d", "visible", "bbox", "side")})
         meta.update({key: value[0] for key, value in per_hand.items()})
     sample["meta"] = meta
+    if params.two_hands and len(hands) == 1:  # a single-hand frame of a two-hand dataset
+        sample = _single_in_two_slots(sample, hands[0]["valid"])
     return sample
+
+
+def _single_in_two_slots(sample: dict, valid: bool) -> dict:
+    """A one-hand frame in the two-hand layout, as InterHand2.6M's single-hand frames: the
+    absent hand's slot is unlabelled and not valid (``handlib.data.pipeline.to_two_slots``)."""
+    from handlib.data.pipeline import to_two_slots
+
+    slot = 0 if sample["side"] == "right" else 1
+    out = to_two_slots(sample)
+    out["side"] = np.array(["right", "left"])
+    out["hand_valid"] = out["hand_valid"] & np.array([valid, valid])
+    meta = out["meta"]
+    blank = {"pose_family": None, "angles_deg": None, "hand_length_mm": None}
+    out["meta"] = {**meta, "placement": "single",
+                   **{key: [meta[key] if k == slot else blank[key] for k in range(2)]
+                      for key in blank}}
+    return out
 
 
 # ---- dataset -------------------------------------------------------------------------------
