@@ -76,7 +76,8 @@ pck2d      ``pck@<t>`` per threshold, ``auc`` (> 1         ``thresholds`` ([0.05
            threshold), ``epe_px``                          ``joints``
 epe2d      ``epe_px``                                      ``joints``
 epe3d      ``epe_mm``, ``epe_mm_gt_scale`` (with           ``gt_scale`` (False), ``joints``
-           ``gt_scale``)
+           ``gt_scale``), ``epe_mm_predicted_hand``
+           (with ``hand_type_pred``)
 mpjpe      ``mpjpe_mm``, ``mpjpe_single_mm``,              ``joints``
            ``mpjpe_interacting_mm``, ``mrrpe_mm`` (with
            ``rel_root_pred``), ``handedness_acc`` (with
@@ -592,14 +593,42 @@ def _gt_scale_factor(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.where(ok, truth / np.where(ok, predicted, 1.0), np.nan)
 
 
+def predicted_hand_selection(pred: np.ndarray, mask: np.ndarray,
+                             hand_type_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two-slot predictions (N, 2, 21, D) re-paired for "GT H = N" scoring of one-hand frames.
+
+    On a frame with one labelled hand, the ground-truth hand is compared with the slot the
+    model's hand-type head rates more likely (``hand_type_pred`` (N, 2)), not with the slot of
+    the ground-truth hand: a frame whose handedness is predicted wrong is scored with the other
+    hand's prediction. Frames with two (or no) labelled hands keep their pairing. Returns the
+    re-paired prediction and the unchanged ``mask``."""
+    pred = np.asarray(pred, np.float64).copy()
+    labelled = mask.any(axis=-1)
+    one_hand = labelled.sum(axis=1) == 1
+    chosen = np.argmax(np.asarray(hand_type_pred, np.float64), axis=1)
+    truth_slot = np.argmax(labelled, axis=1)
+    rows = np.flatnonzero(one_hand)
+    pred[rows, truth_slot[rows]] = pred[rows, chosen[rows]]
+    return pred, mask
+
+
 def _epe3d(record: dict, spec: dict) -> dict[str, float]:
     """Root-aligned 3D end-point error in mm (``epe_mm``; InterNet+ eq. 5), and with
     ``spec["gt_scale"]`` also ``epe_mm_gt_scale``: each predicted hand first rescaled (about its
     wrist) so that its :data:`SCALE_BONE` (wrist -> middle MCP, the bone Zimmermann & Brox and
     Iqbal et al. normalise by) has the ground truth's length; the "GT S" rows of InterNet+ Table 2
-    and MS-FF Table 1. Hands without both bone ends (truth or prediction) are left out of it."""
+    and MS-FF Table 1. Hands without both bone ends (truth or prediction) are left out of it.
+
+    Which predicted hand is scored on a one-hand frame of a two-slot record: ``epe_mm`` takes the
+    ground truth's slot, as InterNet's released RHD evaluation does ("select right or left hand
+    using groundtruth hand type", ``data/RHD/dataset.py``), although its Table 1 row reads GT H =
+    N; with ``hand_type_pred`` in the record, ``epe_mm_predicted_hand`` takes the slot the model
+    itself names (:func:`predicted_hand_selection`), the strict reading of GT H = N."""
     pred, gt, mask = _aligned_3d(record, spec)
     out = {"epe_mm": float(epe(pred, gt, mask=mask))}
+    if "hand_type_pred" in record and pred.shape[1] == 2:
+        chosen, _ = predicted_hand_selection(pred, mask, record["hand_type_pred"])
+        out["epe_mm_predicted_hand"] = float(epe(chosen, gt, mask=mask))
     if spec.get("gt_scale"):
         factor = _gt_scale_factor(pred, gt)
         scaled = pred * np.nan_to_num(factor, nan=1.0)[..., None, None]
@@ -638,6 +667,26 @@ def _mpjpe(record: dict, spec: dict) -> dict[str, float]:
         predicted = np.asarray(record["hand_type_pred"], np.float64) > 0.5
         out["handedness_acc"] = float((predicted == truth).mean()) if truth.size else float("nan")
     return out
+
+
+def mpjpe_per_joint_pooled_hands(record: dict, spec: dict,
+                                 frames: str = "interacting") -> np.ndarray:
+    """(21,) root-aligned MPJPE per joint with the left and right instances of a joint pooled
+    (MS-FF Fig. 5: "We averaged the error of the left and right hand joints as the error of each
+    joint point"; pooled, as InterNet's evaluation collects both hands' errors of a joint in one
+    list), over the ``frames`` ``"interacting"`` (both hands valid), ``"single"`` or ``"all"``."""
+    if frames not in ("interacting", "single", "all"):
+        raise ValueError(f"frames must be 'interacting', 'single' or 'all', got {frames!r}")
+    pred, gt, mask = _aligned_3d(record, spec)
+    if "hand_valid" in record:
+        hand_valid = np.asarray(record["hand_valid"], bool).reshape(mask.shape[:2])
+    else:
+        hand_valid = np.ones(mask.shape[:2], bool)
+    interacting = hand_valid.all(axis=1) if hand_valid.shape[1] > 1 else np.zeros(len(mask), bool)
+    keep = {"interacting": interacting, "single": ~interacting,
+            "all": np.ones(len(mask), bool)}[frames]
+    return epe_per_joint(pred.reshape(-1, _HAND_JOINTS, 3), gt.reshape(-1, _HAND_JOINTS, 3),
+                         mask=(mask & keep[:, None, None]).reshape(-1, _HAND_JOINTS))
 
 
 def _pck3d_thresholds(spec: dict) -> tuple[np.ndarray, str]:

@@ -285,3 +285,43 @@ def test_clear_errors():
     broken["kp3d_pred"][0, 4] = np.nan  # a NaN prediction at a scored joint is an error
     with pytest.raises(ValueError, match="NaN"):
         metrics.evaluate_record(broken, {"metric": "mean3d"})
+
+
+# ---------------------------------------------------------------- two-slot records (InterNet family)
+def _two_slot_record(n=2):
+    rng = np.random.default_rng(0)
+    kp3d = rng.normal(0, 40, (n, 42, 3))
+    return {"kp3d": kp3d, "kp3d_pred": kp3d.copy(), "labelled": np.ones((n, 42), bool),
+            "in_frame": np.ones((n, 42), bool), "visible": np.ones((n, 42), bool),
+            "hand_valid": np.ones((n, 2), bool)}
+
+
+def test_gt_h_n_scores_the_hand_the_model_names_on_one_hand_frames():
+    record = _two_slot_record()
+    record["labelled"][:, 21:] = False  # one labelled hand, the right one, in both frames
+    record["hand_valid"][:, 1] = False
+    # the left slot predicts the right hand 10 mm off (wrist aside)
+    record["kp3d_pred"][:, 21:] = record["kp3d"][:, :21]
+    record["kp3d_pred"][:, 22:, 0] += 10.0
+    record["hand_type_pred"] = np.array([[0.2, 0.8], [0.9, 0.1]])  # frame 0: handedness wrong
+    found = metrics.evaluate_record(record, {"metric": "epe3d", "joints": "labelled"})
+    assert found["epe_mm"] == pytest.approx(0.0)  # the ground truth's slot: exact
+    # frame 0 is scored with the left slot: 20 of its 21 joints 10 mm off; frame 1 exact
+    assert found["epe_mm_predicted_hand"] == pytest.approx(10.0 * 20 / 21 / 2)
+
+
+def test_per_joint_mpjpe_pools_left_and_right_on_interacting_frames():
+    record = _two_slot_record(3)
+    record["kp3d_pred"][0, 5, 0] += 4.0        # right joint 5, interacting frame 0
+    record["kp3d_pred"][0, 21 + 5, 0] += 2.0   # left joint 5, same frame
+    record["kp3d_pred"][2, 7, 0] += 9.0        # a single-hand frame: not in the interacting set
+    record["hand_valid"][2, 1] = False
+    record["labelled"][2, 21:] = False
+    per_joint = metrics.mpjpe_per_joint_pooled_hands(record, {"joints": "labelled"})
+    assert per_joint.shape == (21,)
+    # joint 5 over 2 interacting frames x 2 hands: (4 + 2 + 0 + 0) / 4
+    assert per_joint[5] == pytest.approx(1.5) and per_joint[7] == pytest.approx(0.0)
+    single = metrics.mpjpe_per_joint_pooled_hands(record, {"joints": "labelled"}, "single")
+    assert single[7] == pytest.approx(9.0)
+    with pytest.raises(ValueError, match="frames must be"):
+        metrics.mpjpe_per_joint_pooled_hands(record, {}, "both")
