@@ -63,6 +63,33 @@ def count(model: nn.Module, input_size: int, in_channels: int = 3) -> dict[str, 
     }
 
 
+def module_table(model: nn.Module, input_size: int, in_channels: int = 3,
+                 depth: int = 1) -> pd.DataFrame:
+    """The model's modules down to ``depth`` levels, as ``torchinfo.summary`` reports them at a
+    one-image input: one row per module (``module``, its ``kind``, the ``output`` shape of its
+    last call (of the first tensor when it returns several; empty for containers that are not
+    called, such as a ``ModuleDict``), ``params (M)`` of its own and its children's, in
+    millions), the compact replacement for a paper's architecture diagram."""
+    import torchinfo
+
+    probe = next(model.parameters())
+    was_training = model.training
+    stats = torchinfo.summary(model, input_size=(1, in_channels, input_size, input_size),
+                              depth=depth, device=probe.device, verbose=0,
+                              col_names=("output_size", "num_params"))
+    model.train(was_training)
+    rows = {}
+    for info in stats.summary_list:
+        if info.depth == 0 or info.depth > depth:
+            continue
+        name = info.get_layer_name(show_var_name=True, show_depth=False).split(" (")[-1].rstrip(")")
+        rows[name] = {"kind": info.class_name, "output": tuple(info.output_size),
+                      "params (M)": info.num_params / 1e6}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "module"
+    return frame
+
+
 def _output_loss(outputs: Any) -> torch.Tensor:
     """Sum of the means of every tensor in ``outputs`` (a tensor, list/tuple or dict)."""
     if isinstance(outputs, torch.Tensor):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import torch.nn as nn
 
-from handlib import bench, cli
+from handlib import bench, cli, models
 
 
 def test_counts_of_a_convolution_are_exact():
@@ -89,3 +90,15 @@ def test_bench_command_measures_a_chapters_run_as_configured(capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["model"] == "rcsf" and result["input_size"] == 64 and result["in_channels"] == 3
     assert result["params_m"] < 1  # the smoke profile's narrow family, not the paper's 31 M
+
+
+def test_module_table_lists_every_top_level_module_and_its_parameters():
+    torch.manual_seed(0)
+    model = models.build("msff", width=8, layers=[1, 1, 1, 1], channels=16, depth_bins=4,
+                         root_bins=4, hidden=8)
+    table = bench.module_table(model, 64)
+    assert list(table.index) == [name for name, _ in model.named_children()]
+    total = sum(p.numel() for p in model.parameters())
+    assert table["params (M)"].sum() * 1e6 == pytest.approx(total)
+    assert table.loc["head", "output"] == (1, 42 * 4, 16, 16)
+    assert table.loc["hand_type_head", "kind"] == "Sequential"
