@@ -637,6 +637,15 @@ def _epe3d(record: dict, spec: dict) -> dict[str, float]:
     return out
 
 
+def _interacting_frames(record: dict, hands_shape: tuple[int, int]) -> np.ndarray:
+    """(N,) whether each frame shows two valid hands (InterHand2.6M's interacting frames)."""
+    if "hand_valid" in record:
+        hand_valid = np.asarray(record["hand_valid"], bool).reshape(hands_shape)
+    else:
+        hand_valid = np.ones(hands_shape, bool)
+    return hand_valid.all(axis=1) if hands_shape[1] > 1 else np.zeros(hands_shape[0], bool)
+
+
 def _mpjpe(record: dict, spec: dict) -> dict[str, float]:
     """InterHand2.6M's protocol: per-hand root-aligned MPJPE over all, single-hand and
     interacting frames (``mpjpe_mm``, ``mpjpe_single_mm``, ``mpjpe_interacting_mm``; a frame is
@@ -646,11 +655,7 @@ def _mpjpe(record: dict, spec: dict) -> dict[str, float]:
     hand-type accuracy (``handedness_acc``: ``hand_type_pred > 0.5`` against ``hand_valid``,
     both entries of every frame, when ``hand_type_pred`` is in the record)."""
     pred, gt, mask = _aligned_3d(record, spec)
-    if "hand_valid" in record:
-        hand_valid = np.asarray(record["hand_valid"], bool).reshape(mask.shape[:2])
-    else:
-        hand_valid = np.ones(mask.shape[:2], bool)
-    interacting = hand_valid.all(axis=1) if hand_valid.shape[1] > 1 else np.zeros(len(mask), bool)
+    interacting = _interacting_frames(record, mask.shape[:2])
     split = mpjpe_by_hand_type(pred, gt, interacting, mask=mask, root=None)
     out = {"mpjpe_mm": split["all"], "mpjpe_single_mm": split["single"],
            "mpjpe_interacting_mm": split["interacting"]}
@@ -678,11 +683,7 @@ def mpjpe_per_joint_pooled_hands(record: dict, spec: dict,
     if frames not in ("interacting", "single", "all"):
         raise ValueError(f"frames must be 'interacting', 'single' or 'all', got {frames!r}")
     pred, gt, mask = _aligned_3d(record, spec)
-    if "hand_valid" in record:
-        hand_valid = np.asarray(record["hand_valid"], bool).reshape(mask.shape[:2])
-    else:
-        hand_valid = np.ones(mask.shape[:2], bool)
-    interacting = hand_valid.all(axis=1) if hand_valid.shape[1] > 1 else np.zeros(len(mask), bool)
+    interacting = _interacting_frames(record, mask.shape[:2])
     keep = {"interacting": interacting, "single": ~interacting,
             "all": np.ones(len(mask), bool)}[frames]
     return epe_per_joint(pred.reshape(-1, _HAND_JOINTS, 3), gt.reshape(-1, _HAND_JOINTS, 3),
