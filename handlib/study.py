@@ -11,6 +11,8 @@ sections and ``runs`` (``handlib.profiles``), a ``study`` section::
       groups:              # named sets of runs, label (as the paper prints it) -> run name
         main: {seeds: all, runs: {CPN50: cpn50, Ours: rcsf}}
         design: {seeds: first, runs: {"Models in (1)": rcsf_global_only, ours: rcsf}}
+        ohkm: {datasets: [STB], runs: {9: rcsf_m9, 13: null}}  # its own datasets; null: a
+                                                              # row this profile does not train
       tables:              # the paper's table -> the group of runs behind it, on which datasets
         "3": {group: main, datasets: [STB, RHD]}
 
