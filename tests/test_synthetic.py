@@ -190,3 +190,18 @@ def test_bench_data_reports_every_case():
     results = benchmark(seconds=0.01)
     assert len(results) == len(BENCH_CASES) == 8
     assert all(r["samples_per_s"] > 0 for r in results)
+
+
+def test_interacting_hands_overlap_in_the_image_and_hide_each_other():
+    data = SyntheticHands("test", 24, 64, two_hands=True, interacting_prob=1.0, framing="hand")
+    other_hand = 0
+    for i in range(24):
+        sample = data[i]
+        assert sample["meta"]["placement"] == "interacting"
+        right, left = sample["kp2d"]
+        assert (right.min(0) < left.max(0)).all() and (left.min(0) < right.max(0)).all()
+        other_hand += sum(kind == "other_hand" for hand in sample["meta"]["occlusion"]
+                          for kind in hand)
+    assert other_hand > 24  # inter-hand occlusion is labelled per joint
+    apart = SyntheticHands("test", 8, 64, two_hands=True, interacting_prob=0.0, framing="hand")
+    assert all(apart[i]["meta"]["placement"] == "separate" for i in range(8))

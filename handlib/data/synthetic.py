@@ -61,7 +61,7 @@ from handlib.data.render import plane_depth, render
 from handlib.skeleton import FINGERS, JOINT_FINGER, NUM_JOINTS, PALM_JOINTS, PARENTS, finger_joints
 
 #: Bump whenever a change alters any generated sample; cached shards are keyed by it.
-GENERATOR_VERSION = "1.2.0"
+GENERATOR_VERSION = "1.3.0"
 
 SPLITS: tuple[str, ...] = ("train", "val", "test", "hard")
 _STREAM = {"train": 0, "val": 1, "test": 2, "hard": 3}
@@ -342,6 +342,34 @@ def _put_hand(rng, hand: dict, target: np.ndarray, skin: np.ndarray) -> None:
     hand["forearm_texture"] = appearance.sample_texture(rng, 0.4 if sleeve else 0.0)
 
 
+#: Draws of an interacting hand's offset before the last one is kept (see _touching_offset).
+TOUCH_TRIES = 20
+
+
+def _joints_at(hand: dict, target: np.ndarray) -> np.ndarray:
+    """The joints ``hand`` would have with its centroid at ``target`` (as ``_put_hand`` puts it)."""
+    joints = hand["fk"]["joints"] * np.array([-1.0 if hand["side"] == "left" else 1.0, 1, 1])
+    return (joints - joints.mean(axis=0)) @ hand["rotation"].T + target
+
+
+def _boxes_overlap(K: np.ndarray, first: np.ndarray, second: np.ndarray) -> bool:
+    a, b = project(K, first), project(K, second)
+    return bool((a.min(axis=0) < b.max(axis=0)).all() and (b.min(axis=0) < a.max(axis=0)).all())
+
+
+def _touching_offset(rng, K: np.ndarray, first_joints: np.ndarray, hand: dict,
+                     target: np.ndarray) -> np.ndarray:
+    """An offset of 40-90 mm in a random direction between the two hands' centroids whose joint
+    boxes overlap in the image: InterHand2.6M's interacting frames, where the hands touch or
+    cross. Up to ``TOUCH_TRIES`` draws; the last is kept if none overlaps."""
+    for _ in range(TOUCH_TRIES):
+        offset = rng.standard_normal(3)
+        offset *= rng.uniform(40, 90) / np.linalg.norm(offset)
+        if _boxes_overlap(K, first_joints, _joints_at(hand, target + offset)):
+            break
+    return offset
+
+
 def _sample_object(rng, params: SynthParams, anchor: np.ndarray) -> dict:
     size = params.object_size
     in_front = rng.uniform(20, 120)
@@ -405,8 +433,7 @@ def sample_scene(params: SynthParams, rng: np.random.Generator) -> dict:
         if k == 1:
             placement = "interacting" if rng.random() < params.interacting_prob else "separate"
             if placement == "interacting":
-                offset = rng.standard_normal(3)
-                offset *= rng.uniform(40, 90) / np.linalg.norm(offset)
+                offset = _touching_offset(rng, K, hands[0]["kp3d"], hand, target)
             else:
                 angle = rng.uniform(0, 2 * np.pi)
                 offset = np.array([np.cos(angle), np.sin(angle), 0.0]) * rng.uniform(130, 250)
