@@ -5,8 +5,10 @@ parameters: a ``numpy.random.Generator`` seeded with ``[seed, split stream, inde
 scene (no global random state), the renderer (``handlib.data.render``) draws it. Train,
 validation, test and the heavily occluded ``hard`` split use disjoint seed streams.
 
-A scene (``sample_scene``) holds one hand, or two (a right and a left hand, interacting or side by
-side, as in InterHand2.6M), each with a shape and pose from ``handlib.data.hand_model``, a rotation
+A scene (``sample_scene``) holds one hand, or two (a right and a left hand, as in InterHand2.6M:
+interacting, i.e. 40-90 mm apart with overlapping image boxes, or side by side; with
+``single_prob`` some frames of a two-hand dataset show one hand only, InterHand2.6M's single-hand
+frames, the other slot unlabelled), each with a shape and pose from ``handlib.data.hand_model``, a rotation
 drawn uniformly over the whole viewing sphere (palm or back towards the camera) and a distance in
 ``distance_mm``; optional occluding objects (capsules, balls, plates) in front of the hand, like
 the object occlusion of GANerated/SynthHands; a pinhole camera ``K``; a procedural background
