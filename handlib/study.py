@@ -159,10 +159,12 @@ def study_runs(cfg: dict) -> list[Run]:
     datasets (a group's ``datasets``, default all the profile's), with the group's seeds; a run
     in several groups is trained once. A label mapped to ``null`` (a profile dropping a sweep
     point) trains nothing: its table row shows the paper's value only."""
+    groups = cfg["study"]["groups"]
+    trained_on = {name: _group_datasets(cfg, name, group) for name, group in groups.items()}
     wanted: dict[tuple[str, str, int], None] = {}
     for dataset in cfg["study"]["datasets"]:
-        for group_name, group in cfg["study"]["groups"].items():
-            if dataset not in _group_datasets(cfg, group_name, group):
+        for group_name, group in groups.items():
+            if dataset not in trained_on[group_name]:
                 continue
             for seed in _group_seeds(cfg, group):
                 for name in group["runs"].values():
@@ -188,9 +190,10 @@ def find_runs(cfg: dict, dataset: str | None, name: str, seed: int | None) -> li
              and dataset in (None, r.dataset)]
     if not known:
         trained = sorted({(r.dataset, r.seed) for r in study_runs(cfg) if r.name == name})
+        where = ", ".join(f"{d} seed {s}" for d, s in trained)
         raise ValueError(f"the chapter's profile {cfg['profile']!r} trains no run {name!r} on "
                          f"{dataset or 'any dataset'} with seed {seed}; it trains {name!r} on "
-                         f"{', '.join(f'{d} seed {s}' for d, s in trained) or 'nothing (not in any study group)'}")
+                         f"{where or 'nothing (not in any study group)'}")
     return known
 
 
@@ -277,8 +280,8 @@ class Study:
         if spec["source"] == "synthetic":
             size = spec["n"][split] if spec.get("n") else "?"
             preset = (spec.get("synthetic") or {}).get("preset")
-            kind = (f"{presets.get(preset).title.split(' (')[0]} synthetic stand-in (preset "
-                    f"{preset}, " if preset else "synthetic stand-in (")
+            kind = (f"{presets.get(preset).label} synthetic stand-in (preset {preset}, "
+                    if preset else "synthetic stand-in (")
             return f"{kind}{size} test images at {spec['input_size']}², {self.profile} profile)"
         return f"{dataset} {split} split ({self.profile} profile)"
 

@@ -5,6 +5,8 @@ Bands, stated once: a real statistic's median must lie inside the preset's 5th-9
 the preset's median within MEDIAN_TOLERANCE of the real one; for the public ICVL/NYU test labels
 (thousands of frames) the real 5th and 95th percentiles must lie inside the preset's 1st-99th.
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -166,6 +168,11 @@ def test_depth_presets_match_the_public_test_labels(name):
         real_low, real_high = np.percentile(real[statistic], [5, 95])
         assert low <= real_low and real_high <= high, (statistic, real_low, real_high, low, high)
     assert presets.get(name).num_joints == presets.REAL_FILES[name][3]
+
+
+def test_a_preset_without_real_files_says_which_have_them():
+    with pytest.raises(ValueError, match="stb_like.*no real files.*rhd_like"):
+        presets.real_statistics("stb_like", Path("."))
 
 
 def test_the_comparison_table_has_a_row_per_real_statistic():

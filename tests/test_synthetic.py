@@ -190,6 +190,9 @@ def test_bench_data_reports_every_case():
     results = benchmark(seconds=0.01)
     assert len(results) == len(BENCH_CASES) == 8
     assert all(r["samples_per_s"] > 0 for r in results)
+    assert {r["workers"] for r in results} == {synthetic.generation_workers()}
+    with pytest.raises(ValueError, match="--workers must be at least 1"):
+        benchmark(seconds=0.01, workers=0)
 
 
 def test_interacting_hands_overlap_in_the_image_and_hide_each_other():

@@ -49,7 +49,8 @@ class Preset:
 
     name: str
     dataset: str  # the loader (handlib.data.formats) of the real dataset
-    title: str
+    label: str  # how tables name the stand-in, e.g. "STB-like"
+    description: str  # what sets it apart, in a few words
     options: dict[str, Any]
     sources: dict[str, str]
     num_joints: int  # joints the real files label (per hand)
@@ -59,13 +60,18 @@ class Preset:
     checked_against: tuple[str, ...] = field(default_factory=tuple)
 
     @property
+    def title(self) -> str:
+        return f"{self.label} ({self.description})"
+
+    @property
     def image_size(self) -> int:
         return int(self.options["image_size"])
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset(
-        name="stb_like", dataset="stb", title="STB-like (one person, near-frontal, six scenes)",
+        name="stb_like", dataset="stb", label="STB-like",
+        description="one person, near-frontal, six scenes",
         options={"image_size": 640, "fov_deg": round(fov_deg(822.79, 640), 2),
                  "distance_mm": (300.0, 650.0), "view_cone_deg": 45.0, "roll_deg": 45.0,
                  "subjects": 1, "backgrounds": 6, "occluder_prob": 0.0,
@@ -86,7 +92,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         },
         num_joints=21, root_joint="palm centre (the loader can move it to the wrist)"),
     Preset(
-        name="rhd_like", dataset="rhd", title="RHD-like (rendered characters, any view)",
+        name="rhd_like", dataset="rhd", label="RHD-like",
+        description="rendered characters, any view",
         options={"image_size": 320, "fov_deg": round(fov_deg(299.0, 320), 2),
                  "distance_mm": (300.0, 700.0), "subjects": 20, "occluder_prob": 0.0},
         sources={
@@ -103,7 +110,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         num_joints=21, root_joint="wrist", checked_against=("rhd samples",)),
     Preset(
         name="interhand_like", dataset="interhand26m",
-        title="InterHand2.6M-like (two interacting hands, capture studio)",
+        label="InterHand2.6M-like",
+        description="two interacting hands, capture studio",
         options={"image_size": 512, "fov_deg": round(fov_deg(1268.0, 512), 2),
                  "distance_mm": (950.0, 1150.0), "two_hands": True, "single_prob": 0.5,
                  "interacting_prob": 0.8,
@@ -123,7 +131,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         num_joints=42, root_joint="wrist (each hand; MRRPE between the two wrists)",
         checked_against=("interhand2.6m samples",)),
     Preset(
-        name="freihand_like", dataset="freihand", title="FreiHAND-like (32 people, some objects)",
+        name="freihand_like", dataset="freihand", label="FreiHAND-like",
+        description="32 people, some objects",
         options={"image_size": 224, "fov_deg": round(fov_deg(480.0, 224), 2),
                  "distance_mm": (600.0, 1000.0), "subjects": 32, "occluder_prob": 0.3},
         sources={
@@ -136,7 +145,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         num_joints=21, root_joint="wrist", checked_against=("freihand samples",)),
     Preset(
         name="ganerated_like", dataset="ganerated",
-        title="GANerated-like (hand-centred crops, objects in half)",
+        label="GANerated-like",
+        description="hand-centred crops, objects in half",
         options={"image_size": 256, "framing": "hand", "crop_padding": 1.3,
                  "occluder_prob": 0.5},
         sources={
@@ -148,7 +158,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         num_joints=21, root_joint="middle MCP (the dataset's 3D root)"),
     Preset(
         name="synthhands_like", dataset="synthhands",
-        title="SynthHands-like (egocentric, hand-object interaction)",
+        label="SynthHands-like",
+        description="egocentric, hand-object interaction",
         options={"image_size": 640, "fov_deg": round(fov_deg(617.17, 640), 2),
                  "distance_mm": (250.0, 600.0), "view_cone_deg": 60.0, "roll_deg": 60.0,
                  "back_prob": 0.8, "occluder_prob": 0.5},
@@ -162,7 +173,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         },
         num_joints=21, root_joint="middle MCP"),
     Preset(
-        name="nyu_like", dataset="nyu", title="NYU-like (Kinect depth, about a metre away)",
+        name="nyu_like", dataset="nyu", label="NYU-like",
+        description="Kinect depth, about a metre away",
         modality="depth",
         options={"image_size": 640, "fov_deg": round(fov_deg(588.04, 640), 2),
                  "distance_mm": (600.0, 1060.0), "modality": "depth", "subjects": 2,
@@ -182,7 +194,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         num_joints=14, root_joint="palm (the 14 evaluated of 36 labelled joints)",
         checked_against=("nyu test labels", "nyu frame")),
     Preset(
-        name="icvl_like", dataset="icvl", title="ICVL-like (time-of-flight depth, close range)",
+        name="icvl_like", dataset="icvl", label="ICVL-like",
+        description="time-of-flight depth, close range",
         modality="depth",
         options={"image_size": 320, "fov_deg": round(fov_deg(240.99, 320), 2),
                  "distance_mm": (255.0, 410.0), "modality": "depth", "subjects": 10,
@@ -200,7 +213,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
         },
         num_joints=16, root_joint="palm", checked_against=("icvl test labels",)),
     Preset(
-        name="msra_like", dataset="msra", title="MSRA-like (nine people, 17 gestures, wide views)",
+        name="msra_like", dataset="msra", label="MSRA-like",
+        description="nine people, 17 gestures, wide views",
         modality="depth",
         options={"image_size": 320, "fov_deg": round(fov_deg(241.42, 320), 2),
                  "distance_mm": (250.0, 450.0), "modality": "depth", "subjects": 9,
@@ -271,6 +285,9 @@ def real_statistics(name: str, shared: Path) -> dict[str, np.ndarray] | None:
     from handlib.data.formats import open_dataset
     from handlib.data.stats import joint_box_px, labelled_hands
 
+    if name not in REAL_FILES:
+        raise ValueError(f"preset {name!r} has no real files to compare with; these do: "
+                         f"{', '.join(REAL_FILES)}")
     loader, folder, split, joints = REAL_FILES[name]
     path = Path(shared) / folder
     if loader == "uvd_labels":

@@ -8,8 +8,8 @@ validation, test and the heavily occluded ``hard`` split use disjoint seed strea
 A scene (``sample_scene``) holds one hand, or two (a right and a left hand, as in InterHand2.6M:
 interacting, i.e. 40-90 mm apart with overlapping image boxes, or side by side; with
 ``single_prob`` some frames of a two-hand dataset show one hand only, InterHand2.6M's single-hand
-frames, the other slot unlabelled), each with a shape and pose from ``handlib.data.hand_model``, a rotation
-drawn uniformly over the whole viewing sphere (palm or back towards the camera) and a distance in
+frames, the other slot unlabelled), each with a shape and pose from ``handlib.data.hand_model``,
+a rotation drawn uniformly over the whole viewing sphere (palm or back towards the camera) and a distance in
 ``distance_mm``; optional occluding objects (capsules, balls, plates) in front of the hand, like
 the object occlusion of GANerated/SynthHands; a pinhole camera ``K``; a procedural background
 (``handlib.data.appearance``) and a background surface (a tilted plane) for the depth map.
@@ -756,10 +756,9 @@ def _single_in_two_slots(sample: dict, valid: bool) -> dict:
     out["side"] = np.array(["right", "left"])
     out["hand_valid"] = out["hand_valid"] & np.array([valid, valid])
     meta = out["meta"]
-    blank = {"pose_family": None, "angles_deg": None, "hand_length_mm": None}
     out["meta"] = {**meta, "placement": "single",
-                   **{key: [meta[key] if k == slot else blank[key] for k in range(2)]
-                      for key in blank}}
+                   **{key: [meta[key] if k == slot else None for k in range(2)]
+                      for key in ("pose_family", "angles_deg", "hand_length_mm")}}
     return out
 
 

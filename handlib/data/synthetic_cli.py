@@ -112,7 +112,8 @@ BENCH_CASES = [(modality, size, two) for modality in ("rgb", "depth") for size i
                for two in (False, True)]
 
 
-def _render_for(case: tuple, seconds: float, device: str, batch: int, first: int) -> tuple[int, float]:
+def _render_for(case: tuple, seconds: float, device: str, batch: int,
+                first: int) -> tuple[int, float]:
     """Render samples of ``case`` from index ``first`` for about ``seconds``: (count, elapsed)."""
     from handlib.data.synthetic import SyntheticHands
 
@@ -140,15 +141,19 @@ def benchmark(seconds: float = 2.0, device: str = "cpu", batch_size: int = 64,
 
     from handlib.data.synthetic import generation_workers
 
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be at least 1 process, got {workers}")
     on_cpu = torch.device(device).type == "cpu"
     workers = (generation_workers() if workers is None else workers) if on_cpu else 1
     batch = 1 if on_cpu else batch_size
     results = []
     for case in BENCH_CASES:
-        if workers > 1:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-                done = list(pool.map(_render_for, *zip(*[(case, seconds, device, batch, 10 ** 5 * k)
-                                                         for k in range(workers)])))
+        if workers > 1:  # worker k renders its own indices, from 10^5 k on
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                done = list(pool.map(_render_for, [case] * workers, [seconds] * workers,
+                                     [device] * workers, [batch] * workers,
+                                     [10 ** 5 * k for k in range(workers)]))
         else:
             done = [_render_for(case, seconds, device, batch, 0)]
         rate = sum(count / elapsed for count, elapsed in done)
@@ -164,7 +169,8 @@ def run_bench(args) -> int:
     if args.json:
         print(json.dumps(results, indent=1))
     else:
-        print(f"{'modality':<9}{'size':>6}{'hands':>7}{'batch':>7}{'workers':>9}{'samples/s':>12}")
+        print(f"{'modality':<9}{'size':>6}{'hands':>7}{'batch':>7}{'workers':>9}"
+              f"{'samples/s':>12}")
         for r in results:
             print(f"{r['modality']:<9}{r['size']:>6}{r['hands']:>7}{r['batch']:>7}"
                   f"{r['workers']:>9}{r['samples_per_s']:>12.1f}")

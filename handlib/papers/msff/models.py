@@ -101,7 +101,8 @@ class LocalOptimization(nn.Module):
     def __init__(self, channels: int, channel_conversion: bool = True, upsample: bool = True):
         super().__init__()
         if channels % 2:
-            raise ValueError(f"the local optimization module splits channels in half; got {channels}")
+            raise ValueError("the local optimization module splits channels in half; got "
+                             f"{channels}")
         half = channels // 2
         self.path = nn.Sequential(
             conv_bn(half, half, kernel_size=1), conv_bn(half, half, kernel_size=3),

@@ -339,8 +339,9 @@ def figure_learning_curves(study: Study) -> Figure:
 
 def threshold_pixels(study: Study, dataset: str) -> dict[str, float]:
     """What the paper's thresholds ask for in pixels of ``dataset``'s test images: the median
-    hand box (PCK's normaliser), PCK@0.02 and @0.05 in pixels, and one heat-map pixel in image
-    pixels (input size over heat-map size, for images the size of the input)."""
+    hand box (PCK's normaliser), PCK@0.02 and @0.05 in those pixels, and one heat-map pixel in
+    input pixels (input size over heat-map size; the same pixels for the synthetic stand-ins,
+    rendered at the input size)."""
     box = float(np.median(study.first(dataset, study.group("3")["Ours"])["norm_size"]))
     codec = study.cfg["data"]["codec"]
     return {"box_px": box, "pck002_px": 0.02 * box, "pck005_px": 0.05 * box,
