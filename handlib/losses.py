@@ -88,11 +88,17 @@ def ohkm(m: int = 11, key: str = "heatmaps") -> LossFn:
     return loss
 
 
+#: InterNet's Gaussian peak: the reference renders its target volumes ×255
+#: (``render_gaussian_heatmap``), which sets the heat-map term's weight against the root-depth
+#: and hand-type terms (by 255² in the L2); kept, since the three terms are summed unweighted.
+INTERNET_HEATMAP_PEAK = 255.0
+
+
 def internet() -> LossFn:
     """InterNet's three terms (Moon et al. 2020, §5; the reference code's ``JointHeatmapLoss``,
     ``RelRootDepthLoss``, ``HandTypeLoss``), for ``handlib.models.internet`` on the ``heatmap3d``
-    codec: ``joint_heatmap``, the L2 between the predicted volumes and Gaussian volumes rendered
-    from ``joint_hm`` at the codec's ``volume_sigma``, weighted by ``joint_weight`` and averaged
+    codec: ``joint_heatmap``, the L2 between the predicted volumes and Gaussian volumes of peak
+    :data:`INTERNET_HEATMAP_PEAK` rendered from ``joint_hm`` at the codec's ``volume_sigma``, weighted by ``joint_weight`` and averaged
     over voxels; ``rel_root_depth``, the L1 of the relative root depth (bins) where
     ``root_depth_weight`` is 1; ``hand_type``, the binary cross-entropy of the two hand-type
     logits. Each is a mean over the batch, as in the reference."""
@@ -104,7 +110,8 @@ def internet() -> LossFn:
         if height != width:
             raise ValueError(f"InterNet heat maps must be square, got {height}x{width}")
         sigma = float(batch["volume_sigma"].reshape(-1)[0])
-        target = render_volumes(batch["joint_hm"], width, depth_bins, sigma)
+        target = INTERNET_HEATMAP_PEAK * render_volumes(batch["joint_hm"], width, depth_bins,
+                                                        sigma)
         weight = batch["joint_weight"].to(volumes.dtype)[..., None, None, None]
         root_error = (outputs["root_depth"].float() - batch["root_depth_target"].float()).abs()
         return {
@@ -124,6 +131,7 @@ LOSSES: dict[str, str] = {
     "internet": "handlib.losses:internet",
     "rcsf": "handlib.papers.rcsf.losses:rcsf",
     "cpn": "handlib.papers.rcsf.losses:cpn",
+    "zb_posenet": "handlib.papers.msff.posenet:zb_posenet_loss",
 }
 
 

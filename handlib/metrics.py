@@ -456,8 +456,10 @@ JOINT_RULES: dict[str, str] = {
     "in_frame": "labelled and inside the image (occluded joints too)",
     "labelled": "every labelled joint",
 }
-#: Reference bone for ground-truth scale: wrist -> middle MCP (Zimmermann & Brox 2017 and Iqbal
-#: et al. 2018 normalise hand scale by this bone).
+#: Reference bone for ground-truth scale: wrist -> middle MCP (Iqbal et al. 2018 normalise hand
+#: scale by it; Zimmermann & Brox's code uses the middle finger's MCP -> PIP bone instead, their
+#: paper the first bone of the index finger). One bone for every model of the book, so that "GT S"
+#: means the same everywhere.
 SCALE_BONE: tuple[int, int] = (_WRIST, 9)
 
 #: Who provides each record key, for the error a metric raises when the key is absent.
@@ -538,7 +540,7 @@ def _mask_3d(record: dict, spec: dict) -> np.ndarray:
     return mask & finite
 
 
-def _aligned_3d(record: dict, spec: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def aligned_3d(record: dict, spec: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Root-aligned prediction and truth (N, H, 21, 3) and the scored joints (N, H, 21).
 
     The prediction is ``kp3d_rel_pred`` when present, else ``kp3d_pred``; either is translated
@@ -624,7 +626,7 @@ def _epe3d(record: dict, spec: dict) -> dict[str, float]:
     using groundtruth hand type", ``data/RHD/dataset.py``), although its Table 1 row reads GT H =
     N; with ``hand_type_pred`` in the record, ``epe_mm_predicted_hand`` takes the slot the model
     itself names (:func:`predicted_hand_selection`), the strict reading of GT H = N."""
-    pred, gt, mask = _aligned_3d(record, spec)
+    pred, gt, mask = aligned_3d(record, spec)
     out = {"epe_mm": float(epe(pred, gt, mask=mask))}
     if "hand_type_pred" in record and pred.shape[1] == 2:
         chosen, _ = predicted_hand_selection(pred, mask, record["hand_type_pred"])
@@ -654,7 +656,7 @@ def _mpjpe(record: dict, spec: dict) -> dict[str, float]:
     (``mrrpe_mm``, when ``rel_root_pred`` is in the record; NaN with no such frame) and the
     hand-type accuracy (``handedness_acc``: ``hand_type_pred > 0.5`` against ``hand_valid``,
     both entries of every frame, when ``hand_type_pred`` is in the record)."""
-    pred, gt, mask = _aligned_3d(record, spec)
+    pred, gt, mask = aligned_3d(record, spec)
     interacting = _interacting_frames(record, mask.shape[:2])
     split = mpjpe_by_hand_type(pred, gt, interacting, mask=mask, root=None)
     out = {"mpjpe_mm": split["all"], "mpjpe_single_mm": split["single"],
@@ -682,7 +684,7 @@ def mpjpe_per_joint_pooled_hands(record: dict, spec: dict,
     list), over the ``frames`` ``"interacting"`` (both hands valid), ``"single"`` or ``"all"``."""
     if frames not in ("interacting", "single", "all"):
         raise ValueError(f"frames must be 'interacting', 'single' or 'all', got {frames!r}")
-    pred, gt, mask = _aligned_3d(record, spec)
+    pred, gt, mask = aligned_3d(record, spec)
     interacting = _interacting_frames(record, mask.shape[:2])
     keep = {"interacting": interacting, "single": ~interacting,
             "all": np.ones(len(mask), bool)}[frames]
@@ -702,7 +704,7 @@ def _pck3d(record: dict, spec: dict) -> dict[str, float]:
     under that curve normalised by its range as ``auc3d_<start>_<stop>`` (``auc3d_20_50`` on the
     default grid: Zimmermann & Brox's "AUC 20-50 mm", ResUnet Fig. 5), when ``num`` > 1."""
     thresholds, auc_name = _pck3d_thresholds(spec)
-    pred, gt, mask = _aligned_3d(record, spec)
+    pred, gt, mask = aligned_3d(record, spec)
     curve = pck_curve(pred, gt, thresholds, mask=mask)
     out = {f"pck3d@{t:g}mm": float(v) for t, v in zip(thresholds, curve)}
     if len(thresholds) > 1:

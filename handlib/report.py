@@ -51,10 +51,15 @@ BOOTSTRAP_SAMPLES = 200
 
 
 def paired_bootstrap_margin(score, subject: Mapping, reference: Mapping, *,
-                            samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> float:
+                            samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
+                            reference_score=None) -> float:
     """Twice the standard error of ``score(subject) - score(reference)`` from a paired bootstrap
     over the test samples: both prediction records (``handlib.engine.predict``) cover the same
-    samples in the same order, and each resample draws the same rows from both."""
+    samples in the same order, and each resample draws the same rows from both.
+    ``reference_score`` (default ``score``) scores the reference: two scores of one record
+    (e.g. a model's error on fingertips and on palm joints) are compared with ``subject`` and
+    ``reference`` the same record."""
+    reference_score = score if reference_score is None else reference_score
     from handlib.metrics import record_rows
 
     count = len(subject["index"])
@@ -65,7 +70,8 @@ def paired_bootstrap_margin(score, subject: Mapping, reference: Mapping, *,
     differences = []
     for _ in range(samples):
         rows = rng.integers(0, count, count)
-        differences.append(score(record_rows(subject, rows)) - score(record_rows(reference, rows)))
+        differences.append(score(record_rows(subject, rows))
+                           - reference_score(record_rows(reference, rows)))
     return 2.0 * float(np.std(differences, ddof=1))
 
 

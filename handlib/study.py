@@ -7,6 +7,8 @@ sections and ``runs`` (``handlib.profiles``), a ``study`` section::
     study:
       datasets:            # the profile's datasets: name -> settings merged over `data`
         STB: {source: stb, folder: STB}     # `folder`: its sub-folder of the notebook's data_root
+        RHD: {source: rhd, splits: {train: rcsf_train, val: rcsf_val, test: rcsf_test}}
+                           # `splits`: the dataset's own split names (default train/val/test)
       seeds: [0]           # the training seeds (the notebook's `seed` parameter shifts them)
       groups:              # named sets of runs, label (as the paper prints it) -> run name
         main: {seeds: all, runs: {CPN50: cpn50, Ours: rcsf}}
@@ -40,9 +42,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from handlib import engine, report, results
+from handlib import engine, papers, report, results
 from handlib.data import presets
-from handlib.profiles import deep_merge, resolve_run
+from handlib.profiles import deep_merge, load_profile, resolve_run
 
 Record = dict[str, np.ndarray]
 
@@ -129,11 +131,25 @@ def run_config(cfg: dict, dataset: str, name: str, seed: int) -> dict:
     config = resolve_run(cfg, name)
     overrides = dict(datasets[dataset])
     folder = overrides.pop("folder", None)
+    splits = overrides.pop("splits", {})
+    unknown = sorted(set(splits) - set(DATASET_SPLITS))
+    if unknown:
+        raise ValueError(f"dataset {dataset!r}: `splits` names {unknown}; it maps "
+                         f"{', '.join(DATASET_SPLITS)} to the dataset's split names")
     config["data"] = deep_merge(config["data"], overrides)
     if folder is not None and config["data"].get("data_root") is not None:
         config["data"]["data_root"] = str(Path(config["data"]["data_root"]) / folder)
     config["train"] = {**config["train"], "seed": seed}
+    for role, (section, key) in DATASET_SPLITS.items():
+        if role in splits:
+            config[section] = {**config.get(section, {}), key: splits[role]}
     return config
+
+
+#: A dataset's ``splits`` entry: its split names for training, validation and test, and the
+#: run settings they set.
+DATASET_SPLITS: dict[str, tuple[str, str]] = {
+    "train": ("train", "split"), "val": ("eval", "split"), "test": ("eval", "test_split")}
 
 
 def _group_seeds(cfg: dict, group: dict) -> list[int]:
@@ -275,8 +291,10 @@ class Study:
 
     def tested_on(self, dataset: str) -> str:
         """How the data of ``dataset`` is named in tables and verdicts."""
-        spec = deep_merge(self.cfg["data"], self.cfg["study"]["datasets"][dataset])
-        split = engine.resolve_config(self.cfg)["eval"]["test_split"]
+        entry = dict(self.cfg["study"]["datasets"][dataset])
+        split = entry.pop("splits", {}).get(
+            "test", engine.resolve_config(self.cfg)["eval"]["test_split"])
+        spec = deep_merge(self.cfg["data"], entry)
         if spec["source"] == "synthetic":
             size = spec["n"][split] if spec.get("n") else "?"
             preset = (spec.get("synthetic") or {}).get("preset")
@@ -361,6 +379,20 @@ def run_labels(study: Study, table_id: str) -> dict:
     return labels
 
 
+def validation_curves(study: Study, dataset: str, runs: dict, column: str) -> pd.DataFrame:
+    """Epoch x label: the validation ``column`` per epoch (from each run's ``history.csv``) of the
+    first seed of each run in ``runs`` (label -> run name) on ``dataset``, to show how far
+    training got; runs without results are left out."""
+    curves = {}
+    for label, name in runs.items():
+        found = [r for r in study.runs if r.dataset == dataset and r.name == name]
+        saved = results.read_run(results.run_dir(study.experiment, study.profile,
+                                                 found[0].run_id)) if found else None
+        if saved is not None and column in saved["history"]:
+            curves[label] = saved["history"].set_index("epoch")[column]
+    return pd.DataFrame(curves)
+
+
 def runs_table(study: Study, val_metric: str) -> pd.DataFrame:
     """One row per run: what it trains, its validation ``val_metric``, training time and device,
     whether its test predictions exist, and its parameter count."""
@@ -403,23 +435,23 @@ def seed_mean(values: list) -> Any:
 
 
 def claim_inputs(study: Study, claim: dict, dataset: str, score: Callable[[Record], float], *,
-                 floor: float | None = None, note: str = "",
+                 floor: float | None = None, note: str = "", group: dict | None = None,
                  samples: int = report.BOOTSTRAP_SAMPLES) -> dict:
     """``handlib.report.verdict_table`` inputs for a claim comparing runs of one table.
 
-    The subject and references are the claim's row labels, looked up in the table's group. Like
+    The subject and references are the claim's row labels, looked up in the table's group (or
+    in ``group``, label -> run name, for a claim without a table). Like
     is compared with like: every value is a list with one ``score`` per seed, over the seeds that
     the subject and all its references share (so a three-seed model is never compared with a
     one-seed variant's single value), and the verdict's noise is the larger of the seed-to-seed
     spread and the test-set sampling noise of the difference (``report.paired_bootstrap_margin``
     on the first shared seed, against the strongest reference)."""
-    group = study.group(claim["table"])
-    references = claim["reference"] if isinstance(claim["reference"], list) else [claim["reference"]]
-    labels = [claim["subject"]] + [r for r in references if r is not None]
+    group = study.group(claim["table"]) if group is None else group
+    labels = [claim["subject"], *papers.claim_references(claim)]
     missing = [label for label in labels if label not in group]
     if missing:
-        raise ValueError(f"claim {claim['id']!r} names {missing}, which the runs of table "
-                         f"{claim['table']} ({', '.join(map(str, group))}) do not include")
+        raise ValueError(f"claim {claim['id']!r} names {missing}, which the runs behind it "
+                         f"({', '.join(map(str, group))}) do not include")
     trained = {label: set(study.seeds(dataset, group[label])) for label in labels}
     # over the seeds every trained label shares; an untrained label stays empty ("not run")
     shared = sorted(set.intersection(*(seeds for seeds in trained.values() if seeds))
@@ -443,15 +475,43 @@ def claim_inputs(study: Study, claim: dict, dataset: str, score: Callable[[Recor
     }
 
 
+def contrast_inputs(study: Study, claim: dict, dataset: str, name: str,
+                    scores: dict[Any, Callable[[Record], float]], *, floor: float | None = None,
+                    note: str = "", samples: int = report.BOOTSTRAP_SAMPLES) -> dict:
+    """``handlib.report.verdict_table`` inputs for a claim that compares two scores of ONE run
+    (its error on fingertips against palm joints, on interacting against single-hand frames):
+    ``scores`` maps the claim's subject and reference labels to a score each. Values are per
+    seed; the margin is the paired bootstrap of the difference of the two scores over the same
+    resampled test images of the first seed."""
+    labels = [claim["subject"], *papers.claim_references(claim)]
+    missing = [label for label in labels if label not in scores]
+    if missing or len(labels) != 2:
+        raise ValueError(f"claim {claim['id']!r} compares {labels}: give one score for each of "
+                         f"the two labels (got scores for {', '.join(map(str, scores))})")
+    records = study.of(dataset, name)
+    reproduced = {label: [scores[label](p) for p in records] for label in labels}
+    margin = (report.paired_bootstrap_margin(scores[labels[0]], records[0], records[0],
+                                             reference_score=scores[labels[1]], samples=samples)
+              if records else None)
+    seeds = study.seeds(dataset, name)
+    return {
+        "reproduced": reproduced, "margin": margin,
+        "tested_on": study.tested_on(dataset) + note
+        + (f", seeds {seeds}" if len(seeds) > 1 else ""),
+        "profile": study.profile, "run": f"{study.experiment}/{study.profile}", "floor": floor,
+    }
+
+
 # ----------------------------------------------------------------------------- speed and size
 
 
 def bench_study(cfg: dict, *, measure: bool = True) -> dict | None:
-    """The chapter's speed and size table (``bench`` section: ``models`` to count, of which
-    ``speed_models`` are also timed, at ``input_size`` and ``batch_sizes``), measured with
+    """The chapter's speed and size table (``bench`` section: ``runs`` to count, of which
+    ``speed_runs`` are also timed, at ``input_size`` and ``batch_sizes``), measured with
     ``handlib.bench`` on this machine. Each model is built as the chapter's run of that name
     configures it (``bench.runs``: label -> run name) so that channels and size come from its
-    model and codec; plain registry names are built with their defaults.
+    model and codec: the run under this profile, or under the profile ``bench.models_of`` names
+    (``paper``: the paper-size models, whatever this profile trains).
 
     The result is saved as ``bench.json`` in the profile's results folder and reused when it
     holds the same settings measured on a device of the same name; ``measure=False`` only reads
@@ -459,6 +519,8 @@ def bench_study(cfg: dict, *, measure: bool = True) -> dict | None:
     from handlib.bench import benchmark_config
 
     settings = cfg["bench"]
+    models_cfg = load_profile(cfg["chapter"], settings["models_of"]) if settings.get(
+        "models_of") else cfg
     path = results.results_root() / cfg["chapter"] / cfg["profile"] / results.BENCH_FILE
     device = str(engine.resolve_device(cfg["train"]["device"]))
     if path.is_file():
@@ -470,7 +532,7 @@ def bench_study(cfg: dict, *, measure: bool = True) -> dict | None:
         return None
     measured = []
     for label, name in settings["runs"].items():
-        config = resolve_run(cfg, name)
+        config = resolve_run(models_cfg, name)
         config["data"] = deep_merge(config["data"], {"input_size": settings["input_size"]})
         measured.append({"label": label, "run": name, **benchmark_config(
             config, settings["batch_sizes"], device,

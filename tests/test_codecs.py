@@ -427,7 +427,7 @@ def test_build_names_the_bad_codec_or_option():
 
 def test_the_registry_maps_every_name_to_its_codec_class():
     assert list(codecs.CODECS) == ["heatmap2d", "heatmap3d", "softargmax2d", "bones3d",
-                                   "depth_crop"]
+                                   "depth_crop", "scoremap_lift"]
     for name, cls in codecs.CODECS.items():
         assert issubclass(cls, codecs.Codec) and cls.name == name
         assert codecs.codec_class(name) is cls

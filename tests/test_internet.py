@@ -69,7 +69,8 @@ def test_the_loss_is_zero_on_its_own_targets_and_weights_each_term():
     loss = losses.build("internet")
     joint_hm = torch.tensor([[[3.5, 4.5, 2.5]] * 42])
     batch = _batch(joint_hm)
-    perfect = {"heatmaps3d": render_volumes(joint_hm, 8, 8, 1.0),
+    # the targets are the reference's: Gaussians of peak 255
+    perfect = {"heatmaps3d": losses.INTERNET_HEATMAP_PEAK * render_volumes(joint_hm, 8, 8, 1.0),
                "root_depth": torch.tensor([2.0]), "hand_type": torch.tensor([[30.0, -30.0]])}
     terms = loss(perfect, batch)
     assert terms["joint_heatmap"] == 0 and terms["rel_root_depth"] == 0
@@ -85,7 +86,7 @@ def test_the_loss_ignores_unweighted_joints_and_renders_at_the_codecs_sigma():
     loss = losses.build("internet")
     joint_hm = torch.tensor([[[3.5, 4.5, 2.5]] * 42])
     batch = _batch(joint_hm)
-    volumes = render_volumes(joint_hm, 8, 8, 1.0)
+    volumes = losses.INTERNET_HEATMAP_PEAK * render_volumes(joint_hm, 8, 8, 1.0)
     wrong = volumes.clone()
     wrong[0, 5] = 0.0
     assert loss({"heatmaps3d": wrong, "root_depth": torch.tensor([2.0]),

@@ -14,6 +14,8 @@ codec              targets (``encode``)                                    paper
 ``bones3d``        20 bone vectors on the kinematic tree                   ResUnet
 ``depth_crop``     a 3D cube crop, depth and joints normalised to it,      CrossInfoNet
                    heat maps of chosen joint subsets
+``scoremap_lift``  2D score maps, scale-normalised wrist-relative 3D in    Zimmermann & Brox
+                   a canonical frame + viewpoint rotation; two hands       (MS-FF's PoseNet)
 =================  ======================================================  ==================
 
 The interface (:class:`Codec`):
@@ -56,6 +58,7 @@ _TABLE: dict[str, str] = {
     "softargmax2d": "handlib.codecs.softargmax:SoftArgmax2D",
     "bones3d": "handlib.codecs.bones:Bones3D",
     "depth_crop": "handlib.codecs.depth_crop:DepthCrop",
+    "scoremap_lift": "handlib.codecs.scoremap_lift:ScoremapLift",
 }
 
 
@@ -90,6 +93,9 @@ class Codec:
     name = "codec"
     #: True: items use the two-hand slots (42 joints, right 0-20, left 21-41, ``hand_valid``).
     two_slot = False
+    #: True: the decoded 3D pose takes its scale from the ground truth (a scale-free output, as
+    #: Zimmermann & Brox's), so it cannot be scored without it ("GT S = Y").
+    needs_gt_scale = False
 
     def crop_region(self, sample: dict) -> tuple[np.ndarray, float] | None:
         """(centre (2,), side) in the sample's own pixels, or ``None`` for the pipeline's rule."""

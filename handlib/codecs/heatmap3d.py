@@ -18,7 +18,8 @@ a data loader; like the reference code, ``encode`` stores each joint's heat-map 
 (``joint_hm``: x, y in heat-map cells, z in depth bins) and the loss renders the Gaussian volumes
 on the device with :func:`render_volumes`, at the codec's own ``sigma`` (carried in each item as
 ``volume_sigma``, so the loss cannot render targets of another width). The reference code scales
-its Gaussians by 255; ours peak at 1 (a constant factor of the loss).
+its Gaussians by 255; ours peak at 1 here and the loss scales them (``handlib.losses.internet``:
+the factor weighs the heat-map term against the other two, so it is kept).
 
 **Encoding.** ``joint_weight`` = labelled, inside the crop, depth inside the range and hand
 present (the reference code's ``joint_valid`` after its range checks); ``hand_type`` = the two
@@ -49,6 +50,10 @@ soft-argmax over its 1D map, positions at bin centres ``k + 0.5``) and is mapped
   depth + the left wrist's own predicted relative depth) − P⁻¹(right wrist 2D, GT right wrist
   depth + the right wrist's own predicted relative depth), exactly the reference's formula (the
   wrists' own relative depths are ~0: their targets are the volume's central depth).
+
+On a one-hand frame the absent hand's slot is back-projected at the present hand's true wrist
+depth, the only one known, so that its ``kp3d_rel`` is finite: scoring the slot the model's
+hand-type head names ("GT H = N", ``handlib.metrics.predicted_hand_selection``) needs it.
 
 ``root_depth_abs`` is whatever the pipeline gives: the GT wrist depths (the reference's
 ``trans_test = 'gt'``). The reference's default config (``trans_test = 'rootnet'``) takes the
@@ -181,7 +186,10 @@ class Heatmap3D(Codec):
         found = {"kp2d": kp2d, "confidence": confidence, "root_depth": root_depth.astype(
             np.float32), "hand_type": hand_type.astype(np.float32)}
         if "root_depth_abs" in batch and "K" in batch:
-            wrists = to_numpy(batch["root_depth_abs"]).reshape(-1, HANDS)
+            wrists = to_numpy(batch["root_depth_abs"]).reshape(-1, HANDS).astype(np.float64)
+            # an absent hand's slot at the present hand's depth (the only one known), so a
+            # model that names the wrong hand is still scored (GT H = N, handlib.metrics)
+            wrists = np.where(np.isfinite(wrists), wrists, wrists[:, ::-1])
             K = to_numpy(batch["K"])
             z = relative.reshape(-1, HANDS, NUM_JOINTS) + wrists[..., None]
             kp3d = back_project(kp2d, z.reshape(-1, HANDS * NUM_JOINTS), K)

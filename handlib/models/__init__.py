@@ -34,6 +34,7 @@ REGISTRY: dict[str, str] = {
     "msff_no_channel_conversion": "handlib.papers.msff.models:msff_no_channel_conversion",
     "msff_no_global_regression": "handlib.papers.msff.models:msff_no_global_regression",
     "msff_no_local_optimization": "handlib.papers.msff.models:msff_no_local_optimization",
+    "zb_posenet": "handlib.papers.msff.posenet:zb_posenet",
 }
 
 

@@ -33,6 +33,13 @@ two-level rows; ``text`` is a template over ``{subject}``, ``{reference}``, ``{c
 data-free measurement such as a parameter count), ``synthetic`` (only on the synthetic
 stand-in here; on the real dataset with the ``paper`` profile when a user has it) or
 ``not_here``. ``reference: null`` makes a claim about the subject's own value ("reaches 0.999").
+
+A claim the paper makes without a printed number (about a figure whose values are not
+transcribed, or in its prose with no evidence at all) has ``table: null`` and ``source`` (where
+it is made: "Fig. 5", "Introduction, contribution 2"); its subject, references and column are
+then the labels the chapter scores it by, and its paper values are NaN. For such claims
+``better`` is the direction the claim asserts ("fingertips have a *higher* error" is ``better:
+higher``).
 """
 from __future__ import annotations
 
@@ -162,7 +169,8 @@ def _label(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _references(claim: dict) -> list:
+def claim_references(claim: dict) -> list:
+    """The claim's reference labels as a list (empty for a claim about its subject alone)."""
     reference = claim.get("reference")
     if reference is None:
         return []
@@ -174,7 +182,7 @@ def claim_labels(claim: dict) -> dict:
     the subject's own value), ``column`` and ``within`` (None for single-level rows); YAML lists
     that name a two-level label become tuples."""
     within = claim.get("within")
-    return {"subject": _label(claim["subject"]), "references": _references(claim),
+    return {"subject": _label(claim["subject"]), "references": claim_references(claim),
             "column": _label(claim["column"]), "within": None if within is None else _label(within)}
 
 
@@ -191,12 +199,15 @@ def claim_values(claim: dict, frame: pd.DataFrame | None = None) -> dict:
     references the strongest is the best of them by ``claim["better"]`` (the one the subject has
     to beat). Returns ``{subject, subject_value, reference, reference_value}``.
     """
+    if claim.get("table") is None:  # no printed number behind the claim
+        return {"subject": _label(claim["subject"]), "subject_value": math.nan,
+                "reference": next(iter(claim_references(claim)), None), "reference_value": math.nan}
     if frame is None:
         frame = table(claim["paper"], claim["table"])
     if claim.get("within") is not None:
         frame = frame.loc[_label(claim["within"])]
     column = frame[_label(claim["column"])]
-    ref_values = {r: float(column.loc[r]) for r in _references(claim)}
+    ref_values = {r: float(column.loc[r]) for r in claim_references(claim)}
     known = {r: v for r, v in ref_values.items() if not math.isnan(v)}
     pick = max if claim["better"] == "higher" else min
     reference = pick(known, key=known.get) if known else next(iter(ref_values), None)
@@ -212,7 +223,7 @@ def claim_sentence(claim: dict) -> str:
     """The claim's text template filled with row, column and group names (no numbers)."""
     return claim["text"].format(
         subject=label_text(_label(claim["subject"])),
-        reference=", ".join(label_text(r) for r in _references(claim)),
+        reference=", ".join(label_text(r) for r in claim_references(claim)),
         column=label_text(_label(claim["column"])),
         within=label_text(_label(claim.get("within", ""))),
     )
@@ -224,6 +235,8 @@ def format_claim(claim: dict, digits: int | None = None) -> str:
     Numbers are printed as transcribed (``digits`` rounds them). For a list of references the
     sentence names all of them and the numbers compare with the strongest one, named in brackets.
     """
+    if claim.get("table") is None:
+        return f"{claim_sentence(claim)} ({claim_source(claim)}; no number printed)"
     values = claim_values(claim)
 
     def number(x: float) -> str:
@@ -236,13 +249,18 @@ def format_claim(claim: dict, digits: int | None = None) -> str:
             f"{number(values['reference_value'])}{against}")
 
 
+def claim_source(claim: dict) -> str:
+    """Where the paper makes the claim: "Table N", or its ``source`` for a claim without one."""
+    return f"Table {claim['table']}" if claim.get("table") is not None else claim["source"]
+
+
 def claims_table(paper: str) -> pd.DataFrame:
     """One row per claim: id, the sentence with the paper's numbers, source table, testability."""
     rows = [
         {
             "claim": claim["id"],
             "paper says": format_claim(claim),
-            "table": f"Table {claim['table']}",
+            "source": claim_source(claim),
             "testable on": claim["testable_on"].replace("_", " "),
             "why": claim["why"],
         }

@@ -48,9 +48,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from handlib import metrics, papers, results, viz
+from handlib import metrics, papers, viz
 from handlib.skeleton import FINGERS, JOINT_NAMES, NUM_JOINTS
-from handlib.study import Record, Study, bench_row, claim_inputs, sample_images, seed_mean
+from handlib.study import (Record, Study, bench_row, claim_inputs, sample_images, seed_mean,
+                           validation_curves)
 
 PAPER_DATASETS: tuple[str, ...] = ("STB", "RHD")
 #: Thresholds of Table 3, and the one of Tables 4-6 and of most claims.
@@ -310,14 +311,7 @@ def figure_pck_curves(study: Study, dataset: str) -> Figure:
 def learning_curves(study: Study, dataset: str, column: str = "val_pck@0.05") -> pd.DataFrame:
     """Epoch x model: the validation ``column`` of each Table 3 model's first seed (from its
     ``history.csv``), to show how far training got."""
-    curves = {}
-    for label, name in study.group("3").items():
-        runs = [r for r in study.runs if r.dataset == dataset and r.name == name]
-        saved = results.read_run(results.run_dir(study.experiment, study.profile,
-                                                 runs[0].run_id)) if runs else None
-        if saved is not None and column in saved["history"]:
-            curves[label] = saved["history"].set_index("epoch")[column]
-    return pd.DataFrame(curves)
+    return validation_curves(study, dataset, study.group("3"), column)
 
 
 def figure_learning_curves(study: Study) -> Figure:
