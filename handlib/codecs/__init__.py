@@ -123,6 +123,20 @@ def output(outputs: dict, key: str, codec: str) -> torch.Tensor:
     return outputs[key]
 
 
+def check_two_hand_decode(codec: str, predicted, ndim: int, layout: str, batch) -> None:
+    """What a two-hand codec's ``decode_crop`` refuses, with the fix: a model output ``predicted``
+    that is not ``ndim``-D with 42 joints on axis 1 (``layout`` names the expected shape), or a
+    batch that is not in the two-hand layout (42 joints and ``hand_valid``)."""
+    joints = 2 * 21
+    if predicted.ndim != ndim or predicted.shape[1] != joints:
+        raise ValueError(f"{codec} decodes two hands: {layout}; the model predicts "
+                         f"{tuple(predicted.shape)}: a one-hand model cannot use a two-hand codec")
+    if "hand_valid" not in batch or ("kp2d" in batch and np.shape(batch["kp2d"])[1] != joints):
+        raise ValueError(f"{codec} is a two-hand codec: the batch is not in the two-hand layout "
+                         "(42 joints and hand_valid); build it with this codec so the pipeline "
+                         "puts every sample in the two hand slots")
+
+
 def to_numpy(value) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         return value.detach().float().cpu().numpy()

@@ -67,7 +67,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from handlib.codecs import Codec, output, to_numpy
+from handlib.codecs import Codec, check_two_hand_decode, output, to_numpy
 from handlib.codecs.geometry import back_project
 from handlib.codecs.heatmap2d import decode_heatmaps, parabola_offset
 from handlib.skeleton import NUM_JOINTS, WRIST
@@ -169,15 +169,7 @@ class Heatmap3D(Codec):
     # --------------------------------------------------------------------------- decode
     def decode_crop(self, outputs, batch) -> dict[str, np.ndarray]:
         volumes = output(outputs, "heatmaps3d", self.name)
-        if volumes.ndim != 5 or volumes.shape[1] != HANDS * NUM_JOINTS:
-            raise ValueError(f"heatmap3d decodes two hands: (B, 42, D, h, w) volumes; the model "
-                             f"predicts {tuple(volumes.shape)}: a one-hand model cannot use a "
-                             "two-hand codec")
-        joints = np.shape(batch["kp2d"])[1] if "kp2d" in batch else HANDS * NUM_JOINTS
-        if "hand_valid" not in batch or joints != HANDS * NUM_JOINTS:
-            raise ValueError("heatmap3d is a two-hand codec: the batch is not in the two-hand "
-                             "layout (42 joints and hand_valid); build it with this codec so the "
-                             "pipeline puts every sample in the two hand slots")
+        check_two_hand_decode(self.name, volumes, 5, "(B, 42, D, h, w) volumes", batch)
         kp2d, relative, confidence = decode_volumes(volumes, self.input_size,
                                                     self.depth_range_mm)
         root_bins = to_numpy(output(outputs, "root_depth", self.name)).reshape(-1)

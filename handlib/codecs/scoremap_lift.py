@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from handlib.codecs import Codec, output, to_numpy
+from handlib.codecs import Codec, check_two_hand_decode, output, to_numpy
 from handlib.codecs.heatmap2d import decode_heatmaps, encode_heatmaps
 from handlib.metrics import SCALE_BONE
 from handlib.skeleton import NUM_JOINTS, WRIST, finger_joints
@@ -148,16 +148,8 @@ class ScoremapLift(Codec):
 
     def decode_crop(self, outputs, batch) -> dict[str, np.ndarray]:
         maps = output(outputs, "heatmaps", self.name)
-        if maps.ndim != 4 or maps.shape[1] != HANDS * NUM_JOINTS:
-            raise ValueError(f"scoremap_lift decodes two hands: (B, 42, h, w) score maps; the "
-                             f"model predicts {tuple(maps.shape)}: a one-hand model cannot use "
-                             "a two-hand codec")
+        check_two_hand_decode(self.name, maps, 4, "(B, 42, h, w) score maps", batch)
         normalised = to_numpy(output(outputs, "kp3d_norm", self.name))
-        joints = np.shape(batch["kp2d"])[1] if "kp2d" in batch else HANDS * NUM_JOINTS
-        if "hand_valid" not in batch or joints != HANDS * NUM_JOINTS:
-            raise ValueError("scoremap_lift is a two-hand codec: the batch is not in the "
-                             "two-hand layout (42 joints and hand_valid); build it with this "
-                             "codec so the pipeline puts every sample in the two hand slots")
         kp2d, confidence = decode_heatmaps(maps, self.input_size)
         found = {"kp2d": kp2d, "confidence": confidence}
         if "kp3d" in batch:
