@@ -98,7 +98,8 @@ def internet() -> LossFn:
     """InterNet's three terms (Moon et al. 2020, §5; the reference code's ``JointHeatmapLoss``,
     ``RelRootDepthLoss``, ``HandTypeLoss``), for ``handlib.models.internet`` on the ``heatmap3d``
     codec: ``joint_heatmap``, the L2 between the predicted volumes and Gaussian volumes of peak
-    :data:`INTERNET_HEATMAP_PEAK` rendered from ``joint_hm`` at the codec's ``volume_sigma``, weighted by ``joint_weight`` and averaged
+    :data:`INTERNET_HEATMAP_PEAK` rendered from ``joint_hm`` at the codec's ``volume_sigma``,
+    weighted by ``joint_weight`` and averaged
     over voxels; ``rel_root_depth``, the L1 of the relative root depth (bins) where
     ``root_depth_weight`` is 1; ``hand_type``, the binary cross-entropy of the two hand-type
     logits. Each is a mean over the batch, as in the reference."""

@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from handlib.codecs import geometry
+from handlib.skeleton import NUM_JOINTS
 
 #: Codec name -> ``module:class`` (the registry's table; :data:`CODECS` reads it).
 _TABLE: dict[str, str] = {
@@ -127,7 +128,7 @@ def check_two_hand_decode(codec: str, predicted, ndim: int, layout: str, batch) 
     """What a two-hand codec's ``decode_crop`` refuses, with the fix: a model output ``predicted``
     that is not ``ndim``-D with 42 joints on axis 1 (``layout`` names the expected shape), or a
     batch that is not in the two-hand layout (42 joints and ``hand_valid``)."""
-    joints = 2 * 21
+    joints = 2 * NUM_JOINTS
     if predicted.ndim != ndim or predicted.shape[1] != joints:
         raise ValueError(f"{codec} decodes two hands: {layout}; the model predicts "
                          f"{tuple(predicted.shape)}: a one-hand model cannot use a two-hand codec")

@@ -481,8 +481,10 @@ def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
         floor_records = {d: box_centre_record(p) for d, p in floor_records.items()}
     models = _models(study)
     interacting = study.dataset_for(study.cfg["study"]["interacting_dataset"])
-    floor_of = lambda dataset, score: (float(score(floor_records[dataset]))  # noqa: E731
-                                       if dataset in floor_records else None)
+
+    def floor_of(dataset: str, score) -> float | None:
+        return float(score(floor_records[dataset])) if dataset in floor_records else None
+
     found: dict[str, dict] = {}
     for claim in papers.claims("msff"):
         if claim["testable_on"] == "not_here":
@@ -491,15 +493,14 @@ def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
         if claim.get("table") == "1":
             dataset = study.dataset_for(study.table("1")["datasets"][0])
             if measure == "2d":
-                score = scorer(study, measure="2d")
-                found[cid] = claim_inputs(study, claim, dataset, score,
-                                          floor=floor_of(dataset, score), note=", 2D error")
-                continue
-            score = lambda p: rhd_epe(study, p, False, False)  # noqa: E731
+                score = floor_score = scorer(study, measure="2d")
+                note = ", 2D error"
+            else:  # the subject's protocol; the constant is scored on the true hand's slot
+                score, floor_score = (epe_under(study, models[claim["subject"]], False, False),
+                                      epe_under(study, models[claim["subject"]], False, True))
+                note = ", GT S = N, GT H = N"
             found[cid] = claim_inputs(study, claim, dataset, score,
-                                      floor=floor_of(dataset, lambda p: rhd_epe(study, p, False,
-                                                                                 True)),
-                                      note=", GT S = N, GT H = N")
+                                      floor=floor_of(dataset, floor_score), note=note)
         elif cid in EVERY_JOINT_CLAIMS:
             if measure == "2d":
                 continue
