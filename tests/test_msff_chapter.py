@@ -204,3 +204,14 @@ def test_a_two_hand_model_given_a_one_hand_codec_is_a_clear_error():
     one_hand = codecs.build({"name": "heatmap2d", "input_size": 64, "heatmap_size": 16})
     with pytest.raises(ValueError, match="pair the model with the codec"):
         one_hand.decode_crop(outputs, {"kp2d": torch.zeros(1, 21, 2)})
+
+
+def test_a_claim_without_table_or_source_and_a_wrong_data_root_are_clear_errors(tmp_path):
+    claim = {**next(c for c in papers.claims("msff") if c.get("table") is None), "source": None}
+    with pytest.raises(ValueError, match="source"):
+        papers.format_claim(claim)
+    (tmp_path / "RHD_published_v2").mkdir()  # InterHand2.6M missing
+    with pytest.raises(ValueError, match="InterHand2.6M/"):
+        studies.apply_parameters(load_profile("msff", "paper"), data_root=tmp_path)
+    with pytest.raises(ValueError, match="data_root"):
+        studies.apply_parameters(load_profile("msff", "paper"))

@@ -251,7 +251,12 @@ def format_claim(claim: dict, digits: int | None = None) -> str:
 
 def claim_source(claim: dict) -> str:
     """Where the paper makes the claim: "Table N", or its ``source`` for a claim without one."""
-    return f"Table {claim['table']}" if claim.get("table") is not None else claim["source"]
+    if claim.get("table") is not None:
+        return f"Table {claim['table']}"
+    if not claim.get("source"):
+        raise ValueError(f"claim {claim.get('id')!r} has no table: give it a `source` saying "
+                         "where the paper makes it (e.g. \"Fig. 5\")")
+    return claim["source"]
 
 
 def claims_table(paper: str) -> pd.DataFrame:
