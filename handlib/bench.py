@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -61,6 +62,32 @@ def count(model: nn.Module, input_size: int, in_channels: int = 3) -> dict[str, 
         "gflops": flops / 1e9,
         "gmacs": flops / 2e9,
     }
+
+
+def activation_count(model: nn.Module, input_size: int, in_channels: int = 3) -> int:
+    """How many values the leaf modules of ``model`` output in one training-mode forward pass of
+    one image: the activations backpropagation keeps, a device-free measure of training memory
+    (in-place activations counted once per call, as each writes a tensor of its size)."""
+    total = 0
+
+    def add(module: nn.Module, inputs, output) -> None:
+        nonlocal total
+        tensors = output if isinstance(output, (list, tuple)) else [output]
+        total += sum(t.numel() for t in tensors if isinstance(t, torch.Tensor))
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    hooks = [m.register_forward_hook(add) for m in leaves]
+    probe = next(model.parameters())
+    was_training = model.training
+    model.train()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(2, in_channels, input_size, input_size, device=probe.device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return total // 2
 
 
 def module_table(model: nn.Module, input_size: int, in_channels: int = 3,
@@ -116,7 +143,7 @@ def _median_seconds(
 
 def _speed(
     model: nn.Module, batch: int, input_size: int, in_channels: int, device: torch.device, *,
-    fast: bool, compile: bool, warmup: int, repeats: int,
+    fast: bool, compile: bool, warmup: int, repeats: int, train: bool = True,
 ) -> dict[str, float]:
     layout = memory_format(device, channels_last=fast)
     model = model.to(memory_format=layout)
@@ -130,7 +157,7 @@ def _speed(
         with torch.no_grad(), precision:
             runner(image)
 
-    def train() -> None:
+    def train_step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with precision:
             loss = _output_loss(runner(image))
@@ -140,11 +167,12 @@ def _speed(
     model.eval()
     latency = _median_seconds(infer, device, warmup, repeats)
     model.train()
-    step = _median_seconds(train, device, warmup, repeats)
+    step = _median_seconds(train_step, device, warmup, repeats) if train else math.nan
     return {
         "latency_ms": latency * 1e3,
         "infer_img_s": batch / latency,
         "train_img_s": batch / step,
+        "train_step_s": step,
     }
 
 
@@ -160,17 +188,21 @@ def benchmark(
     warmup: int = 3,
     repeats: int = 10,
     input_channels: int = 3,
-    **model_kwargs,
+    train_batch_sizes: Sequence[int] | None = None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Counts and (unless ``counts_only``) speed of the registered model ``model_name``.
 
-    ``fast=None`` measures the fast path on CUDA only; ``compile=False`` leaves
-    ``torch.compile`` out of it. Returns ``{"model", "input_size", "device", "device_name",
-    "params_m", "size_mb", "gflops", "gmacs", "speed": [{"mode", "batch", "latency_ms",
-    "infer_img_s", "train_img_s"}, ...], "speedup": {batch: fast/eager training images/s}}``.
+    ``model_kwargs`` are the model's constructor arguments (a model may take its own
+    ``input_size``). ``fast=None`` measures the fast path on CUDA only; ``compile=False`` leaves
+    ``torch.compile`` out of it. Training steps are timed at ``train_batch_sizes`` (default:
+    every batch size; at the others ``train_img_s`` and ``train_step_s`` are NaN). Returns
+    ``{"model", "input_size", "device", "device_name", "params_m", "size_mb", "gflops", "gmacs",
+    "speed": [{"mode", "batch", "latency_ms", "infer_img_s", "train_img_s", "train_step_s"},
+    ...], "speedup": {batch: fast/eager training images/s}}``.
     """
     torch_device = resolve_device(device)
-    model = models.build(model_name, **model_kwargs).to(torch_device)
+    model = models.build(model_name, **(model_kwargs or {})).to(torch_device)
     result: dict[str, Any] = {
         "model": model_name,
         "input_size": input_size,
@@ -188,13 +220,15 @@ def benchmark(
     for mode in modes:
         for batch in batch_sizes:
             measured = _speed(
-                model, batch, input_size, input_channels, torch_device, fast=mode == "fast", compile=compile,
-                warmup=warmup, repeats=repeats,
+                model, batch, input_size, input_channels, torch_device, fast=mode == "fast",
+                compile=compile, warmup=warmup, repeats=repeats,
+                train=train_batch_sizes is None or batch in train_batch_sizes,
             )
             result["speed"].append({"mode": mode, "batch": batch, **measured})
     if "fast" in modes:
         train = {(row["mode"], row["batch"]): row["train_img_s"] for row in result["speed"]}
-        result["speedup"] = {b: train["fast", b] / train["eager", b] for b in batch_sizes}
+        result["speedup"] = {b: train["fast", b] / train["eager", b] for b in batch_sizes
+                             if not math.isnan(train["eager", b])}
     return result
 
 
@@ -208,7 +242,7 @@ def benchmark_config(config: dict, batch_sizes: Sequence[int] = (1,), device: st
     kwargs = {key: value for key, value in config["model"].items() if key != "name"}
     return benchmark(config["model"]["name"], data["input_size"], batch_sizes, device,
                      counts_only, input_channels=1 if data["modality"] == "depth" else 3,
-                     **options, **kwargs)
+                     model_kwargs=kwargs, **options)
 
 
 def table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:

@@ -30,6 +30,11 @@ compared. :func:`paired_bootstrap_margin` gives a claim's ``margin`` from the te
 twice the standard error of the score difference of two models scored on the same test samples.
 A claim about the subject's own value (``reference: null``, "reaches 0.999") compares
 the reproduced value with the paper's: it holds unless it is worse by more than the noise.
+
+A claim of equivalence (``better: similar``, with ``tolerance`` a fraction of the reference's
+value, on an error metric) holds when ``|d| + noise <= tolerance`` (the two are close even at the
+far edge of the noise), does not hold when ``|d| - noise > tolerance``, and is inconclusive in
+between; ``d`` is then the plain difference, subject minus reference.
 """
 from __future__ import annotations
 
@@ -239,7 +244,7 @@ def _lookup(reproduced: pd.DataFrame | Mapping, labels: dict, row: Any) -> Any:
 def claim_verdict(claim: dict, reproduced: pd.DataFrame | Mapping, seeds_std: float | None = None,
                   margin: float | None = None, *, tested_on: str | None = None,
                   profile: str | None = None, run: str | None = None,
-                  floor: float | None = None) -> dict:
+                  floor: float | None = None, unusable: str | None = None) -> dict:
     """The verdict on ``claim`` from reproduced values (the rule is in the module docstring).
 
     ``reproduced`` is a DataFrame named like the paper table (the claim's row/column are looked
@@ -252,11 +257,16 @@ def claim_verdict(claim: dict, reproduced: pd.DataFrame | Mapping, seeds_std: fl
     ``reference``, ``reference_value`` (for a claim about the subject's own value: the paper's),
     ``difference`` (positive = subject better), ``noise``, ``tested_on``, ``profile``, ``run``,
     and the paper's ``paper_subject_value``/``paper_reference_value``.
+
+    ``unusable`` names why the compared values cannot decide the claim although they exist (for
+    a claim on training curves: the models never learnt anything); the verdict is then
+    inconclusive with that reason.
     """
     attrs = getattr(reproduced, "attrs", {}) or {}
     labels = papers.claim_labels(claim)
     paper_values = papers.claim_values(claim)
-    sign = 1.0 if claim["better"] == "higher" else -1.0
+    similar = claim["better"] == "similar"
+    sign = 1.0 if claim["better"] == "higher" or similar else -1.0
 
     subject_value, subject_spread = _value_and_spread(_lookup(reproduced, labels, labels["subject"]))
     found = {r: _value_and_spread(_lookup(reproduced, labels, r)) for r in labels["references"]}
@@ -292,7 +302,12 @@ def claim_verdict(claim: dict, reproduced: pd.DataFrame | Mapping, seeds_std: fl
     result.update(difference=difference, noise=noise)
     if result["profile"] == SMOKE_PROFILE:
         return {**result, "reason": "smoke run"}
+    if unusable:
+        return {**result, "reason": unusable}
     compared = [subject_value] + ([reference_value] if reference is not None else [])
+    if similar:  # an error metric: the floor is a value both must be below
+        return {**result, **_similar_verdict(claim, difference, noise, reference_value, compared,
+                                             floor)}
     if floor is not None and all(sign * (value - floor) < 0 for value in compared):
         return {**result, "reason": f"every compared value is {'below' if sign > 0 else 'above'} "
                                     f"{floor:g}, the floor at which this metric orders models"}
@@ -312,6 +327,26 @@ def claim_verdict(claim: dict, reproduced: pd.DataFrame | Mapping, seeds_std: fl
             "reason": f"subject worse by {-difference:.3g} (> {noise:.3g})"}
 
 
+def _similar_verdict(claim: dict, difference: float, noise: float, reference_value: float,
+                     compared: list[float], floor: float | None) -> dict:
+    """Verdict and reason of a ``better: similar`` claim (see the module doc)."""
+    if floor is not None and all(value >= floor for value in compared):
+        return {"reason": f"every compared value is above {floor:g}, the floor at which this "
+                          "metric orders models"}
+    tolerance = claim["tolerance"] * abs(reference_value)
+    gap = abs(difference)
+    if gap + noise <= tolerance:
+        return {"verdict": "holds", "reason": f"difference {difference:+.3g} within the "
+                                              f"tolerance {tolerance:.3g} even with the noise "
+                                              f"({noise:.3g})"}
+    if gap - noise > tolerance:
+        return {"verdict": "does not hold",
+                "reason": f"difference {difference:+.3g} beyond the tolerance {tolerance:.3g} by "
+                          f"more than the noise ({noise:.3g})"}
+    return {"reason": f"difference {difference:+.3g} too close to the tolerance {tolerance:.3g} "
+                      f"for the noise ({noise:.3g})"}
+
+
 #: The verdict table's columns, the verdict first so that a reader sees it without scrolling.
 VERDICT_COLUMNS = ("claim", "verdict", "paper says", "subject (reproduced)",
                    "reference (reproduced)", "difference", "reason", "tested on", "testable on",
@@ -323,7 +358,7 @@ def verdict_table(claims: Sequence[dict], results: Mapping[str, Mapping]) -> pd.
 
     ``results`` maps a claim id to the keyword arguments of :func:`claim_verdict`
     (``reproduced`` and optionally ``seeds_std``, ``margin``, ``tested_on``, ``profile``,
-    ``run``, ``floor``). Claims without results are ``inconclusive``: "not testable here" for claims the
+    ``run``, ``floor``, ``unusable``). Claims without results are ``inconclusive``: "not testable here" for claims the
     YAML marks ``not_here``, otherwise "not run".
     """
     rows = []

@@ -9,6 +9,8 @@ sections and ``runs`` (``handlib.profiles``), a ``study`` section::
         STB: {source: stb, folder: STB}     # `folder`: its sub-folder of the notebook's data_root
         RHD: {source: rhd, splits: {train: rcsf_train, val: rcsf_val, test: rcsf_test}}
                            # `splits`: the dataset's own split names (default train/val/test)
+        STB: {families: {internet_plus: {train: {epochs: 45}}}}
+                           # `families`: run sections of a family's runs on this dataset only
       seeds: [0]           # the training seeds (the notebook's `seed` parameter shifts them)
       groups:              # named sets of runs, label (as the paper prints it) -> run name
         main: {seeds: all, runs: {CPN50: cpn50, Ours: rcsf}}
@@ -120,7 +122,9 @@ def run_id(cfg: dict, dataset: str, name: str, seed: int) -> str:
 def run_config(cfg: dict, dataset: str, name: str, seed: int) -> dict:
     """The engine config of run ``name`` on ``dataset`` with training seed ``seed``: the run's
     sections (``handlib.profiles.resolve_run``), the dataset's settings merged over ``data``
-    (its ``folder`` joined to ``data.data_root``) and the seed."""
+    (its ``folder`` joined to ``data.data_root``), the dataset's settings of the run's family
+    (``families``: a paper that trains each dataset for its own number of epochs) and the
+    seed."""
     if name not in cfg["runs"]:
         raise ValueError(f"chapter {cfg.get('chapter')!r} defines no run {name!r}; its runs are "
                          f"{', '.join(cfg['runs'])}")
@@ -132,6 +136,8 @@ def run_config(cfg: dict, dataset: str, name: str, seed: int) -> dict:
     overrides = dict(datasets[dataset])
     folder = overrides.pop("folder", None)
     splits = overrides.pop("splits", {})
+    family = cfg["runs"][name].get("family")
+    config = deep_merge(config, overrides.pop("families", {}).get(family, {}))
     unknown = sorted(set(splits) - set(DATASET_SPLITS))
     if unknown:
         raise ValueError(f"dataset {dataset!r}: `splits` names {unknown}; it maps "
@@ -507,7 +513,9 @@ def contrast_inputs(study: Study, claim: dict, dataset: str, name: str,
 
 def bench_study(cfg: dict, *, measure: bool = True) -> dict | None:
     """The chapter's speed and size table (``bench`` section: ``runs`` to count, of which
-    ``speed_runs`` are also timed, at ``input_size`` and ``batch_sizes``), measured with
+    ``speed_runs`` are also timed, at ``input_size`` and ``batch_sizes``, training steps at
+    ``train_batch_sizes`` when given; with ``fast_path: true`` also, on CUDA, on the fast path
+    of bf16 + channels-last + compile), measured with
     ``handlib.bench`` on this machine. Each model is built as the chapter's run of that name
     configures it (``bench.runs``: label -> run name) so that channels and size come from its
     model and codec: the run under this profile, or under the profile ``bench.models_of`` names
@@ -534,10 +542,14 @@ def bench_study(cfg: dict, *, measure: bool = True) -> dict | None:
     for label, name in settings["runs"].items():
         config = resolve_run(models_cfg, name)
         config["data"] = deep_merge(config["data"], {"input_size": settings["input_size"]})
+        if "input_size" in config["model"]:  # a model whose layers depend on it (FcaNet's DCT)
+            config["model"] = {**config["model"], "input_size": settings["input_size"]}
         measured.append({"label": label, "run": name, **benchmark_config(
             config, settings["batch_sizes"], device,
-            counts_only=label not in settings["speed_runs"], fast=False,
-            warmup=settings["warmup"], repeats=settings["repeats"])})
+            counts_only=label not in settings["speed_runs"],
+            fast=None if settings.get("fast_path") else False,
+            warmup=settings["warmup"], repeats=settings["repeats"],
+            train_batch_sizes=settings.get("train_batch_sizes"))})
     saved = {"settings": settings, "device_name": results.device_name(device),
              "models": measured}
     results.write_json_atomic(path, saved)

@@ -32,7 +32,7 @@ def test_resnet50_costs_the_commonly_quoted_4_1_gmacs_at_224():
 def test_benchmark_measures_eager_and_fast_paths():
     result = bench.benchmark(
         "resnet18", input_size=64, batch_sizes=[1, 2], device="cpu", fast=True, compile=False,
-        warmup=1, repeats=2, width=8,
+        warmup=1, repeats=2, model_kwargs={"width": 8},
     )
     assert result["device"] == "cpu" and result["device_name"].startswith("CPU")
     assert [(r["mode"], r["batch"]) for r in result["speed"]] == [
@@ -49,7 +49,8 @@ def test_benchmark_measures_eager_and_fast_paths():
 
 
 def test_fast_path_is_measured_on_cuda_only_by_default():
-    result = bench.benchmark("resnet18", 64, [1], "cpu", warmup=0, repeats=1, width=8)
+    result = bench.benchmark("resnet18", 64, [1], "cpu", warmup=0, repeats=1,
+                             model_kwargs={"width": 8})
     assert [r["mode"] for r in result["speed"]] == ["eager"] and result["speedup"] == {}
 
 

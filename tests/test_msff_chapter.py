@@ -4,50 +4,21 @@ per-joint errors, the Fig. 6 selection rule, the claim inputs and the profiles."
 import numpy as np
 import pytest
 
-from handlib import papers, report, study as studies
+from handlib import papers, report, study as studies, study3d
 from handlib.papers.msff import study as chapter
 from handlib.profiles import load_profile
 from handlib.skeleton import NUM_JOINTS, TIP_JOINTS
+from two_hand_records import ALIGNED, N, two_hand_record
 
-N = 12                      # frames 0-5 interacting, 6-11 one hand (right, left alternately)
-#: Per-run error (mm) of every non-wrist joint; the wrist is exact, so the root-aligned error
-#: of a hand is 20/21 of it.
+#: Per-run error (mm) of every non-wrist joint (``two_hand_records``).
 ERRORS = {"msff": 2.0, "internet": 4.0, "posenet": 6.0, "msff_no_ccm": 3.0,
           "msff_no_grm": 5.0, "msff_no_lom": 7.0}
-ALIGNED = 20 / 21
 
 
 def fake_predictions(name: str, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)  # the same test set for every run
-    kp3d = rng.normal(0, 40, (N, 2, NUM_JOINTS, 3)) + np.array([0, 0, 500.0])
-    hand_valid = np.ones((N, 2), bool)
-    hand_valid[6::2, 1] = False   # right hand only
-    hand_valid[7::2, 0] = False   # left hand only
-    kp3d[~hand_valid] = np.nan
-    direction = np.array([0.6, 0.8, 0.0])
-    pred = kp3d + ERRORS[name] * direction
-    pred[:, :, 0] = kp3d[:, :, 0]                 # the wrist exact
-    pred[~hand_valid] = kp3d[hand_valid][:1] * 0 + 1e3  # the empty slot: far away
-    kind = np.zeros((N, 2, NUM_JOINTS), np.int8)
-    kind[:6, :, 1:4] = 3                          # occluded by the other hand
-    kind[:6, 0, 4] = 1                            # self-occluded
-    kind[0, 1, 5:9] = 3                           # frame 0: the most joints hidden
-    record = {
-        "index": np.arange(N), "kp3d": kp3d.reshape(N, 42, 3).astype(np.float32),
-        "kp3d_rel_pred": (pred - pred[:, :, :1]).reshape(N, 42, 3).astype(np.float32),
-        "kp2d": rng.uniform(0, 64, (N, 42, 2)).astype(np.float32),
-        "labelled": np.repeat(hand_valid, NUM_JOINTS, axis=1),
-        "in_frame": np.ones((N, 42), bool), "visible": (kind == 0).reshape(N, 42),
-        "visibility_kind": kind.reshape(N, 42), "hand_valid": hand_valid,
-        "norm_size": np.full(N, 50.0, np.float32),
-    }
-    record["kp2d_pred"] = record["kp2d"] + 1.0
-    if name != "posenet":  # PoseNet has no hand-type head
-        hand_type = hand_valid.astype(np.float32)
-        if name == "internet":                      # every one-hand frame called the other hand
-            hand_type[6:] = hand_type[6:, ::-1]
-        record["hand_type_pred"] = hand_type
-    return record
+    # PoseNet has no hand-type head; InterNet calls every one-hand frame the other hand
+    return two_hand_record(ERRORS[name], hand_type=name != "posenet",
+                           wrong_hand=name == "internet")
 
 
 def fake_study(profile: str = "cpu") -> studies.Study:
@@ -116,21 +87,21 @@ def test_ground_truth_protocols_and_posenet_cells(cpu_study):
 
 def test_joint_and_frame_sets(cpu_study):
     p = fake_predictions("msff", 0)
-    tips = chapter.joint_set(p, "fingertips")
+    tips = study3d.joint_set(p, "fingertips")
     assert tips.sum() == N * 2 * len(TIP_JOINTS)
-    assert chapter.joint_set(p, "occluded by the other hand").sum() == 6 * 2 * 3 + 4
-    assert chapter.frame_set(p, "interacting").tolist() == [True] * 6 + [False] * 6
+    assert study3d.joint_set(p, "occluded by the other hand").sum() == 6 * 2 * 3 + 4
+    assert study3d.frame_set(p, "interacting").tolist() == [True] * 6 + [False] * 6
     # the wrist is exact and every other joint is off by 2 mm
-    assert chapter.mpjpe(cpu_study, p, "fingertips") == pytest.approx(2.0, rel=1e-5)
-    assert chapter.mpjpe(cpu_study, p, "palm joints") == pytest.approx(2.0 * 5 / 6, rel=1e-5)
+    assert study3d.mpjpe(cpu_study, p, "fingertips") == pytest.approx(2.0, rel=1e-5)
+    assert study3d.mpjpe(cpu_study, p, "palm joints") == pytest.approx(2.0 * 5 / 6, rel=1e-5)
     with pytest.raises(ValueError, match="joint set"):
-        chapter.joint_set(p, "knuckles")
+        study3d.joint_set(p, "knuckles")
 
 
 def test_split_tables_have_every_model_and_the_joint_counts(cpu_study):
     interacting = cpu_study.dataset_for("InterHand2.6M")
     table = chapter.table_joint_sets(cpu_study, interacting, "interacting")
-    assert list(table.columns) == list(chapter.JOINT_SETS)
+    assert list(table.columns) == list(study3d.JOINT_SETS)
     assert {"MS-FF", "InterNet(2020)", "PoseNet(2017)", "MS-FF without CCM",
             "MS-FF without GRM", "MS-FF without LOM", "joints scored"} == set(table.index)
     assert table.loc["joints scored", "all joints"] == 6 * 42
@@ -147,13 +118,13 @@ def test_fig5_pools_left_and_right_and_fig6_picks_the_most_hidden_frames(cpu_stu
     assert values.shape == (NUM_JOINTS, 6)
     assert values.loc["wrist", "MS-FF"] == pytest.approx(0.0, abs=1e-5)
     assert values.iloc[1:]["InterNet(2020)"].to_numpy() == pytest.approx(4.0, rel=1e-5)
-    chosen = chapter.most_occluded_by_other_hand(fake_predictions("msff", 0), 2)
+    chosen = study3d.most_occluded_by_other_hand(fake_predictions("msff", 0), 2)
     assert chosen.tolist() == [0, 1]  # frame 0 hides the most; ties go to the earlier frame
 
 
 def test_every_claim_gets_a_verdict_and_the_mean_pose_is_the_floor(cpu_study):
     at_the_wrist = np.zeros((2, NUM_JOINTS, 3))  # a constant: every joint at the wrist
-    floor = {d: chapter.mean_pose_record(fake_predictions("msff", 0), at_the_wrist)
+    floor = {d: study3d.mean_pose_record(fake_predictions("msff", 0), at_the_wrist)
              for d in cpu_study.cfg["study"]["datasets"]}
     found = chapter.claim_results(cpu_study, floor)
     claims = papers.claims("msff")
@@ -177,7 +148,7 @@ def test_every_claim_gets_a_verdict_and_the_mean_pose_is_the_floor(cpu_study):
 def test_a_model_worse_than_the_constant_is_inconclusive(cpu_study):
     record = fake_predictions("msff", 0)
     hands = np.nan_to_num(record["kp3d"]).reshape(N, 2, NUM_JOINTS, 3)
-    floor = chapter.mean_pose_record(record, np.zeros((2, NUM_JOINTS, 3)))
+    floor = study3d.mean_pose_record(record, np.zeros((2, NUM_JOINTS, 3)))
     floor["kp3d_rel_pred"] = (hands - hands[:, :, :1]).reshape(N, 42, 3)  # a perfect constant
     found = chapter.claim_results(cpu_study, {d: floor for d in cpu_study.cfg["study"]["datasets"]})
     verdict = report.verdict_table(papers.claims("msff"), found).loc["channel_conversion_helps"]

@@ -192,7 +192,8 @@ def test_claims_are_checkable_data(paper):
     assert len({c["id"] for c in claims}) == len(claims)
     for claim in claims:
         assert claim["testable_on"] in papers.TESTABLE_ON
-        assert claim["better"] in ("higher", "lower")
+        assert claim["better"] in ("higher", "lower", "similar")
+        assert (claim["better"] == "similar") == ("tolerance" in claim)
         assert claim["why"]
         assert not re.search(r"(?<![A-Za-z])\d+\.\d", claim["text"]), "numbers belong in the table, not the text"
         if claim.get("table") is None:  # a claim with no printed number says where it is made

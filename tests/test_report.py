@@ -163,3 +163,29 @@ def test_paper_vs_reproduced_rejects_unknown_columns():
     paper = papers.table("crossinfonet", "1")
     with pytest.raises(ValueError, match="not in Table 1"):
         report.paper_vs_reproduced(paper, pd.DataFrame({"MSRA": [1.0]}, index=["Base"]), "r")
+
+
+# InterNet+'s "can equivalently replace InterNet" on interacting hands: within 10 %.
+SIMILAR = next(c for c in papers.claims("internet_plus")
+               if c["id"] == "replaces_internet_interacting")
+
+
+@pytest.mark.parametrize("subject, margin, expected", [
+    (16.5, 0.5, "holds"),          # 0.5 + 0.5 <= 1.6 (10 % of 16)
+    (18.5, 0.5, "does not hold"),  # 2.5 - 0.5 > 1.6
+    (17.4, 0.5, "inconclusive"),   # 1.4 is within 10 %, but not with the noise
+])
+def test_an_equivalence_claim_needs_the_gap_inside_its_tolerance_beyond_the_noise(
+        subject, margin, expected):
+    verdict = report.claim_verdict(SIMILAR, {"InterNet+": subject, "InterNet": 16.0},
+                                   margin=margin, profile="cpu")
+    assert verdict["verdict"] == expected
+    assert verdict["difference"] == pytest.approx(subject - 16.0)
+    assert papers.format_claim(SIMILAR).endswith("at most 10%: 17.63 vs 16.02")
+
+
+def test_an_unusable_comparison_is_inconclusive_with_its_reason():
+    verdict = report.claim_verdict(BEATS, {"Ours": 0.70, "CPN101": 0.60}, margin=0.01,
+                                   profile="cpu", unusable="the models learnt nothing")
+    assert verdict["verdict"] == "inconclusive"
+    assert verdict["reason"] == "the models learnt nothing"

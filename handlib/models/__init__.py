@@ -35,6 +35,16 @@ REGISTRY: dict[str, str] = {
     "msff_no_global_regression": "handlib.papers.msff.models:msff_no_global_regression",
     "msff_no_local_optimization": "handlib.papers.msff.models:msff_no_local_optimization",
     "zb_posenet": "handlib.papers.msff.posenet:zb_posenet",
+    # paper 3: InterNet+ (Table 1's extractor + InterNet's PoseNet) and its variants
+    # (handlib/papers/internet_plus/)
+    "internet_plus_extractor": "handlib.papers.internet_plus.models:extractor",
+    "internet_plus": "handlib.papers.internet_plus.models:internet_plus",
+    "internet_plus_no_ca": "handlib.papers.internet_plus.models:internet_plus_no_ca",
+    "internet_plus_se": "handlib.papers.internet_plus.models:internet_plus_se",
+    "internet_plus_cbam": "handlib.papers.internet_plus.models:internet_plus_cbam",
+    "internet_plus_no_fcanet": "handlib.papers.internet_plus.models:internet_plus_no_fcanet",
+    "internet_plus_relu": "handlib.papers.internet_plus.models:internet_plus_relu",
+    "internet_plus_residual": "handlib.papers.internet_plus.models:internet_plus_residual",
 }
 
 

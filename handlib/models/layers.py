@@ -20,13 +20,38 @@
 - ``init_heatmap_head(conv)``: a heat-map output convolution starts near zero (normal, std
   0.001, zero bias; the initialisation of every convolution in the HRNet reference code), so
   that training does not first have to undo large random heat maps.
+
+Activations and attention of the MobileNet family (InterNet+, paper 3, and MS-FF's SE block),
+each written out and each looked up by name (:func:`activation`, :func:`attention`), so that a
+configuration names them as data and an unknown name is one clear error:
+
+- ``AconC`` and ``MetaAconC``: ACON-C (Ma et al. 2021, InterNet+ eq. 4),
+  ``(p1 − p2)·x·σ(β(p1 − p2)x) + p2·x`` with per-channel learnable p1, p2; β → 0 gives the
+  linear mean ``(p1 + p2)/2 · x``, β → ∞ the maximum ``max(p1·x, p2·x)`` (eqs. 1-2). ACON-C
+  learns one β per channel; Meta-ACON-C generates β per image and channel from the input,
+  ``β = σ(W2 W1 GAP(x))`` (the ACON paper's channel-wise meta form, hidden width
+  ``max(r, C/r)``, r = 16).
+- ``SqueezeExcitation`` (Hu et al. 2018): global average pooling, two fully connected layers with
+  a ReLU, a gate (sigmoid, or MobileNetV3's hard sigmoid), channel-wise rescaling.
+- ``CoordinateAttention`` (Hou et al. 2021, Fig. 2(c)): pool along W and along H separately,
+  a shared 1×1 conv to ``max(8, C/r)`` channels (r = 32) + BN + h-swish, two 1×1 convs back to
+  C with sigmoids: one gate per row, one per column, multiplied into the input.
+- ``CBAM`` (Woo et al. 2018): channel attention (shared MLP on average- and max-pooled vectors,
+  r = 16) then spatial attention (7×7 conv on the channel mean and max).
+- ``MultiSpectralAttention``, FcaNet (Qin et al. 2021): the channels are split into as many equal
+  groups as there are frequencies; group k is pooled with the 2D DCT basis of frequency
+  (u_k, v_k) over the whole map, and the pooled vector goes through SE's two layers and a sigmoid.
+  The basis is ``cos(πu(h + ½)/H)·cos(πv(w + ½)/W) / (H·W)``, so that frequency (0, 0) is
+  exactly global average pooling; the DCT size must equal the feature map's.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 def conv_bn(
@@ -219,3 +244,198 @@ def init_weights(module: nn.Module) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+# ----------------------------------------------------------------------------- activations
+
+
+class AconC(nn.Module):
+    """ACON-C (eq. 4 of InterNet+, Ma et al. 2021) with one learnable β per channel.
+
+    p1 and p2 start at 1 and 0, so the unit starts as Swish with β = 1 (ACON-A); all three are
+    per-channel parameters of shape (1, C, 1, 1)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.p1 = nn.Parameter(torch.ones(1, channels, 1, 1))
+        self.p2 = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.beta = nn.Parameter(torch.ones(1, channels, 1, 1))
+
+    def switch(self, x: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """``(p1 − p2)·x·σ(β(p1 − p2)x) + p2·x`` for a given β (eq. 4)."""
+        gap = (self.p1 - self.p2) * x
+        return gap * torch.sigmoid(beta * gap) + self.p2 * x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.switch(x, self.beta)
+
+
+class MetaAconC(AconC):
+    """Meta-ACON-C: ACON-C whose β is generated from the input, ``σ(W2 W1 GAP(x))`` per image
+    and channel (hidden width ``max(reduction, C // reduction)``). The ACON authors' code puts a
+    BatchNorm after each of W1, W2; we leave them out, as the paper's formula does, so that the
+    unit also trains at batch size 1."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__(channels)
+        del self.beta
+        hidden = max(reduction, channels // reduction)
+        self.beta_generator = nn.Sequential(nn.Conv2d(channels, hidden, 1),
+                                            nn.Conv2d(hidden, channels, 1), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.switch(x, self.beta_generator(x.mean(dim=(2, 3), keepdim=True)))
+
+
+#: Activations by name: ``name -> (channels -> module)``.
+ACTIVATIONS: dict[str, object] = {
+    "relu": lambda channels: nn.ReLU(inplace=True),
+    "hswish": lambda channels: nn.Hardswish(inplace=True),
+    "leaky_relu": lambda channels: nn.LeakyReLU(0.1, inplace=True),
+    "acon_c": AconC,
+    "meta_acon_c": MetaAconC,
+    "none": lambda channels: nn.Identity(),
+}
+
+
+def activation(name: str, channels: int) -> nn.Module:
+    """The activation ``name`` (:data:`ACTIVATIONS`) for ``channels`` channels."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name](channels)
+
+
+# ----------------------------------------------------------------------------- attention
+
+GATES = {"sigmoid": nn.Sigmoid, "hard_sigmoid": nn.Hardsigmoid}
+
+
+class SqueezeExcitation(nn.Module):
+    """SE (Hu et al. 2018): ``x · gate(W2 δ(W1 GAP(x)))``, hidden width ``channels // reduction``
+    (at least ``min_hidden``)."""
+
+    def __init__(self, channels: int, reduction: int = 16, gate: str = "sigmoid",
+                 min_hidden: int = 1):
+        super().__init__()
+        if gate not in GATES:
+            raise ValueError(f"unknown SE gate {gate!r}; choose one of {', '.join(GATES)}")
+        hidden = max(min_hidden, channels // reduction)
+        self.squeeze = nn.Linear(channels, hidden)
+        self.excite = nn.Linear(hidden, channels)
+        self.gate = GATES[gate]()
+
+    def weights(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(B, C) pooled descriptors -> (B, C) channel weights."""
+        return self.gate(self.excite(F.relu(self.squeeze(pooled))))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features * self.weights(features.mean(dim=(2, 3)))[:, :, None, None]
+
+
+class CoordinateAttention(nn.Module):
+    """Coordinate attention (Hou et al. 2021): a gate per row and a gate per column."""
+
+    def __init__(self, channels: int, reduction: int = 32, min_hidden: int = 8):
+        super().__init__()
+        hidden = max(min_hidden, channels // reduction)
+        self.shared = nn.Sequential(nn.Conv2d(channels, hidden, 1, bias=False),
+                                    nn.BatchNorm2d(hidden), nn.Hardswish(inplace=True))
+        self.row_gate = nn.Conv2d(hidden, channels, 1)
+        self.column_gate = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height = x.shape[2]
+        rows = x.mean(dim=3, keepdim=True)                        # (B, C, H, 1): pooled along W
+        columns = x.mean(dim=2, keepdim=True).transpose(2, 3)     # (B, C, W, 1): pooled along H
+        shared = self.shared(torch.cat([rows, columns], dim=2))
+        rows, columns = shared[:, :, :height], shared[:, :, height:]
+        row_weights = torch.sigmoid(self.row_gate(rows))                        # (B, C, H, 1)
+        column_weights = torch.sigmoid(self.column_gate(columns)).transpose(2, 3)  # (B, C, 1, W)
+        return x * row_weights * column_weights
+
+
+class CBAM(nn.Module):
+    """CBAM (Woo et al. 2018): channel attention on average- and max-pooled vectors through one
+    shared MLP, then spatial attention from a 7×7 conv on the channel mean and maximum."""
+
+    def __init__(self, channels: int, reduction: int = 16, spatial_kernel: int = 7):
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True),
+                                 nn.Linear(hidden, channels))
+        self.spatial = nn.Conv2d(2, 1, spatial_kernel, padding=spatial_kernel // 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channel = torch.sigmoid(self.mlp(x.mean(dim=(2, 3))) + self.mlp(x.amax(dim=(2, 3))))
+        x = x * channel[:, :, None, None]
+        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.spatial(pooled))
+
+
+#: FcaNet's 16 best single frequencies on ImageNet ("top16", Qin et al. 2021, their Fig. 4 and
+#: released code), as (u, v) on a 7×7 DCT grid; :func:`scaled_frequencies` maps them to others.
+FCANET_TOP16: tuple[tuple[int, int], ...] = (
+    (0, 0), (0, 1), (6, 0), (0, 5), (0, 2), (1, 0), (1, 2), (4, 0),
+    (5, 0), (1, 6), (3, 0), (0, 4), (0, 6), (0, 3), (3, 5), (2, 2))
+
+
+def scaled_frequencies(frequencies: Sequence[tuple[int, int]], size: int,
+                       reference: int = 7) -> list[tuple[int, int]]:
+    """Frequencies given on a ``reference``×``reference`` grid, mapped to a ``size`` grid
+    (``u·size // reference``); a repeated frequency is kept (its channel group is pooled the
+    same way)."""
+    return [(u * size // reference, v * size // reference) for u, v in frequencies]
+
+
+def dct_basis(height: int, width: int, u: int, v: int) -> torch.Tensor:
+    """(H, W) the 2D DCT-II basis of frequency (u, v), scaled by 1/(H·W): at (0, 0) every weight
+    is 1/(H·W), so pooling with it is global average pooling."""
+    if not (0 <= u < height and 0 <= v < width):
+        raise ValueError(f"DCT frequency ({u}, {v}) lies outside a {height}x{width} map")
+    rows = torch.cos(math.pi * u * (torch.arange(height) + 0.5) / height)
+    columns = torch.cos(math.pi * v * (torch.arange(width) + 0.5) / width)
+    return rows[:, None] * columns[None, :] / (height * width)
+
+
+class MultiSpectralAttention(nn.Module):
+    """FcaNet's multi-spectral channel attention on ``size``×``size`` maps (see the module doc)."""
+
+    def __init__(self, channels: int, size: int, reduction: int = 16,
+                 frequencies: Sequence[tuple[int, int]] = FCANET_TOP16):
+        super().__init__()
+        if channels % len(frequencies):
+            raise ValueError(f"FcaNet splits the channels into {len(frequencies)} groups, one "
+                             f"per frequency; {channels} channels do not divide into them "
+                             "(choose a width that is a multiple of the number of frequencies)")
+        self.size = size
+        per_group = channels // len(frequencies)
+        bases = [dct_basis(size, size, u, v) for u, v in scaled_frequencies(frequencies, size)]
+        self.register_buffer("filters", torch.stack(bases).repeat_interleave(per_group, dim=0),
+                             persistent=False)                              # (C, size, size)
+        self.excitation = SqueezeExcitation(channels, reduction)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) != (self.size, self.size):
+            raise ValueError(f"FcaNet's DCT is {self.size}x{self.size} but the feature map is "
+                             f"{x.shape[-2]}x{x.shape[-1]}: set its size to the map's (the input "
+                             "size divided by the extractor's stride)")
+        pooled = (x * self.filters).sum(dim=(2, 3))
+        return x * self.excitation.weights(pooled)[:, :, None, None]
+
+
+#: Attention modules by name: ``name -> (channels -> module)``; "none" is no attention.
+ATTENTIONS: dict[str, object] = {
+    "none": lambda channels: nn.Identity(),
+    "ca": CoordinateAttention,
+    "se": lambda channels: SqueezeExcitation(channels, reduction=4, gate="hard_sigmoid",
+                                             min_hidden=8),
+    "cbam": CBAM,
+}
+
+
+def attention(name: str, channels: int) -> nn.Module:
+    """The attention module ``name`` (:data:`ATTENTIONS`) for ``channels`` channels. SE is
+    MobileNetV3's (reduction 4, hard-sigmoid gate), the block InterNet+'s CA replaces."""
+    if name not in ATTENTIONS:
+        raise ValueError(f"unknown attention {name!r}; choose one of {', '.join(ATTENTIONS)}")
+    return ATTENTIONS[name](channels)

@@ -40,6 +40,10 @@ it is made: "Fig. 5", "Introduction, contribution 2"); its subject, references a
 then the labels the chapter scores it by, and its paper values are NaN. For such claims
 ``better`` is the direction the claim asserts ("fingertips have a *higher* error" is ``better:
 higher``).
+
+``better: similar`` is a claim of equivalence ("can equivalently replace"): the subject's value
+is within ``tolerance`` (a fraction of the reference's) of the reference's; its text may name
+``{tolerance_percent}``.
 """
 from __future__ import annotations
 
@@ -226,6 +230,7 @@ def claim_sentence(claim: dict) -> str:
         reference=", ".join(label_text(r) for r in claim_references(claim)),
         column=label_text(_label(claim["column"])),
         within=label_text(_label(claim.get("within", ""))),
+        tolerance_percent=f"{100 * claim.get('tolerance', 0):g}%",
     )
 
 

@@ -67,26 +67,16 @@ import torch.nn.functional as F
 
 from handlib.models import build
 from handlib.models.internet import HANDS, expected_bin, mlp_head
-from handlib.models.layers import conv_bn
+from handlib.models.layers import SqueezeExcitation, conv_bn
 from handlib.skeleton import NUM_JOINTS
 
 #: LOM passes of the maps at 1/4, 1/8, 1/16 and 1/32 (each pass upsamples ×2).
 PASSES: tuple[int, ...] = (0, 1, 2, 3)
 
 
-class ChannelConversion(nn.Module):
-    """§B, eqs. 3-5: average each channel (A), weigh channels by σ(W_2 δ(W_1 A)), rescale."""
-
-    def __init__(self, channels: int, reduction: int = 16):
-        super().__init__()
-        hidden = max(1, channels // reduction)
-        self.squeeze = nn.Linear(channels, hidden)
-        self.excite = nn.Linear(hidden, channels)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        pooled = features.mean(dim=(2, 3))                                 # eq. 3
-        weights = torch.sigmoid(self.excite(F.relu(self.squeeze(pooled))))  # eq. 4 (SE form)
-        return features * weights[:, :, None, None]                        # eq. 5
+class ChannelConversion(SqueezeExcitation):
+    """§B, eqs. 3-5: average each channel (A), weigh channels by σ(W_2 δ(W_1 A)), rescale: the
+    squeeze-and-excitation block of ``handlib.models.layers`` (sigmoid gate)."""
 
 
 def channel_shuffle(features: torch.Tensor, groups: int = 2) -> torch.Tensor:

@@ -1,0 +1,769 @@
+"""Chapter 12, InterNet+ (Liu et al. 2021): what ``notebooks/12_internet_plus.ipynb`` computes
+from its runs.
+
+The runs, their test predictions, the runs table, the bench cache and the claim machinery are
+the shared ``handlib.study``; scores, the GT S / GT H protocols and the constant-mean-pose floor
+are the InterNet family's (``handlib.study3d``). What is InterNet+'s own lives here.
+
+**Scoring.** Tables 2, 6 and 7 print EPE (eq. 5: the mean 3D joint error in mm after aligning the
+prediction's root with the truth's) with GT S = N and GT H = N: each run is scored by
+``study3d.epe_under(study, run, gt_scale=False, gt_hand=False)``, the hand slot its own hand-type
+head names and the pose as back-projected with the true wrist depth. Table 5 is InterNet's
+InterHand2.6M MPJPE on single-hand and interacting frames. Fig. 5's 3D PCK uses the same errors
+as Table 2, with the AUC over 20-50 mm (Zimmermann & Brox's range; the paper states none).
+
+**Size and speed (Tables 3-4).** Table 3 counts the extractors alone (its InterNet row is the
+bare ResNet-50 trunk, 23.51 M), counted here on the paper-size models; its time per training
+iteration and Table 4's frames per second are measured by ``handlib bench`` on the whole
+networks (extractor + PoseNet) on the machine that builds the chapter: the paper does not say
+which it timed, and a training iteration trains the whole network.
+
+**Convergence (Fig. 7).** Each run's validation EPE per epoch (``history.csv``, on the validation
+split, never the test split). A curve *settles* at the first epoch from which it stays within
+:data:`SETTLING_TOLERANCE` of its final value. The warm-restart cycles end where the learning
+rate is about to return to its maximum (:func:`cycle_ends`).
+
+**Feature maps (Fig. 6).** The mean over channels of the absolute extractor output (8 × 8 at
+256², 2 × 2 on the 64² cheap profiles), bilinearly upsampled to the crop; its *background share*
+is the part of that map's mass outside the box of the hand's labelled joints
+(:func:`background_share`). Fig. 6's images are chosen by rule: evenly spaced test images.
+"""
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+
+from handlib import bench as benchmarks, engine, metrics, papers, report, results, viz
+from handlib.data.pipeline import build_dataset
+from handlib.data.transforms import denormalise_image
+from handlib.models.layers import AconC
+from handlib.papers.internet_plus.models import TABLE_1, Extractor
+from handlib.skeleton import JOINT_FINGER, NUM_JOINTS
+from handlib.study import (Record, Run, Study, bench_row, claim_inputs, parameter_count,
+                           seed_mean, study_runs)
+from handlib.study3d import (HANDS, box_centre_record, epe_under, error_2d, protocol_epe,
+                             seed_mean_score)
+
+PAPER = "internet_plus"
+PAPER_INPUT = 256
+#: Fig. 5's AUC range (mm) and the convergence rule of Fig. 7.
+AUC_RANGE = (20.0, 50.0)
+SETTLING_TOLERANCE = 0.05
+#: The two readings of Section 5.2's restart schedule: (first period, multiplier).
+SCHEDULES = {"as printed: period 2, multiplier 3": (2, 3),
+             "as the reported epochs imply: period 3, multiplier 2": (3, 2)}
+REPORTED_EPOCHS = {"STB": 45, "RHD": 189}
+#: Table 3's extractors: the registered model behind each row (the paper-size trunks).
+EXTRACTORS = {"InterNet": "resnet50", "InterNet+": "internet_plus_extractor"}
+
+
+# ----------------------------------------------------------------------------- Table 1
+
+
+def table_architecture() -> pd.DataFrame:
+    """Table 1 beside our extractor at 256²: for every row the paper's kernel, attention,
+    activation and output, and ours as ``torchinfo`` reports them (output shape, parameters),
+    with the attention and activation modules actually built."""
+    extractor = Extractor()
+    summary = benchmarks.module_table(extractor, PAPER_INPUT, depth=2)
+    paper = papers.table(PAPER, "1")
+    rows = {}
+    for row in TABLE_1:
+        label = row.name
+        module = extractor.layers[row.key]
+        found = summary.loc[row.key] if row.key in summary.index else None
+        attention_used = getattr(module, "attention", None)
+        rows[label] = {
+            **{f"paper: {c}": "-" if pd.isna(paper.loc[label, c]) else paper.loc[label, c]
+               for c in ("Kernel", "Attention", "Activation", "Dimensionality")},
+            "ours: output": " × ".join(map(str, found["output"][1:])) if found is not None
+            else "",
+            "ours: attention": (type(attention_used).__name__ if attention_used is not None
+                                and not isinstance(attention_used, torch.nn.Identity)
+                                else ("MultiSpectralAttention" if row.kind == "fcanet" else "-")),
+            "ours: activation": _activation_name(module),
+            "ours: params (M)": float(found["params (M)"]) if found is not None else 0.0,
+        }
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "Name"
+    frame.attrs = {"total_params_m": sum(p.numel() for p in extractor.parameters()) / 1e6}
+    return frame
+
+
+def _activation_name(module: torch.nn.Module) -> str:
+    """The activation a Table 1 row applies last (its block's nonlinearity, not those inside its
+    attention module), by class name."""
+    known = (torch.nn.ReLU, torch.nn.Hardswish, torch.nn.LeakyReLU, AconC)
+    names = [type(m).__name__ for name, m in module.named_modules()
+             if isinstance(m, known) and not name.startswith("attention")
+             and "excitation" not in name]
+    return names[-1] if names else "-"
+
+
+# ----------------------------------------------------------------------------- tables 2, 5, 6, 7
+
+
+def models_by_label(study: Study) -> dict[str, str]:
+    """Label -> run of every model the chapter trains (the main comparison first)."""
+    found: dict[str, str] = {}
+    for group in study.cfg["study"]["groups"].values():
+        found.update({label: name for label, name in group["runs"].items() if name})
+    return found
+
+
+def epe(study: Study, name: str):
+    """``record -> EPE`` (mm) of run ``name`` as Tables 2, 6 and 7 print it (GT S = N, GT H = N)."""
+    return epe_under(study, name, gt_scale=False, gt_hand=False)
+
+
+def table_epe(study: Study, table_id: str, columns: dict[str, str]) -> pd.DataFrame:
+    """A reproduced EPE table: one row per run of the table's group, one column per paper
+    dataset (``columns``: column -> paper dataset), mean over seeds."""
+    rows = {label: {column: seed_mean_score(study, study.dataset_for(dataset), name,
+                                            epe(study, name))
+                    for column, dataset in columns.items()}
+            for label, name in study.group(table_id).items()}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = papers.table(PAPER, table_id).index.name
+    frame.attrs = {"tested_on": "; ".join(f"{c}: {study.tested_on(study.dataset_for(d))}"
+                                          for c, d in columns.items()),
+                   "profile": study.profile}
+    return frame
+
+
+def table_2(study: Study) -> pd.DataFrame:
+    return table_epe(study, "2", {"EPE (STB)": "STB", "EPE (RHD)": "RHD"})
+
+
+def table_6(study: Study) -> pd.DataFrame:
+    return table_epe(study, "6", {"STB": "STB", "RHD": "RHD"})
+
+
+def table_7(study: Study) -> pd.DataFrame:
+    return table_epe(study, "7", {"STB": "STB", "RHD": "RHD"})
+
+
+def mpjpe_of(frames: str):
+    """``record -> MPJPE`` (mm) on ``single`` or ``interacting`` frames (InterNet's protocol)."""
+    key = {"single": "mpjpe_single_mm", "interacting": "mpjpe_interacting_mm"}[frames]
+
+    def score(p: Record, eval_spec: dict) -> float:
+        return metrics.evaluate_record(p, {**eval_spec, "metric": "mpjpe"})[key]
+    return score
+
+
+def table_5(study: Study) -> pd.DataFrame:
+    """Table 5: MPJPE (mm) on single-hand and interacting frames of the InterHand2.6M data."""
+    dataset = study.dataset_for("InterHand2.6M")
+    spec = study.cfg["eval"]
+    rows = {label: {column: seed_mean_score(study, dataset, name,
+                                            lambda p, f=frames: mpjpe_of(f)(p, spec))
+                    for column, frames in (("Single Hand", "single"),
+                                           ("Interacting Hands", "interacting"))}
+            for label, name in study.group("5").items()}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "Model"
+    frame.attrs = {"tested_on": study.tested_on(dataset), "profile": study.profile}
+    return frame
+
+
+def table_all_epe(study: Study, floor_records: dict[str, Record]) -> pd.DataFrame:
+    """Beyond the paper: every trained model's EPE (GT S = N, GT H = N) on every dataset it was
+    trained on, with the constant mean pose (the floor) and whether each model is below it."""
+    rows = {}
+    for dataset in study.cfg["study"]["datasets"]:
+        floor = floor_records.get(dataset)
+        constant = protocol_epe(study, floor, False, True) if floor is not None else np.nan
+        for label, name in models_by_label(study).items():
+            if study.of(dataset, name):
+                value = seed_mean_score(study, dataset, name, epe(study, name))
+                rows[(dataset, label)] = {"EPE (mm)": value, "constant mean pose (mm)": constant,
+                                          "below the constant": bool(value < constant)}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["dataset", "Model"])
+    frame.attrs = {"profile": study.profile}
+    return frame
+
+
+# ----------------------------------------------------------------------------- tables 3 and 4
+
+
+def extractor_counts() -> dict[str, dict[str, float]]:
+    """Table 3's first two columns for our paper-size extractors: parameters (M), fp32 MiB."""
+    counts = {}
+    for label, name in EXTRACTORS.items():
+        n = parameter_count({"name": name})
+        counts[label] = {"Total Parameters (M)": n / 1e6, "Parameters Size (MB)": n * 4 / 2**20}
+    return counts
+
+
+def train_step_seconds(bench: dict, label: str, mode: str = "eager") -> float:
+    """Seconds per training iteration of model ``label`` at the bench's training batch."""
+    steps = [s["train_step_s"] for s in bench_row(bench, label)["speed"]
+             if s["mode"] == mode and not math.isnan(s.get("train_step_s", math.nan))]
+    return steps[0] if steps else math.nan
+
+
+def table_3(bench: dict) -> pd.DataFrame:
+    """Table 3: extractor parameters and size, and seconds per training iteration."""
+    counts = extractor_counts()
+    rows = {label: {**counts[label], "Time Per Iteration (s)": train_step_seconds(bench, label)}
+            for label in EXTRACTORS}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "Model"
+    batch = bench["settings"].get("train_batch_sizes", bench["settings"]["batch_sizes"])
+    frame.attrs = {"tested_on": f"{bench['device_name']}, eager fp32, {bench['settings']['input_size']}² "
+                                f"input, training batch {batch[0]}"}
+    return frame
+
+
+def table_4(bench: dict, mode: str = "eager") -> pd.DataFrame:
+    """Table 4: inference frames per second at each of its batch sizes the bench measured
+    (``mode`` eager or fast)."""
+    printed = list(papers.table(PAPER, "4").columns)
+    rows = {}
+    for label in EXTRACTORS:
+        speeds = {s["batch"]: s["infer_img_s"] for s in bench_row(bench, label)["speed"]
+                  if s["mode"] == mode}
+        rows[label] = {batch: speeds.get(batch, np.nan) for batch in bench["settings"]["batch_sizes"]
+                       if batch in printed}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "Model"
+    frame.columns.name = "Batch Size"
+    frame.attrs = {"tested_on": f"{bench['device_name']}, {mode}, "
+                                f"{bench['settings']['input_size']}² input"}
+    return frame
+
+
+def has_fast_path(bench: dict) -> bool:
+    return any(s["mode"] == "fast" for row in bench["models"] for s in row["speed"])
+
+
+def table_whole_networks(bench: dict) -> pd.DataFrame:
+    """Beyond Table 3: the whole networks (extractor + PoseNet) as the bench built them."""
+    rows = {row["label"]: {"parameters (M)": row["params_m"], "size (MB)": row["size_mb"],
+                           "GMACs": row["gmacs"]} for row in bench["models"]}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "Model"
+    return frame
+
+
+def activation_counts(input_size: int = PAPER_INPUT) -> dict[str, float]:
+    """Millions of values the paper-size InterNet+ extractor and its residual-block variant
+    output in one training-mode forward pass of one image (what backpropagation keeps)."""
+    return {"InterNet+": benchmarks.activation_count(Extractor(), input_size) / 1e6,
+            "InterNet+ (residual blocks)": benchmarks.activation_count(
+                Extractor(block="residual"), input_size) / 1e6}
+
+
+# ----------------------------------------------------------------------------- Fig. 5
+
+
+def pck3d_curve(p: Record, eval_spec: dict, thresholds: np.ndarray) -> np.ndarray:
+    """3D PCK at ``thresholds`` (mm) under Table 2's protocol (the hand slot the model names)."""
+    pred, gt, mask = metrics.aligned_3d(p, eval_spec)
+    if "hand_type_pred" in p:
+        pred, mask = metrics.predicted_hand_selection(pred, mask, p["hand_type_pred"])
+    return metrics.pck_curve(pred.reshape(-1, NUM_JOINTS, 3), gt.reshape(-1, NUM_JOINTS, 3),
+                             thresholds, mask=mask.reshape(-1, NUM_JOINTS))
+
+
+def pck_thresholds(study: Study) -> np.ndarray:
+    start, stop, count = study.cfg["study"]["pck_thresholds_mm"]
+    return np.linspace(start, stop, int(count))
+
+
+def figure_pck(study: Study, floor_records: dict[str, Record]) -> Figure:
+    """Fig. 5: 3D PCK curves on STB and RHD (their stand-ins) of every model trained there,
+    with the constant mean pose; the legend gives each AUC over 20-50 mm."""
+    thresholds = pck_thresholds(study)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    spec = study.cfg["eval"]
+    for ax, paper_dataset in zip(axes, ("STB", "RHD")):
+        dataset = study.dataset_for(paper_dataset)
+        curves = {label: seed_mean([pck3d_curve(p, spec, thresholds)
+                                    for p in study.of(dataset, name)])
+                  for label, name in models_by_label(study).items() if study.of(dataset, name)}
+        if dataset in floor_records:
+            curves["constant mean pose (floor)"] = pck3d_curve(floor_records[dataset], spec,
+                                                               thresholds)
+        viz.plot_pck_curves(thresholds, curves, ax=ax, xlabel="threshold (mm)",
+                            ylabel="3D PCK", auc_range=AUC_RANGE, highlight=["InterNet+"],
+                            title=f"{paper_dataset}: {study.tested_on(dataset)}")
+        ax.axvspan(*AUC_RANGE, color="0.92", zorder=0)
+        ax.title.set_fontsize("x-small")
+        ax.legend(fontsize="xx-small", loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- schedules, Fig. 7
+
+
+def learning_rates(first_period: int, multiplier: int, epochs: int,
+                   lr: float = 1.0) -> np.ndarray:
+    """(epochs,) the learning rate of each epoch (1-based) under the engine's warm-restart
+    scheduler, stepped once per epoch as ``handlib.engine.fit`` steps it."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    scheduler = engine.build_scheduler(optimizer, {"name": "cosine_warm_restarts",
+                                                   "T_0": first_period, "T_mult": multiplier})
+    rates = []
+    for _ in range(epochs):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return np.array(rates)
+
+
+def cycle_ends(first_period: int, multiplier: int, epochs: int) -> list[int]:
+    """The epochs (1-based) that end a warm-restart cycle, up to ``epochs``."""
+    ends, end, period = [], 0, first_period
+    while end + period <= epochs:
+        end += period
+        ends.append(end)
+        period *= multiplier
+    return ends
+
+
+def figure_schedules(epochs: int = 200) -> Figure:
+    """Section 5.2's schedule as printed and as its reported epochs imply, learning rate per
+    epoch, with the reported epochs (45 on STB, 189 on RHD) marked."""
+    fig, axes = plt.subplots(2, 1, figsize=(10, 4.8), sharex=True)
+    for ax, (label, (period, multiplier)) in zip(axes, SCHEDULES.items()):
+        ax.plot(np.arange(1, epochs + 1), learning_rates(period, multiplier, epochs),
+                color="C0", linewidth=1.4)
+        for end in cycle_ends(period, multiplier, epochs):
+            ax.axvline(end, color="C0", linewidth=0.6, linestyle=":")
+        for dataset, epoch in REPORTED_EPOCHS.items():
+            ax.axvline(epoch, color="C3", linewidth=1.2)
+            ax.text(epoch + 1, 0.9, f"{dataset}: epoch {epoch}", color="C3", fontsize="x-small")
+        ax.set(ylabel="lr / lr₀", title=label, ylim=(0, 1.05))
+        ax.title.set_fontsize("small")
+    axes[-1].set_xlabel("epoch (dotted: cycle ends)")
+    fig.tight_layout()
+    return fig
+
+
+def run_history(study: Study, run: Run) -> pd.DataFrame | None:
+    saved = results.read_run(results.run_dir(study.experiment, study.profile, run.run_id))
+    return None if saved is None else saved["history"].set_index("epoch")
+
+
+def convergence_curves(study: Study, column: str = "val_epe_mm_predicted_hand") -> pd.DataFrame:
+    """Epoch x "label, seed k": the validation EPE (GT H = N, as Table 2) per epoch of every
+    InterNet and InterNet+ training on the STB data (Fig. 7: the ``convergence`` group's InterNet
+    seeds and the main comparison's InterNet+)."""
+    main = study.cfg["study"]["groups"]["main"]["runs"]
+    dataset = study.dataset_for("STB")
+    curves = {}
+    for label in ("InterNet", "InterNet+"):
+        for run in (r for r in study.runs if r.dataset == dataset and r.name == main[label]):
+            history = run_history(study, run)
+            if history is not None and column in history:
+                curves[f"{label}, seed {run.seed}"] = history[column]
+    return pd.DataFrame(curves)
+
+
+def main_run(study: Study, label: str, paper_dataset: str = "STB") -> Run:
+    """The first-seed run of the main comparison's ``label`` on ``paper_dataset``'s data."""
+    name = study.cfg["study"]["groups"]["main"]["runs"][label]
+    dataset = study.dataset_for(paper_dataset)
+    return next(r for r in study.runs if r.dataset == dataset and r.name == name)
+
+
+def figure_convergence(study: Study) -> Figure:
+    """Fig. 7: (a) InterNet's trainings, (b) InterNet+'s, validation EPE per epoch; the
+    InterNet+ panel marks its warm-restart cycle ends."""
+    curves = convergence_curves(study)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    for ax, model in zip(axes, ("InterNet", "InterNet+")):
+        for column in [c for c in curves if c.split(",")[0] == model]:
+            ax.plot(curves.index, curves[column], marker="o", markersize=3, label=column)
+        ax.set(title=f"({'a' if model == 'InterNet' else 'b'}) {model}", xlabel="epoch")
+        ax.legend(fontsize="small")
+    run = main_run(study, "InterNet+")
+    scheduler = run.config["scheduler"]
+    for end in cycle_ends(scheduler["T_0"], scheduler["T_mult"], run.config["train"]["epochs"]):
+        axes[1].axvline(end, color="0.6", linestyle=":", linewidth=1)
+    axes[0].set_ylabel("validation EPE (mm)")
+    fig.tight_layout()
+    return fig
+
+
+def settling_epoch(curve: pd.Series, tolerance: float = SETTLING_TOLERANCE) -> int:
+    """The first epoch from which ``curve`` stays within ``tolerance`` (relative) of its final
+    value."""
+    values = curve.dropna()
+    final = values.iloc[-1]
+    outside = (values - final).abs() > tolerance * abs(final)
+    if not outside.any():
+        return int(values.index[0])
+    last_outside = int(np.flatnonzero(outside.to_numpy())[-1])
+    return int(values.index[min(last_outside + 1, len(values) - 1)])
+
+
+def seed_gap(first: pd.Series, second: pd.Series) -> dict[str, float]:
+    """Mean |first − second| of two trainings' curves over the first and the second half of
+    their epochs."""
+    gap = (first - second).abs().dropna()
+    half = len(gap) // 2
+    return {"first half of training": float(gap.iloc[:half].mean()),
+            "second half of training": float(gap.iloc[half:].mean())}
+
+
+# ----------------------------------------------------------------------------- Fig. 6
+
+
+def trained_model(study: Study, dataset: str, name: str) -> torch.nn.Module:
+    """The first seed's trained model of run ``name`` on ``dataset`` (reused from its
+    checkpoint), on the CPU in eval mode."""
+    run = next(r for r in study.runs if r.dataset == dataset and r.name == name)
+    trained = engine.load_or_train(run.config, experiment=study.experiment,
+                                   profile=study.profile, run=run.run_id, progress=False)
+    return trained.model.to("cpu").eval()
+
+
+def test_items(study: Study, dataset: str, name: str, positions) -> list[dict]:
+    """The model inputs of the test split at ``positions`` (numpy items of the data pipeline)."""
+    run = next(r for r in study.runs if r.dataset == dataset and r.name == name)
+    split = engine.resolve_config(run.config)["eval"]["test_split"]
+    data = build_dataset(run.config["data"], split)
+    return [data.item(int(i)) for i in positions]
+
+
+@torch.no_grad()
+def feature_maps(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:
+    """(N, H, W) the extractor's output, mean absolute value over channels, upsampled
+    (bilinear) to the input size; ``images`` are normalised (N, 3, H, W) crops."""
+    batch = torch.as_tensor(np.asarray(images, np.float32))
+    features = model.backbone(batch)[-1].abs().mean(dim=1, keepdim=True)
+    return F.interpolate(features, size=batch.shape[-2:], mode="bilinear",
+                         align_corners=False)[:, 0].numpy()
+
+
+def hand_box_mask(item: dict, size: int) -> np.ndarray:
+    """(size, size) bool: the box of the labelled joints of the crop ``item``."""
+    kp = np.asarray(item["kp2d"]).reshape(-1, 2)[np.asarray(item["labelled"], bool)]
+    low, high = np.floor(kp.min(axis=0)), np.ceil(kp.max(axis=0))
+    ys, xs = np.mgrid[0:size, 0:size]
+    return (xs >= low[0]) & (xs <= high[0]) & (ys >= low[1]) & (ys <= high[1])
+
+
+def background_share(maps: np.ndarray, items: list[dict]) -> float:
+    """The mean over images of the share of each feature map's mass outside the hand's box."""
+    shares = []
+    for feature, item in zip(maps, items):
+        inside = hand_box_mask(item, feature.shape[-1])
+        shares.append(float(feature[~inside].sum() / max(feature.sum(), 1e-12)))
+    return float(np.mean(shares))
+
+
+def crop_keypoints(p: Record, positions) -> np.ndarray:
+    """(k, 42, 2) the predictions ``kp2d_pred`` at ``positions`` in the crop's pixels (the record
+    holds them in the original image's)."""
+    kp = np.asarray(p["kp2d_pred"], np.float64)[positions]
+    homogeneous = np.concatenate([kp, np.ones(kp.shape[:-1] + (1,))], axis=-1)
+    return np.einsum("nij,nkj->nki", np.asarray(p["crop"], np.float64)[positions],
+                     homogeneous)[..., :2]
+
+
+def qualitative_positions(p: Record, count: int) -> np.ndarray:
+    """Evenly spaced test positions (the rule behind Fig. 6's images)."""
+    return np.linspace(0, len(p["index"]) - 1, count).round().astype(int)
+
+
+def figure_feature_maps(study: Study) -> Figure:
+    """Fig. 6: for test images of STB and RHD (their stand-ins) the input crop, InterNet's and
+    InterNet+'s feature maps, and their predicted skeletons (the ground-truth hand's slot)."""
+    main = study.cfg["study"]["groups"]["main"]["runs"]
+    count = study.cfg["study"]["qualitative_samples"]
+    columns = ["(a) input", "(b) InterNet features", "(c) InterNet+ features",
+               "(d) InterNet output", "(e) InterNet+ output"]
+    rows = []
+    for paper_dataset in ("STB", "RHD"):
+        dataset = study.dataset_for(paper_dataset)
+        records = {label: study.first(dataset, name) for label, name in main.items()}
+        positions = qualitative_positions(records["InterNet+"], count)
+        items = test_items(study, dataset, main["InterNet+"], positions)
+        images = np.stack([item["image"] for item in items])
+        maps = {label: feature_maps(trained_model(study, dataset, name), images)
+                for label, name in main.items()}
+        keypoints = {label: crop_keypoints(p, positions) for label, p in records.items()}
+        for k, item in enumerate(items):
+            rows.append((paper_dataset, item, {m: maps[m][k] for m in maps},
+                         {m: keypoints[m][k] for m in keypoints}))
+    fig, axes = plt.subplots(len(rows), len(columns), figsize=(2.3 * len(columns),
+                                                               2.3 * len(rows)), squeeze=False)
+    for r, (paper_dataset, item, maps, keypoints) in enumerate(rows):
+        crop = denormalise_image(item["image"])
+        valid = np.asarray(item["labelled"], bool).reshape(HANDS, NUM_JOINTS).any(axis=1)
+        panels = [None, maps["InterNet"], maps["InterNet+"], keypoints["InterNet"],
+                  keypoints["InterNet+"]]
+        for c, panel in enumerate(panels):
+            ax = axes[r, c]
+            ax.imshow(crop)
+            ax.set_axis_off()
+            if c in (1, 2):
+                ax.imshow(panel, cmap="magma", alpha=0.6)
+            elif c in (3, 4):
+                hands = panel.reshape(HANDS, NUM_JOINTS, 2)
+                for hand in np.flatnonzero(valid):
+                    viz.draw_skeleton(ax, hands[hand], linewidth=1.2, markersize=2.5,
+                                      joint_finger=JOINT_FINGER)
+                ax.set_xlim(0, crop.shape[1])
+                ax.set_ylim(crop.shape[0], 0)
+            if r == 0:
+                ax.set_title(columns[c], fontsize="x-small")
+        axes[r, 0].text(-0.05, 0.5, f"{paper_dataset}-like, test {int(item['index'])}",
+                        transform=axes[r, 0].transAxes, rotation=90, ha="right", va="center",
+                        fontsize="x-small")
+    fig.tight_layout()
+    return fig
+
+
+def background_shares(study: Study, paper_dataset: str = "STB") -> dict[str, float]:
+    """Each main model's :func:`background_share` over the whole test split (first seed)."""
+    main = study.cfg["study"]["groups"]["main"]["runs"]
+    dataset = study.dataset_for(paper_dataset)
+    positions = np.arange(len(study.first(dataset, main["InterNet+"])["index"]))
+    items = test_items(study, dataset, main["InterNet+"], positions)
+    images = np.stack([item["image"] for item in items])
+    return {label: background_share(feature_maps(trained_model(study, dataset, name), images),
+                                    items)
+            for label, name in main.items()}
+
+
+# ----------------------------------------------------------------------------- claims
+
+#: Claims without a table that compare two trained models on one dataset (their labels are
+#: rows of the ``design`` group or the main comparison).
+MODEL_CLAIMS: dict[str, str] = {"ca_beats_cbam": "STB", "meta_acon_helps": "STB",
+                                "inverted_residual_more_accurate": "STB",
+                                "adamw_sgdr_better": "STB"}
+#: Table columns -> the paper dataset they are scored on.
+COLUMN_DATASETS = {"EPE (STB)": "STB", "EPE (RHD)": "RHD", "STB": "STB", "RHD": "RHD",
+                   "Single Hand": "InterHand2.6M", "Interacting Hands": "InterHand2.6M"}
+#: Checklist items that are conjunctions of claims: item -> (claim id, the verdict it needs).
+COMPOSITE_CLAIMS: dict[str, list[tuple[str, str]]] = {
+    "7. 'smaller data volume, lighter weight, and faster speed under the same conditions'": [
+        ("fewer_parameters", "holds"), ("smaller_size", "holds"),
+        ("faster_training_iteration", "holds"), ("slower_at_batch_1", "does not hold"),
+        ("slower_at_batch_4", "does not hold"), ("slower_at_batch_8", "does not hold"),
+        ("slower_at_batch_16", "does not hold"), ("faster_at_batch_32", "holds")],
+    "24. the new extractor keeps the network light while raising its accuracy": [
+        ("fewer_parameters", "holds"), ("beats_internet_stb", "holds"),
+        ("beats_internet_rhd", "holds")],
+}
+#: Checklist item 25: an attention module's effect differs in sign between STB and RHD.
+DATASET_DEPENDENT = {"coordinate attention": ("ca_helps_stb", "ca_helps_rhd"),
+                     "FcaNet": ("fcanet_helps_stb", "fcanet_helps_rhd")}
+
+
+def _scores(study: Study, claim: dict, measure: str):
+    """The score a model claim compares (EPE under Table 2's protocol, Table 5's MPJPE or, with
+    ``measure="2d"``, the normalised 2D error), as ``record -> value``, and its note."""
+    if measure == "2d":
+        return (lambda p: error_2d(study, p)), ", 2D error"
+    column = claim["column"]
+    if column in ("Single Hand", "Interacting Hands"):
+        frames = "single" if column == "Single Hand" else "interacting"
+        spec = study.cfg["eval"]
+        return (lambda p: mpjpe_of(frames)(p, spec)), f", {frames} frames"
+    subject = models_by_label(study)[claim["subject"]]
+    return epe(study, subject), ", GT S = N, GT H = N"
+
+
+def _floor_score(study: Study, claim: dict, measure: str):
+    """The same score for the constant floor, scored on the true hand's slot."""
+    if measure == "2d" or claim["column"] in ("Single Hand", "Interacting Hands"):
+        return _scores(study, claim, measure)[0]
+    return lambda p: protocol_epe(study, p, False, True)
+
+
+def bench_claim(claim: dict, values: dict[str, float], tested_on: str, profile: str,
+                relative_margin: float) -> dict:
+    """Verdict inputs for a claim on measured sizes or speeds (one value per model)."""
+    reference = values[papers.claim_references(claim)[0]]
+    return {"reproduced": values, "margin": relative_margin * abs(reference),
+            "tested_on": tested_on, "profile": profile, "run": "bench"}
+
+
+def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
+                  bench: dict | None = None, measure: str = "3d",
+                  with_models: bool = True) -> dict[str, dict]:
+    """``handlib.report.verdict_table`` inputs for every claim testable on this profile.
+
+    Model claims (Tables 2, 5, 6, 7 and the table-less ablations of :data:`MODEL_CLAIMS`) use
+    ``handlib.study.claim_inputs`` over the shared seeds, with the constant mean pose as the
+    floor (``floor_records``, ``study3d.floors``); ``measure="2d"`` re-tests them by the 2D error
+    with the box-centre floor. Size and speed claims read ``bench`` (timings with a 5 % margin
+    for measurement noise, counts with none); the convergence claims read the runs' validation
+    histories; the feature-map claim (``with_models``) runs the trained extractors."""
+    floor_records = floor_records or {}
+    if measure == "2d":
+        floor_records = {d: box_centre_record(p) for d, p in floor_records.items()}
+    models = models_by_label(study)
+    found: dict[str, dict] = {}
+    for claim in papers.claims(PAPER):
+        cid = claim["id"]
+        if claim["testable_on"] == "not_here":
+            continue
+        if claim.get("table") in ("2", "5", "6", "7") or cid in MODEL_CLAIMS:
+            dataset = study.dataset_for(MODEL_CLAIMS.get(cid) or COLUMN_DATASETS[claim["column"]])
+            score, note = _scores(study, claim, measure)
+            floor = (float(_floor_score(study, claim, measure)(floor_records[dataset]))
+                     if dataset in floor_records else None)
+            group = None if claim.get("table") else models
+            found[cid] = claim_inputs(study, claim, dataset, score, floor=floor, note=note,
+                                      group=group)
+    if measure == "2d":
+        return found
+    found.update(_measured_claims(study, bench))
+    unusable = _no_learning(study, floor_records)
+    found.update({cid: {**inputs, "unusable": unusable}
+                  for cid, inputs in _convergence_claims(study).items()})
+    if with_models and all(study.of(study.dataset_for("STB"), n)
+                           for n in study.cfg["study"]["groups"]["main"]["runs"].values()):
+        found["features_mark_background"] = {
+            "reproduced": background_shares(study), "margin": None, "unusable": unusable,
+            "tested_on": study.tested_on(study.dataset_for("STB")) + ", first seeds",
+            "profile": study.profile, "run": f"{study.experiment}/{study.profile}"}
+    return found
+
+
+def _no_learning(study: Study, floor_records: dict[str, Record]) -> str | None:
+    """Why Fig. 6-7's claims cannot be decided, or None: when neither main model gets below the
+    constant mean pose on the STB data, their curves and feature maps show no learning."""
+    dataset = study.dataset_for("STB")
+    if dataset not in floor_records:
+        return None
+    constant = protocol_epe(study, floor_records[dataset], False, True)
+    main = study.cfg["study"]["groups"]["main"]["runs"]
+    errors = [epe(study, name)(p) for name in main.values() for p in study.of(dataset, name)]
+    if errors and min(errors) >= constant:
+        return (f"neither InterNet nor InterNet+ gets below the constant mean pose "
+                f"({constant:.3g} mm) on {dataset}'s test set: their curves and feature maps "
+                "show no learning")
+    return None
+
+
+def _claim(cid: str) -> dict:
+    return next(c for c in papers.claims(PAPER) if c["id"] == cid)
+
+
+def _measured_claims(study: Study, bench: dict | None) -> dict[str, dict]:
+    """Claims on sizes, activations and speeds (Tables 3-4, Section 4.1.1)."""
+    found = {}
+    counts = extractor_counts()
+    for cid in ("fewer_parameters", "smaller_size"):
+        claim = _claim(cid)
+        found[cid] = bench_claim(claim, {k: v[claim["column"]] for k, v in counts.items()},
+                                 "the paper-size extractors (a count)", "real", 0.0)
+    found["inverted_residual_less_memory"] = bench_claim(
+        _claim("inverted_residual_less_memory"), activation_counts(),
+        f"the paper-size extractors at {PAPER_INPUT}² (a count)", "real", 0.0)
+    if bench is None:
+        return found
+    where = (f"{bench['device_name']}, eager fp32, {bench['settings']['input_size']}² input, "
+             f"{study.profile} profile's bench")
+    claim = _claim("faster_training_iteration")
+    found[claim["id"]] = bench_claim(claim, {label: train_step_seconds(bench, label)
+                                             for label in EXTRACTORS}, where, study.profile, 0.05)
+    fps = table_4(bench)
+    for claim in papers.claims(PAPER):
+        if claim.get("table") == "4" and claim["column"] in fps.columns:
+            found[claim["id"]] = bench_claim(claim, fps[claim["column"]].to_dict(), where,
+                                             study.profile, 0.05)
+    return found
+
+
+def _convergence_claims(study: Study) -> dict[str, dict]:
+    """Fig. 7's claims and Section 5.2's best-epoch claim, on the validation histories."""
+    curves = convergence_curves(study)
+    if curves.empty:
+        return {}
+    tested = study.tested_on(study.dataset_for("STB")) + ", validation split"
+    base = {"profile": study.profile, "run": f"{study.experiment}/{study.profile}",
+            "tested_on": tested}
+    found = {}
+    firsts = {model: curves[[c for c in curves if c.split(",")[0] == model][0]]
+              for model in ("InterNet", "InterNet+")
+              if any(c.split(",")[0] == model for c in curves)}
+    if len(firsts) == 2:
+        found["stabilises_sooner"] = {**base, "margin": 0.5, "reproduced": {
+            model: float(settling_epoch(curve)) for model, curve in firsts.items()}}
+    internet = [c for c in curves if c.split(",")[0] == "InterNet"]
+    if len(internet) >= 2:
+        found["internet_random_early"] = {**base, "margin": None,
+                                          "reproduced": seed_gap(curves[internet[0]],
+                                                                 curves[internet[1]])}
+    if "InterNet+" in firsts:
+        curve = firsts["InterNet+"].dropna()
+        run = main_run(study, "InterNet+")
+        ends = cycle_ends(run.config["scheduler"]["T_0"], run.config["scheduler"]["T_mult"],
+                          int(curve.index.max()))
+        at_ends = curve[curve.index.isin(ends)]
+        others = curve[~curve.index.isin(ends)]
+        if len(at_ends) and len(others):
+            found["best_at_cycle_end"] = {**base, "margin": None, "reproduced": {
+                "InterNet+": float(at_ends.min()), "other epochs": float(others.min())}}
+    return found
+
+
+def composite_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Checklist items 7, 24 and 25 from the verdicts of the claims they combine: *holds* when
+    every part has the verdict it needs, *does not hold* when a part has the opposite one
+    (holds ↔ does not hold), *inconclusive* otherwise."""
+    opposite = {"holds": "does not hold", "does not hold": "holds"}
+    rows = {}
+    for item, parts in COMPOSITE_CLAIMS.items():
+        got = {cid: verdicts.loc[cid, "verdict"] for cid, _ in parts}
+        if all(got[cid] == need for cid, need in parts):
+            verdict = "holds"
+        elif any(got[cid] == opposite[need] for cid, need in parts):
+            verdict = "does not hold"
+        else:
+            verdict = "inconclusive"
+        rows[item] = {"verdict": verdict,
+                      "parts": "; ".join(f"{cid}: {got[cid]} (needs {need})"
+                                         for cid, need in parts)}
+    for module, (stb, rhd) in DATASET_DEPENDENT.items():
+        pair = (verdicts.loc[stb, "verdict"], verdicts.loc[rhd, "verdict"])
+        if "inconclusive" in pair:
+            verdict = "inconclusive"
+        else:
+            verdict = "holds" if pair[0] != pair[1] else "does not hold"
+        rows[f"25. {module} helps on one dataset and hurts on the other"] = {
+            "verdict": verdict, "parts": f"{stb}: {pair[0]}; {rhd}: {pair[1]}"}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "checklist item"
+    return frame
+
+
+#: The training rate the gpu profile's estimate assumes on one H100 (samples/s): ResNet-50 or
+#: the 1.9-GMAC InterNet+ extractor at 256² plus the 64³ × 42 heat-map head, bf16.
+ASSUMED_GPU_SAMPLES_PER_S = 600.0
+
+
+def training_estimate(cfg: dict, samples_per_s: float = ASSUMED_GPU_SAMPLES_PER_S) -> dict:
+    """What a profile trains: runs, training samples (images × epochs summed over runs) and the
+    minutes that takes at ``samples_per_s`` (an assumption, not a measurement)."""
+    runs = study_runs(cfg)
+    samples = sum(r.config["data"]["n"]["train"] * r.config["train"]["epochs"] for r in runs)
+    return {"runs": len(runs), "training samples": samples,
+            "minutes at the assumed rate": samples / samples_per_s / 60}
+
+
+def reproduced_with_runs(study: Study, table_id: str, reproduced: pd.DataFrame) -> pd.DataFrame:
+    """``report.paper_vs_reproduced`` of a model table with its runs named."""
+    from handlib.study import run_labels
+
+    return report.paper_vs_reproduced(papers.table(PAPER, table_id), reproduced,
+                                      run_labels(study, table_id), profile=study.profile)
+

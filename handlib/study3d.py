@@ -1,0 +1,256 @@
+"""Scores, floors and protocols of the InterNet family's 3D studies (papers 2, MS-FF, and 3,
+InterNet+): what their chapters compute from two-hand prediction records.
+
+**Scoring** follows InterNet's released evaluation (``handlib.metrics``): 3D errors in mm after
+root alignment, each hand to its own wrist, over every labelled joint (``eval.joints``:
+``labelled``, visible or not), reduced as the mean over joints of each joint's mean. Records
+carry two hand slots (right 0-20, left 21-41); a one-hand frame fills one.
+
+**GT S and GT H** (the protocol columns of MS-FF's Table 1 and InterNet+'s Table 2, "ground
+truth used at inference": scale and handedness), for our runs (:data:`PROTOCOLS`):
+
+- *GT H = N*: on a frame with one hand, the hand slot scored is the one the model's own
+  hand-type head rates more likely (``handlib.metrics.predicted_hand_selection``): a wrong
+  handedness scores the other slot's prediction. *GT H = Y*: the slot of the ground-truth hand,
+  which is what InterNet's released RHD/STB evaluation does although its tables say N.
+- *GT S = N*: the prediction as back-projected with the ground-truth wrist depth, as in
+  InterNet's evaluation: that depth sets where the hand is, not how long its bones are. *GT S =
+  Y*: every predicted hand first rescaled about its wrist so that its wrist → middle-MCP bone has
+  the true length (``metrics.SCALE_BONE``).
+- A model whose codec takes the scale from the ground truth (Zimmermann & Brox's PoseNet,
+  ``Codec.needs_gt_scale``) is scored only with GT S = Y (:func:`epe_under`).
+
+**The floor.** An error metric has no fixed floor, so each claim is judged against the error of
+the *constant mean pose*: every test hand predicted as the mean wrist-relative pose of its slot
+over the training split (:func:`mean_pose_record`). A model worse than that has learnt nothing
+about the hand it sees; a claim whose compared values are all at or above it is inconclusive. In
+2D the floor is every joint at the centre of the hand's box (:func:`box_centre_record`).
+
+**Joint and frame sets**: fingertips are the five TIP joints, palm joints the wrist and the
+five MCP joints (``handlib.skeleton``); occluded joints are those the ground truth marks not
+visible (by the hand itself, the other hand or an object), "occluded by the other hand" those of
+``visibility_kind`` 3. Interacting frames are the frames with both hands (InterHand2.6M's
+"interacting", ``metrics.mpjpe``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from handlib import codecs, metrics
+from handlib.data.pipeline import build_dataset, to_two_slots
+from handlib.profiles import resolve_run
+from handlib.skeleton import BONES, NUM_JOINTS, WRIST, PALM_JOINTS, TIP_JOINTS
+from handlib.study import Record, Study, seed_mean
+
+HANDS = 2
+#: Joint sets of the split tables and the claims.
+JOINT_SETS: tuple[str, ...] = ("all joints", "visible", "occluded", "occluded by the other hand",
+                               "fingertips", "palm joints")
+FRAME_SETS: tuple[str, ...] = ("all", "single", "interacting")
+#: What a claim is scored by: the paper's 3D error, or (the coarser re-test) the 2D error.
+MEASURES: tuple[str, ...] = ("3d", "2d")
+OTHER_HAND = 3  # visibility_kind of a joint hidden by the other hand (handlib.data.pipeline)
+#: The protocol columns, (GT S, GT H) as printed (Y = ground truth used).
+PROTOCOLS: dict[str, tuple[bool, bool]] = {
+    "GT S N, GT H N": (False, False),
+    "GT S N, GT H Y (InterNet's released evaluation)": (False, True),
+    "GT S Y, GT H Y": (True, True),
+}
+TWO_HAND_BONES = tuple(BONES) + tuple((p + NUM_JOINTS, c + NUM_JOINTS) for p, c in BONES)
+
+
+def joint_set(p: Record, name: str) -> np.ndarray:
+    """(N, 2, 21) bool: the joints of ``p`` in the set ``name`` (:data:`JOINT_SETS`)."""
+    shape = (len(p["index"]), HANDS, NUM_JOINTS)
+    joint = np.broadcast_to(np.arange(NUM_JOINTS), shape)
+    visible = np.asarray(p["visible"], bool).reshape(shape)
+    sets = {
+        "all joints": lambda: np.ones(shape, bool),
+        "visible": lambda: visible,
+        "occluded": lambda: ~visible,
+        "occluded by the other hand": lambda: np.asarray(p["visibility_kind"]).reshape(shape)
+        == OTHER_HAND,
+        "fingertips": lambda: np.isin(joint, TIP_JOINTS),
+        "palm joints": lambda: np.isin(joint, PALM_JOINTS),
+    }
+    if name not in sets:
+        raise ValueError(f"unknown joint set {name!r}; the sets are {', '.join(JOINT_SETS)}")
+    return sets[name]()
+
+
+def frame_set(p: Record, name: str) -> np.ndarray:
+    """(N,) bool: the frames of ``p`` in the set ``name`` (:data:`FRAME_SETS`)."""
+    if name not in FRAME_SETS:
+        raise ValueError(f"unknown frame set {name!r}; the sets are {', '.join(FRAME_SETS)}")
+    both = np.asarray(p["hand_valid"], bool).reshape(-1, HANDS).all(axis=1)
+    return {"all": np.ones_like(both), "single": ~both, "interacting": both}[name]
+
+
+def mpjpe(study: Study, p: Record, joints: str = "all joints", frames: str = "all") -> float:
+    """Root-aligned MPJPE (mm) over the scored joints of ``p`` in a joint set and frame set; NaN
+    where none is scored."""
+    pred, gt, mask = metrics.aligned_3d(p, study.cfg["eval"])
+    keep = mask & joint_set(p, joints) & frame_set(p, frames)[:, None, None]
+    return float(metrics.epe(pred, gt, mask=keep)) if keep.any() else np.nan
+
+
+def error_2d(study: Study, p: Record, joints: str = "all joints", frames: str = "all") -> float:
+    """Mean 2D joint error as a fraction of the hand's box (``norm_size``), pooled over the
+    scored joints of a joint set and frame set (the ground truth's hand slot); NaN where none."""
+    shape = (len(p["index"]), HANDS, NUM_JOINTS)
+    keep = (metrics.joint_mask(p, study.cfg["eval"]["joints"]).reshape(shape)
+            & joint_set(p, joints) & frame_set(p, frames)[:, None, None])
+    if not keep.any():
+        return np.nan
+    errors, _ = metrics.joint_errors(p["kp2d_pred"], p["kp2d"], norm=p["norm_size"],
+                                     mask=keep.reshape(len(keep), -1))
+    return float(errors[keep.reshape(len(keep), -1)].mean())
+
+
+def scorer(study: Study, joints: str = "all joints", frames: str = "all", measure: str = "3d"):
+    """``record -> error`` over a joint set and frame set, the score a claim compares: MPJPE
+    (mm, ``measure="3d"``) or the normalised 2D error (``"2d"``, :func:`error_2d`)."""
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(MEASURES)}, got {measure!r}")
+    score = mpjpe if measure == "3d" else error_2d
+    return lambda p: score(study, p, joints, frames)
+
+
+def scored_count(study: Study, p: Record, joints: str, frames: str = "all") -> int:
+    """How many (frame, joint) pairs of ``p`` a joint set and frame set score."""
+    _, _, mask = metrics.aligned_3d(p, study.cfg["eval"])
+    return int((mask & joint_set(p, joints) & frame_set(p, frames)[:, None, None]).sum())
+
+
+def needs_gt_scale(study: Study, name: str) -> bool:
+    """Whether run ``name``'s codec takes the hand's scale from the ground truth (PoseNet's)."""
+    spec = resolve_run(study.cfg, name)["data"]["codec"]
+    parts = spec if isinstance(spec, list) else [spec]
+    return any(codecs.codec_class(part["name"]).needs_gt_scale for part in parts)
+
+
+def protocol_epe(study: Study, p: Record, gt_scale: bool, gt_hand: bool) -> float:
+    """3D EPE (mm) of ``p`` under a GT S / GT H protocol (see the module doc); NaN for a protocol the
+    record cannot be scored by (GT H = N without a hand-type prediction)."""
+    if gt_scale and not gt_hand:
+        raise ValueError("there is no GT S = Y, GT H = N protocol (the tables print none)")
+    if not gt_hand and "hand_type_pred" not in p:
+        return np.nan
+    found = metrics.evaluate_record(p, {**study.cfg["eval"], "metric": "epe3d",
+                                        "gt_scale": gt_scale})
+    return found["epe_mm_gt_scale" if gt_scale else
+                 "epe_mm" if gt_hand else "epe_mm_predicted_hand"]
+
+
+def epe_under(study: Study, name: str, gt_scale: bool, gt_hand: bool):
+    """``record -> EPE`` of run ``name`` under a protocol; NaN where the run cannot drop the
+    ground truth it needs (PoseNet without GT S)."""
+    if needs_gt_scale(study, name) and not gt_scale:
+        return lambda p: np.nan
+    return lambda p: protocol_epe(study, p, gt_scale, gt_hand)
+
+
+def mean_pose(study: Study, dataset: str) -> np.ndarray:
+    """(2, 21, 3) the mean wrist-relative pose of each hand slot over the training split of
+    ``dataset`` (the labels of the first main run's training data)."""
+    run = next(r for r in study.runs if r.dataset == dataset)
+    source = build_dataset(run.config["data"], run.config["train"].get("split", "train")).source
+    poses, valid = [], []
+    for index in range(len(source)):
+        sample = to_two_slots(source[index])
+        hands = np.asarray(sample["kp3d"], np.float64).reshape(HANDS, NUM_JOINTS, 3)
+        poses.append(hands - hands[:, WRIST:WRIST + 1])
+        valid.append(np.asarray(sample["hand_valid"], bool))
+    poses, valid = np.array(poses), np.array(valid)
+    poses[~valid] = np.nan
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(poses, axis=0)
+
+
+def mean_pose_record(p: Record, pose: np.ndarray) -> Record:
+    """The test record ``p`` with every hand predicted as ``pose`` ((2, 21, 3) wrist-relative,
+    :func:`mean_pose`) and the true hand type (so that every protocol scores it alike)."""
+    constant = np.broadcast_to(np.asarray(pose).reshape(1, HANDS * NUM_JOINTS, 3),
+                               np.shape(p["kp3d"]))
+    record = {key: value for key, value in p.items() if key not in ("kp3d_pred", "rel_root_pred")}
+    record["kp3d_rel_pred"] = np.nan_to_num(constant).astype(np.float32)
+    record["hand_type_pred"] = np.asarray(p["hand_valid"], np.float32)
+    return record
+
+
+def box_centre_record(p: Record) -> Record:
+    """The 2D floor: the test record ``p`` with every joint of a hand predicted at the centre of
+    that hand's ground-truth box (where the crop is centred: what a model that learnt nothing
+    about the hand's pose would best predict in 2D)."""
+    hands = np.asarray(p["kp2d"], np.float64).reshape(len(p["index"]), HANDS, NUM_JOINTS, 2)
+    labelled = np.asarray(p["labelled"], bool).reshape(hands.shape[:-1])
+    low = np.where(labelled[..., None], hands, np.inf).min(axis=2, keepdims=True)
+    high = np.where(labelled[..., None], hands, -np.inf).max(axis=2, keepdims=True)
+    with np.errstate(invalid="ignore"):  # an absent hand: inf - inf
+        centre = np.where(np.isfinite(low + high), (low + high) / 2, 0.0)
+    return {**p, "kp2d_pred": np.broadcast_to(centre, hands.shape).reshape(p["kp2d"].shape)}
+
+
+def floors(study: Study) -> dict[str, Record]:
+    """Dataset -> the constant mean-pose record on its test split (first main run's labels)."""
+    main = study.cfg["study"]["groups"]["main"]["runs"]
+    found = {}
+    for dataset in study.cfg["study"]["datasets"]:
+        name = next((n for n in main.values() if study.of(dataset, n)), None)
+        if name is not None:
+            found[dataset] = mean_pose_record(study.first(dataset, name),
+                                              mean_pose(study, dataset))
+    return found
+
+
+def floor_table(study: Study, floor_records: dict[str, Record], models: dict[str, str]
+                ) -> pd.DataFrame:
+    """Per dataset and each of ``models`` (label -> run): MPJPE (mm, all frames and joints) beside the constant mean
+    pose's, and whether the model beats it (has learnt something about the hand it sees)."""
+    rows = {}
+    for dataset, floor in floor_records.items():
+        constant = mpjpe(study, floor)
+        for label, name in models.items():
+            if study.of(dataset, name):
+                value = seed_mean_score(study, dataset, name, scorer(study))
+                rows[(dataset, label)] = {"MPJPE (mm)": value,
+                                          "constant mean pose (mm)": constant,
+                                          "below the constant": bool(value < constant)}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["dataset", "Model"])
+    frame.attrs = {"profile": study.profile}
+    return frame
+
+
+def seed_mean_score(study: Study, dataset: str, name: str, score) -> float:
+    """The mean over seeds of ``score`` of run ``name`` on ``dataset``."""
+    return float(seed_mean([score(p) for p in study.of(dataset, name)]))
+
+
+def table_interhand(study: Study, dataset: str, models: dict[str, str]) -> pd.DataFrame:
+    """InterNet's InterHand2.6M metrics for each of ``models`` (label -> run) on ``dataset``: MPJPE over all, single and interacting frames, MRRPE and handedness
+    accuracy (empty for a model
+    that predicts neither relative root nor hand type)."""
+    rows = {}
+    for label, name in models.items():
+        found = [metrics.evaluate_record(p, {**study.cfg["eval"], "metric": "mpjpe"})
+                 for p in study.of(dataset, name)]
+        rows[label] = {column: seed_mean([f.get(key, np.nan) for f in found])
+                       for column, key in (("MPJPE all (mm)", "mpjpe_mm"),
+                                           ("MPJPE single (mm)", "mpjpe_single_mm"),
+                                           ("MPJPE interacting (mm)", "mpjpe_interacting_mm"),
+                                           ("MRRPE (mm)", "mrrpe_mm"),
+                                           ("handedness accuracy", "handedness_acc"))}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "Model"
+    frame.attrs = {"tested_on": study.tested_on(dataset), "profile": study.profile}
+    return frame
+
+
+def most_occluded_by_other_hand(p: Record, count: int) -> np.ndarray:
+    """Positions of the ``count`` interacting frames with the most joints hidden by the other
+    hand (ties: the earlier frame)."""
+    hidden = (np.asarray(p["visibility_kind"]) == OTHER_HAND).sum(axis=1)
+    hidden = np.where(frame_set(p, "interacting"), hidden, -1)
+    return np.argsort(-hidden, kind="stable")[:count]
