@@ -322,3 +322,49 @@ def test_real_nyu_frame_depth_agrees_with_its_ground_truth_labels():
     # the tips and middle joints of the four fingers and the thumb tip (eval joints 0-8; the thumb
     # base and wrist/palm points sit deeper inside the hand) are within 15 mm of their label
     assert (np.abs(gap[:9]) < 15.0).all()
+
+
+def test_augmented_depth_crops_keep_labels_and_depths_together():
+    """The rotation/scale augmentation on the real NYU frame: the 3D labels turn with the depth
+    crop (projected with the item's intrinsics they land on its 2D joints, and the depth map at
+    a fingertip still reads that fingertip's depth), and the cube shrinks with the zoom."""
+    from handlib.codecs.geometry import project
+    from handlib.data.formats.depth import uvd_to_xyz
+    from handlib.data.pipeline import PoseDataset
+
+    data = shared_data_dir()
+    frame = data / "samples/nyu_frame/depth_1_0000001.png" if data else None
+    labels = data / "depth_eval/evaluation/groundtruth/nyu/nyu_test_groundtruth_label.txt" if data else None
+    if frame is None or not frame.is_file() or not labels.is_file():
+        pytest.skip("real NYU frame or public NYU ground truth (shared data) not on this machine")
+    uvd = np.loadtxt(labels, max_rows=1).reshape(14, 3)
+    camera = nyu.CAMERA
+    xyz = uvd_to_xyz(uvd, camera.fx, camera.fy, camera.cx, camera.cy)  # y down: fy > 0
+    eval_index = [i if i is not None else -1 for i in nyu.CANONICAL_FROM_EVAL]
+    labelled = np.array([i >= 0 for i in eval_index])
+    kp3d = np.where(labelled[:, None], xyz[eval_index], np.nan).astype(np.float32)
+    kp2d = np.where(labelled[:, None], uvd[eval_index, :2], 0.0).astype(np.float32)
+    sample = {"depth": nyu.read_depth(frame), "kp2d": kp2d, "kp3d": kp3d, "K": camera.K,
+              "labelled": labelled, "visible": labelled, "side": "right"}
+    spec = {"source": "synthetic", "modality": "depth", "input_size": 96, "two_hands": False,
+            "augment": {"rotation": 180.0, "scale": [0.9, 1.1]}, "mirror_left": False,
+            "codec": {"name": "depth_crop", "input_size": 96, "heatmap_size": 24}}
+    plain = PoseDataset([sample], {**spec, "augment": None}, "train").item(0)
+    augmented = PoseDataset([sample], spec, "train", training=True)
+    # the fingertips and middle joints (evaluation joints 0-8, within 15 mm of the surface)
+    near_surface = [k for k, i in enumerate(eval_index) if 0 <= i < 9]
+    for epoch in range(4):
+        augmented.set_epoch(epoch)
+        item = augmented.item(0)
+        assert np.allclose(project(item["kp3d"][labelled], item["K"]), item["kp2d"][labelled],
+                           atol=1e-2)
+        depth = item["depth"][0]       # normalised: (z - centre) / (cube_z / (2 s))
+        cube_z = 250.0 / item["crop_scale"]
+        u, v = np.clip(np.floor(item["kp2d"][near_surface]).astype(int), 0, 95).T
+        read = item["centre_mm"][2] + depth[v, u] * cube_z / 2
+        assert np.all(np.abs(read - item["kp3d"][near_surface, 2]) < 20.0)
+        # the hand keeps its shape (up to the uvd rotation's off-axis shear, a few mm): joints
+        # keep their distance from the centre, in the unzoomed cube's units
+        spread = np.linalg.norm(item["kp3d_norm"][labelled], axis=1) / item["crop_scale"]
+        assert np.allclose(spread, np.linalg.norm(plain["kp3d_norm"][labelled], axis=1),
+                           atol=0.05)

@@ -96,3 +96,22 @@ def test_denormalise_image_inverts_normalise_image():
     restored = transforms.denormalise_image(transforms.normalise_image(image))
     assert restored.shape == (5, 4, 3)
     assert np.allclose(restored, image / 255.0, atol=1e-6)
+
+
+def test_follow_rotation_turns_3d_labels_with_the_image():
+    # a camera with f = 100 px and its principal point at the crop centre (50, 50); the crop is
+    # the identity but for a 90-degree turn, so a point 50 mm right of the axis ends 50 mm up
+    K = np.array([[100.0, 0, 50], [0, 100.0, 50], [0, 0, 1]])
+    turned = transforms.crop_matrix((50, 50), 100, 100, rotation_deg=90)
+    unrotated = transforms.crop_matrix((50, 50), 100, 100)
+    points = np.array([[50.0, 0.0, 500.0], [0.0, 0.0, 400.0], [np.nan, np.nan, np.nan]])
+    sample = {"K": K, "kp3d": points, "centre_mm": np.array([0.0, 0.0, 450.0])}
+    out = transforms.follow_rotation(sample, turned, unrotated)
+    np.testing.assert_allclose(out["kp3d"][:2], [[0.0, -50.0, 500.0], [0.0, 0.0, 400.0]],
+                               atol=1e-4)
+    assert np.isnan(out["kp3d"][2]).all()                  # no label stays no label
+    np.testing.assert_allclose(out["centre_mm"], [0.0, 0.0, 450.0], atol=1e-4)
+    np.testing.assert_allclose(out["K"], K, atol=1e-6)     # the unrotated crop of this camera
+    moved = transforms.apply_affine(turned, points[:2, :2] / points[:2, 2:] * 100 + 50)
+    np.testing.assert_allclose(out["kp3d"][:2, :2] / out["kp3d"][:2, 2:] * 100 + 50, moved,
+                               atol=1e-4)                  # they project where the image put them

@@ -16,6 +16,10 @@ in the DeepPrior++ tradition), with heat maps of chosen joint subsets (CrossInfo
   and ``heatmaps_<subset>`` of each subset at ``heatmap_size`` (2D Gaussians at the crop-frame
   joints, peak 1, zero for joints outside the crop or unlabelled), and ``joint_weight``
   (labelled and inside the crop; it weights the heat-map and the coordinate losses alike).
+- augmentation (training items): a rotated crop comes with its 3D labels turned into the
+  rotated view (``handlib.data.transforms.follow_rotation``), and a crop zoomed by ``s``
+  (``crop_scale``) is normalised with the cube divided by ``s``, the cube it shows (as
+  DeepPrior++ scales its cube), so that depths and labels stay consistent with the image;
 - ``decode_crop``: the model's ``kp3d_norm`` back to camera mm (``centre + pred · cube / 2``), the
   root-relative joints (``kp3d_rel``, minus the wrist) and their 2D projection with the crop's
   intrinsics (``kp2d``).
@@ -129,10 +133,12 @@ class DepthCrop(Codec):
         if too_big:
             raise ValueError(f"depth_crop: subset(s) {too_big} name joints beyond the item's "
                              f"{joints}")
+        # a crop zoomed by s (scale augmentation) shows a cube s times smaller: normalise by it
+        cube = self.cube / float(item.get("crop_scale", 1.0))
         out = {
             "depth": normalise_depth(np.asarray(item["depth"]), float(centre[2]),
-                                     float(self.cube[2]))[None],
-            "kp3d_norm": np.nan_to_num(normalise_kp3d(item["kp3d"], centre, self.cube)
+                                     float(cube[2]))[None],
+            "kp3d_norm": np.nan_to_num(normalise_kp3d(item["kp3d"], centre, cube)
                                        ).astype(np.float32),
             "centre_mm": centre,
             "joint_weight": weight.astype(np.float32),

@@ -13,7 +13,9 @@ Per item (``PoseDataset.item``):
    or, by default, the square of side ``crop_padding * max(w, h)`` around the hand's box (both
    hands' box for two-hand samples), resized to ``input_size``; on the split a model trains on
    only (``training=True``), the ``augment`` rotation/scale/shift is folded into the same warp
-   and colour jitter applied. The whole map from the sample's own image to the input, mirror
+   and colour jitter applied; a rotation also turns the 3D labels into the rotated view
+   (``transforms.follow_rotation``: ``kp3d`` and ``K`` then describe the rotated crop), and the
+   zoom is kept as ``crop_scale`` for codecs whose targets depend on it (``depth_crop``). The whole map from the sample's own image to the input, mirror
    included, is kept as ``crop`` (3, 3), so that ``handlib.codecs.geometry`` can bring every
    prediction back into the sample's own frame;
 4. the labels, in the crop frame: ``kp2d`` (input px), ``labelled`` (the dataset labels the
@@ -259,7 +261,12 @@ class PoseDataset(torch.utils.data.Dataset):
         if region is None:
             side *= spec["crop_padding"]
         M = transforms.crop_matrix(centre, side, size, **warp)
-        sample = transforms.warp_sample(sample, M, size)
+        warped = transforms.warp_sample(sample, M, size)
+        if warp.get("rotation_deg") and "kp3d" in sample and "K" in sample:
+            unrotated = transforms.crop_matrix(centre, side, size,
+                                               **{**warp, "rotation_deg": 0.0})
+            warped.update(transforms.follow_rotation(sample, M, unrotated))
+        sample = warped
 
         kp2d = sample["kp2d"].reshape(-1, 2).astype(np.float32)
         labelled, kinds = labelled.reshape(-1), kinds.reshape(-1)
@@ -293,6 +300,8 @@ class PoseDataset(torch.utils.data.Dataset):
             item.update(_labels_3d(sample, two))
         if sample.get("centre_mm") is not None:  # a given hand centre (e.g. a detector's)
             item["centre_mm"] = np.asarray(sample["centre_mm"], np.float32)
+        if self.augment:  # the zoom of the scale augmentation (a depth cube shrinks with it)
+            item["crop_scale"] = np.float32(warp.get("scale", 1.0))
         item.update(codec.encode(item))
         if modality == "depth" and item["depth"].ndim == 2:
             item["depth"] = item["depth"][None]

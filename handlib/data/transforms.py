@@ -9,6 +9,9 @@ the 2D joints and the bounding box, and replaces the intrinsics by ``A @ K`` (``
 - ``crop_matrix``: the square of side ``padding * max(w, h)`` around a box's centre, resized to the
   model's input, with optional rotation, scale and shift (the augmentation of RCSF §4.1,
   CrossInfoNet §3.5: rotation, translation, scaling about the hand's centre).
+- ``follow_rotation``: the 3D labels of a crop whose warp rotates the image in-plane (the
+  rotation augmentation), brought into the rotated view, so that a model regressing 3D
+  coordinates sees the hand and its labels turned alike (see the function).
 - ``mirror_sample``: a left hand becomes a right hand (as the papers train one-handed models):
   the image is flipped, x of ``kp3d`` negated, and ``K`` adjusted so the projection still holds.
 - ``colour_jitter``: brightness, contrast and saturation (image only).
@@ -88,6 +91,41 @@ def warp_sample(sample: dict, M: np.ndarray, out_size: int) -> dict:
         out["K"] = (_as3x3(M) @ np.asarray(sample["K"], np.float64)).astype(np.float32)
     if "bbox" in sample:
         out["bbox"] = _warp_boxes(M, sample["bbox"], out_size)
+    return out
+
+
+def follow_rotation(sample: dict, M: np.ndarray, unrotated: np.ndarray) -> dict:
+    """The 3D labels of ``sample`` after a crop ``M`` that rotates the image, and the crop's
+    intrinsics without the rotation: ``{"kp3d", "K"[, "centre_mm"]}`` to put in the warped
+    sample.
+
+    ``warp_sample`` keeps ``kp3d`` in the camera frame and folds the whole warp into ``K``: right
+    for 2D and 2.5D targets (heat maps, relative depth), but a model that regresses 3D
+    coordinates would see a rotated hand with unrotated labels. Here each 3D point is projected
+    with the sample's ``K``, moved by ``M`` into the crop and back-projected at its own depth with
+    ``unrotated @ K`` (``unrotated``: the same crop without its rotation), the uvd augmentation of
+    DeepPrior++ (Oberweger & Lepetit 2017): projecting the new points with the new ``K`` gives the
+    warped 2D joints exactly, and every depth is kept, as the rotated depth map keeps its
+    values. Like the rotated depth map itself, this is a rigid turn of the hand only up to a
+    small shear for a hand off the optical axis (a few mm on the NYU test frame). Points without
+    a label (NaN) stay NaN."""
+    K = np.asarray(sample["K"], np.float64)
+    plain = _as3x3(unrotated) @ K
+    to_view = np.linalg.inv(plain)
+
+    def turn(points) -> np.ndarray:
+        points = np.asarray(points, np.float64)
+        flat = points.reshape(-1, 3)
+        z = flat[:, 2:3]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            uv = (flat @ K.T)[:, :2] / z
+        moved = apply_affine(M, uv)
+        homogeneous = np.concatenate([moved, np.ones((len(moved), 1))], axis=1)
+        return ((homogeneous @ to_view.T) * z).reshape(points.shape).astype(np.float32)
+
+    out = {"kp3d": turn(sample["kp3d"]), "K": plain.astype(np.float32)}
+    if sample.get("centre_mm") is not None:
+        out["centre_mm"] = turn(sample["centre_mm"])
     return out
 
 
