@@ -45,6 +45,16 @@ REGISTRY: dict[str, str] = {
     "internet_plus_no_fcanet": "handlib.papers.internet_plus.models:internet_plus_no_fcanet",
     "internet_plus_relu": "handlib.papers.internet_plus.models:internet_plus_relu",
     "internet_plus_residual": "handlib.papers.internet_plus.models:internet_plus_residual",
+    # paper 5: CrossInfoNet's Table 1 variants and the ablations of its claims
+    # (handlib/papers/crossinfonet/)
+    "crossinfonet": "handlib.papers.crossinfonet.models:crossinfonet",
+    "crossinfonet_cross": "handlib.papers.crossinfonet.models:crossinfonet_cross",
+    "crossinfonet_base": "handlib.papers.crossinfonet.models:crossinfonet_base",
+    "crossinfonet_base_hm": "handlib.papers.crossinfonet.models:crossinfonet_base_hm",
+    "crossinfonet_single_branch": "handlib.papers.crossinfonet.models:crossinfonet_single_branch",
+    "crossinfonet_palm_mask_only": "handlib.papers.crossinfonet.models:crossinfonet_palm_mask_only",
+    "crossinfonet_finger_mask_only":
+        "handlib.papers.crossinfonet.models:crossinfonet_finger_mask_only",
 }
 
 
