@@ -171,6 +171,20 @@ def test_msra_tiny_copy_leave_one_subject_out(tmp_path):
     assert_projects(sample)
 
 
+def test_held_out_validation_part_is_seeded_disjoint_and_covers_the_split(tmp_path):
+    write_msra(tmp_path)
+    ids = lambda part: [s["meta"]["id"] for s in part]
+    whole = ids(open_dataset("msra", tmp_path, "train_P3"))
+    fit, val = (ids(open_dataset("msra", tmp_path, f"train_P3:{p}")) for p in ("fit", "val"))
+    assert len(val) == round(0.05 * len(whole)) == 7  # 5% of 136 frames
+    assert not set(fit) & set(val) and sorted(fit + val) == sorted(whole)
+    assert val == ids(open_dataset("msra", tmp_path, "train_P3:val"))  # the same every time
+    with pytest.raises(ValueError, match="after ':' comes 'fit'"):
+        open_dataset("msra", tmp_path, "train_P3:test")
+    with pytest.raises(ValueError, match="has no split 'train_P9'"):
+        open_dataset("msra", tmp_path, "train_P9:val")
+
+
 def test_msra_truncated_bin_and_bad_joint_count_name_the_file(tmp_path):
     depth = np.ones((240, 320), dtype=np.float32)
     path = tmp_path / "000000_depth.bin"

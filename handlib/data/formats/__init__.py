@@ -17,9 +17,11 @@ Every module in ``DATASET_MODULES`` defines
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+
+import numpy as np
 
 #: Dataset name -> module implementing it.
 DATASET_MODULES: dict[str, str] = {
@@ -99,9 +101,50 @@ def open_dataset(name: str, root: str | Path, split: str, **options) -> Sequence
     the files of ``split`` need to be there.
 
     ``options`` go to the module's ``open_split`` (e.g. RHD ``hands="both"``, STB ``camera="BB_left"``).
+    ``"<split>:val"`` and ``"<split>:fit"`` are a seeded held-out part of ``split`` and the rest
+    (:func:`held_out_rows`), for datasets without a validation split.
     """
     module = _module(name)
     root = Path(root)
-    _check_split_name(name, module, split)
-    module.check_layout(root, split)
-    return module.open_split(root, split, **options)
+    base, part = held_out_part(split)
+    _check_split_name(name, module, base)
+    module.check_layout(root, base)
+    samples = module.open_split(root, base, **options)
+    return samples if part is None else HeldOut(samples, held_out_rows(len(samples), part))
+
+
+#: ``<split>:val`` is a seeded ``HOLDOUT_FRACTION`` of ``<split>``'s samples and ``<split>:fit``
+#: the rest: a validation split for datasets that publish none (ICVL, NYU, MSRA), so that no
+#: epoch or model is ever chosen on the test split.
+HOLDOUT_FRACTION = 0.05
+HOLDOUT_SEED = 0
+HOLDOUT_PARTS = ("fit", "val")
+
+
+def held_out_part(split: str) -> tuple[str, str | None]:
+    """``"train:val"`` -> ``("train", "val")``; a plain split -> ``(split, None)``."""
+    base, sep, part = split.partition(":")
+    if sep and part not in HOLDOUT_PARTS:
+        raise ValueError(f"split {split!r}: after ':' comes 'fit' (the training part) or 'val' "
+                         f"(the seeded {HOLDOUT_FRACTION:.0%} held out for validation)")
+    return base, (part if sep else None)
+
+
+def held_out_rows(n: int, part: str) -> np.ndarray:
+    """The sorted sample indices of ``part`` (``fit`` or ``val``) of a split of ``n`` samples."""
+    n_val = max(1, int(round(n * HOLDOUT_FRACTION))) if n > 1 else 0
+    val = np.sort(np.random.default_rng(HOLDOUT_SEED).permutation(n)[:n_val])
+    return val if part == "val" else np.setdiff1d(np.arange(n), val)
+
+
+class HeldOut(Sequence):
+    """The samples of a split at ``rows`` (see :func:`held_out_rows`)."""
+
+    def __init__(self, samples: Sequence[dict], rows: np.ndarray):
+        self.samples, self.rows = samples, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.samples[int(self.rows[index])]

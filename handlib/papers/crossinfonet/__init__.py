@@ -5,8 +5,11 @@ So far this package holds:
 
 - ``paper.yaml``: the transcription of the paper's settings, tables and claims;
 - ``models.py``: the network and its Table 1 variants (Base, Base+HM, Cross, Cross+HM) with the
-  ablations its claims need (one branch; one cross mask only), and the loss of eq. 7.
+  ablations its claims need (one branch; one cross mask only), and the loss of eq. 7;
+- ``profiles.yaml``: every run the chapter trains under each profile: Table 1's four variants
+  on the ICVL-like and NYU-like stand-ins (real ICVL and NYU on ``paper``, validated on a held-out
+  part of their training splits), the ablations on NYU, and on ``paper`` the full model on
+  MSRA's nine leave-one-subject-out folds. ``handlib train --chapter crossinfonet`` trains them.
 
-Its profiles, study and chapter join it when the chapter is built (see the book's page "Adding
-a paper").
+Its study and chapter join it when the chapter is built (see the book's page "Adding a paper").
 """
