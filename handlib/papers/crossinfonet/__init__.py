@@ -10,6 +10,9 @@ So far this package holds:
   on the ICVL-like and NYU-like stand-ins (real ICVL and NYU on ``paper``, validated on a held-out
   part of their training splits), the ablations on NYU, and on ``paper`` the full model on
   MSRA's nine leave-one-subject-out folds. ``handlib train --chapter crossinfonet`` trains them.
+- ``study.py``: the chapter's own scoring, built ahead of the notebook: the mean 3D error over
+  all, palm and finger joints, the constant-offset floor, Table 1 and its claims, and Fig. 4's
+  palm/finger subsets of ICVL, NYU and MSRA as data with their sources.
 
-Its study and chapter join it when the chapter is built (see the book's page "Adding a paper").
+Its notebook joins them when the chapter is built (see the book's page "Adding a paper").
 """
