@@ -500,7 +500,7 @@ def joint_mask(record: dict, rule: str) -> np.ndarray:
     if rule not in JOINT_RULES:
         raise ValueError(f"eval.joints must be one of {', '.join(JOINT_RULES)}, got {rule!r}")
     if "labelled" in record:
-        mask = np.asarray(record["labelled"], bool)
+        mask = np.array(record["labelled"], bool)  # a copy: callers may narrow it
     else:
         mask = np.ones(_need(record, "kp2d").shape[:-1], bool)
     if rule in ("visible", "in_frame"):
@@ -533,7 +533,7 @@ def _hands(values: np.ndarray) -> np.ndarray:
     return values.reshape(len(values), -1, _HAND_JOINTS, values.shape[-1])
 
 
-def _mask_3d(record: dict, spec: dict) -> np.ndarray:
+def mask_3d(record: dict, spec: dict) -> np.ndarray:
     """The joint mask without the joints whose 3D label is missing, as (N, J)."""
     mask = joint_mask(record, spec.get("joints", "visible"))
     finite = np.isfinite(_need(record, "kp3d").astype(np.float64)).all(axis=-1)
@@ -558,7 +558,7 @@ def aligned_3d(record: dict, spec: dict) -> tuple[np.ndarray, np.ndarray, np.nda
     if pred.shape != gt.shape:
         raise ValueError(f"{key} has shape {np.shape(record[key])} but kp3d has "
                          f"{np.shape(record['kp3d'])}")
-    mask = _mask_3d(record, spec).reshape(gt.shape[:-1])
+    mask = mask_3d(record, spec).reshape(gt.shape[:-1])
     mask = mask & np.isfinite(gt[:, :, _WRIST]).all(axis=-1)[..., None]
     return (pred - pred[:, :, _WRIST:_WRIST + 1], gt - gt[:, :, _WRIST:_WRIST + 1], mask)
 
@@ -716,7 +716,7 @@ def _absolute_3d(record: dict, spec: dict) -> tuple[np.ndarray, np.ndarray, np.n
     """``kp3d_pred``, ``kp3d`` (N, J, 3) camera mm, unaligned, and the scored joints (N, J)."""
     pred = _need(record, "kp3d_pred").astype(np.float64)
     gt = _need(record, "kp3d").astype(np.float64)
-    return pred, gt, _mask_3d(record, spec)
+    return pred, gt, mask_3d(record, spec)
 
 
 def _mean3d(record: dict, spec: dict) -> dict[str, float]:

@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from handlib import depth_eval, engine, metrics, papers, viz
+from handlib.codecs.depth_crop import DepthCrop
 from handlib.data.pipeline import build_codec, build_dataset
 from handlib.study import Record, Study, claim_inputs, seed_mean
 
@@ -31,8 +32,7 @@ PAPER = "crossinfonet"
 
 def subset_error(study: Study, p: Record, joints: list[int] | None = None) -> float:
     """Mean 3D error (camera mm, unaligned) over the scored joints of ``joints`` (all: None)."""
-    mask = metrics.joint_mask(p, study.cfg["eval"]["joints"]) & np.isfinite(
-        np.asarray(p["kp3d"], np.float64)).all(axis=-1)  # a new array: the record's stay
+    mask = metrics.mask_3d(p, study.cfg["eval"])
     if joints is not None:
         keep = np.zeros(mask.shape[-1], bool)
         keep[list(joints)] = True
@@ -62,17 +62,17 @@ def training_offset(study: Study, dataset: str) -> np.ndarray:
     offsets = []
     for i in range(len(data)):
         item = data.item(i)
-        kp3d, labelled = item["kp3d"], item["labelled"].astype(bool)
-        offsets.append(np.where(labelled[:, None], kp3d - kp3d[labelled].mean(axis=0), np.nan))
+        labelled = item["labelled"].astype(bool)[:, None]
+        offsets.append(np.where(labelled, item["kp3d"] - data.codec.centre(item), np.nan))
     return np.nanmean(np.stack(offsets), axis=0)
 
 
 def constant_offset_record(p: Record, offset: np.ndarray) -> Record:
     """``p`` with every prediction replaced by its crop centre (the mean of its labelled joints)
     plus ``offset``: the floor a model must get below."""
-    kp3d = np.asarray(p["kp3d"], np.float64)
-    labelled = np.asarray(p["labelled"], bool) & np.isfinite(kp3d).all(axis=-1)
-    centre = np.stack([k[m].mean(axis=0) for k, m in zip(kp3d, labelled)])
+    centre_of = DepthCrop().centre  # the codec's rule; records carry no given centre
+    centre = np.stack([centre_of({"kp3d": k, "labelled": m})
+                       for k, m in zip(p["kp3d"], p["labelled"])])
     return {**p, "kp3d_pred": (centre[:, None] + offset[None]).astype(np.float32)}
 
 
