@@ -155,3 +155,13 @@ def test_training_offset_is_taken_from_the_centre_of_the_training_hands():
     # and the fingertips lie farther from the centre than the palm joints, on average
     tips = np.linalg.norm(offset[[4, 8, 12, 16, 20]], axis=-1).mean()
     assert tips > np.linalg.norm(offset[list(PALM_JOINTS)], axis=-1).mean()
+
+
+def test_bad_input_names_what_is_wrong(cpu_study):
+    with pytest.raises(ValueError, match="trains nothing on 'MSRA'"):
+        chapter.training_offset(cpu_study, "MSRA")
+    with pytest.raises(ValueError, match="unknown depth benchmark 'hands2017'"):
+        chapter.fig4_partition("hands2017")
+    with pytest.raises(ValueError, match="no model labelled 'CrossInfoNet'"):
+        chapter.table_3({"device_name": "d", "settings": {"input_size": 96},
+                         "models": [{"label": "Base", "speed": []}]})

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from handlib import depth_eval, engine, metrics, papers, viz
 from handlib.codecs.depth_crop import DepthCrop
 from handlib.data.pipeline import build_codec, build_dataset
-from handlib.study import Record, Study, claim_inputs, seed_mean
+from handlib.study import Record, Study, bench_row, claim_inputs, seed_mean
 
 PAPER = "crossinfonet"
 
@@ -57,7 +57,11 @@ def subsets(study: Study) -> dict[str, list[int]]:
 def training_offset(study: Study, dataset: str) -> np.ndarray:
     """(J, 3) mm: the training split's mean offset of each joint from the crop centre (the
     labelled joints' mean, the ``depth_crop`` codec's centre)."""
-    run = next(r for r in study.runs if r.dataset == dataset)
+    runs = [r for r in study.runs if r.dataset == dataset]
+    if not runs:
+        raise ValueError(f"the profile trains nothing on {dataset!r}; its datasets are "
+                         f"{', '.join(study.cfg['study']['datasets'])}")
+    run = runs[0]
     data = build_dataset(run.config["data"], engine.resolve_config(run.config)["train"]["split"])
     offsets = []
     for i in range(len(data)):
@@ -144,8 +148,7 @@ def table_3(bench: dict) -> pd.DataFrame:
     the paper's, each from its own paper and hardware."""
     paper = papers.table(PAPER, "3")
     frame = paper.rename(columns={paper.columns[0]: "paper (fps)"})
-    row = next(m for m in bench["models"] if m["label"] == "CrossInfoNet")
-    for speed in row["speed"]:
+    for speed in bench_row(bench, "CrossInfoNet")["speed"]:
         if speed["mode"] == "eager":
             column = f"measured, batch {speed['batch']} (fps)"
             frame[column] = np.nan
@@ -194,8 +197,8 @@ FIG4_SUBSETS: dict[str, dict] = {
 
 def fig4_partition(dataset: str) -> dict[str, list[int]]:
     """``{"palm": [...], "finger": [...]}`` of a benchmark, in its own joint order."""
+    joints = depth_eval.benchmark(dataset).num_joints  # a clear error for an unknown one
     palm = FIG4_SUBSETS[dataset]["palm"]
-    joints = depth_eval.benchmark(dataset).num_joints
     return {"palm": list(palm), "finger": [j for j in range(joints) if j not in palm]}
 
 
