@@ -398,6 +398,21 @@ def table2_evaluations(eval_root: str | Path) -> list[tuple[dict, DepthEvaluatio
     return evaluations
 
 
+def fig7_series(evaluations: list[tuple[dict, DepthEvaluation]], dataset: str,
+               thresholds) -> tuple[dict, dict, list[str]]:
+    """CrossInfoNet Fig. 7 from the published predictions of ``dataset``: method -> its
+    success-frame fractions at ``thresholds`` (worst joint per frame), method -> its per-joint
+    mean errors, both in the benchmark's display order, and the joint names in that order. A
+    file covering one subset of the test set is labelled so ("DeepPrior (test_seq_1 only)")."""
+    spec = BENCHMARKS[dataset]
+    order = list(spec.display_order)
+    runs = [(e, r) for e, r in evaluations if e["dataset"] == dataset and e["row"]]
+    label = {e["row"]: e["row"] + (f" ({r.subset} only)" if r.subset else "") for e, r in runs}
+    curves = {label[e["row"]]: r.success_frames(thresholds) for e, r in runs}
+    per_joint = {label[e["row"]]: r.errors.mean(axis=0)[order] for e, r in runs}
+    return curves, per_joint, [spec.joint_names[j] for j in order]
+
+
 def table2_comparison(
     eval_root: str | Path, evaluations: list[tuple[dict, DepthEvaluation]] | None = None
 ) -> pd.DataFrame:

@@ -83,8 +83,10 @@ def apply_parameters(cfg: dict, *, data_root: str | Path | None = None, seed: in
         cfg = deep_merge(cfg, {"train": {"device": device}})
     cfg["study"]["seeds"] = [seed + s for s in cfg["study"]["seeds"]]
     real = real_datasets(cfg)
-    folders = {name: cfg["study"]["datasets"][name].get("folder", name) for name in real}
-    expected = ", ".join(f"{folder}/ ({name})" for name, folder in folders.items())
+    folders: dict[str, list[str]] = {}  # folder -> the datasets read from it (MSRA's nine folds)
+    for name in real:
+        folders.setdefault(cfg["study"]["datasets"][name].get("folder", name), []).append(name)
+    expected = ", ".join(f"{folder}/ ({', '.join(names)})" for folder, names in folders.items())
     if real and data_root is None:
         raise ValueError(
             f"profile {cfg['profile']!r} trains on {', '.join(real)}: set data_root to the "
@@ -97,8 +99,7 @@ def apply_parameters(cfg: dict, *, data_root: str | Path | None = None, seed: in
             "use the profile 'paper' to train on the real datasets"
         )
     if real:
-        missing = [f"{folder}/" for folder in folders.values()
-                   if not (Path(data_root) / folder).is_dir()]
+        missing = [f"{folder}/" for folder in folders if not (Path(data_root) / folder).is_dir()]
         if missing:
             raise ValueError(
                 f"data_root {data_root} lacks {', '.join(missing)}: it must be the folder that "
@@ -430,6 +431,16 @@ def parameter_count(model_spec: dict) -> int:
     kwargs = {key: value for key, value in model_spec.items() if key != "name"}
     with torch.device("meta"):
         return sum(p.numel() for p in models.build(model_spec["name"], **kwargs).parameters())
+
+
+def training_estimate(cfg: dict, samples_per_s: float) -> dict:
+    """What a profile trains: runs, training samples (images × epochs summed over runs) and the
+    minutes that takes at ``samples_per_s`` (each chapter's assumed GPU rate, not a
+    measurement): the gpu profiles are sized by it before a GPU has run them."""
+    runs = study_runs(cfg)
+    samples = sum(r.config["data"]["n"]["train"] * r.config["train"]["epochs"] for r in runs)
+    return {"runs": len(runs), "training samples": samples,
+            "minutes at the assumed rate": samples / samples_per_s / 60}
 
 
 def seed_mean(values: list) -> Any:

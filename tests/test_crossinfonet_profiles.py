@@ -61,3 +61,14 @@ def test_codec_subsets_are_the_models_palm_and_finger_joints(profile):
         model_kwargs = {k: v for k, v in run.config["model"].items() if k != "name"}
         model = crossinfonet(**model_kwargs)
         assert codec.subsets == {"palm": model.palm, "finger": model.finger}
+
+
+def test_a_data_root_without_the_datasets_names_each_folder_once(tmp_path):
+    from handlib.study import apply_parameters
+
+    (tmp_path / "NYU").mkdir()
+    with pytest.raises(ValueError) as error:
+        apply_parameters(load_profile("crossinfonet", "paper"), data_root=tmp_path)
+    message = str(error.value)
+    assert f"data_root {tmp_path} lacks ICVL/, MSRA/:" in message
+    assert "MSRA/ (MSRA-P0, MSRA-P1, MSRA-P2" in message and message.count("MSRA/") == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from handlib import cli, depth_eval, papers
+from handlib import cli, depth_eval, metrics, papers
 from handlib.data.formats import icvl, msra, nyu
 from handlib.paths import shared_data_dir
 
@@ -205,3 +205,23 @@ def test_crossinfonet_table_2_recomputed_from_published_predictions():
     deep_prior = in_table[(in_table["paper row"] == "DeepPrior") & (in_table["dataset"] == "ICVL")]
     assert deep_prior["subset"].tolist() == ["test_seq_1"]
     assert deep_prior["frames"].tolist() == [702]
+
+
+def test_fig7_series_orders_joints_for_display_and_labels_subset_files():
+    from types import SimpleNamespace
+
+    errors = np.arange(14, dtype=float)[None].repeat(3, axis=0)  # joint j: j mm in every frame
+    full = SimpleNamespace(errors=errors, subset=None,
+                           success_frames=lambda t: metrics.success_frames(errors, t))
+    part = SimpleNamespace(errors=errors + 1.0, subset="test_seq_1",
+                           success_frames=lambda t: metrics.success_frames(errors + 1.0, t))
+    evaluations = [({"dataset": "nyu", "row": "V2V"}, full),
+                   ({"dataset": "nyu", "row": "DeepPrior"}, part),
+                   ({"dataset": "nyu", "row": None}, full),      # no cell: left out
+                   ({"dataset": "icvl", "row": "V2V"}, full)]    # another benchmark
+    curves, per_joint, names = depth_eval.fig7_series(evaluations, "nyu", [12.5, 13.0])
+    assert list(curves) == ["V2V", "DeepPrior (test_seq_1 only)"]
+    np.testing.assert_array_equal(curves["V2V"], [0.0, 1.0])  # every frame's worst joint: 13 mm
+    order = list(depth_eval.BENCHMARKS["nyu"].display_order)
+    np.testing.assert_array_equal(per_joint["V2V"], np.asarray(order, float))
+    assert names == [depth_eval.BENCHMARKS["nyu"].joint_names[j] for j in order]

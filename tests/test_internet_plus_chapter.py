@@ -140,7 +140,8 @@ def test_the_profiles_train_the_papers_epochs_and_end_on_a_cycle():
                 scheduler["T_0"], scheduler["T_mult"], 500), (profile, dataset)
             assert config["optimizer"]["name"] == "adamw"
             assert studies.run_config(cfg, dataset, "internet", 0)["optimizer"]["name"] == "adam"
-    gpu = chapter.training_estimate(load_profile("internet_plus", "gpu"))
+    gpu = studies.training_estimate(load_profile("internet_plus", "gpu"),
+                                   chapter.ASSUMED_GPU_SAMPLES_PER_S)
     assert gpu["runs"] == 28 and gpu["minutes at the assumed rate"] < 6  # of the 8-minute lease
     cpu = load_profile("internet_plus", "cpu")
     same_width = {studies.run_config(cpu, "STB", r, 0)["model"].get("width")

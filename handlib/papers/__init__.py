@@ -31,8 +31,9 @@ two-level rows; ``text`` is a template over ``{subject}``, ``{reference}``, ``{c
 ``{within}``, and :func:`format_claim` appends the paper's values read from the table. ``reference`` may be a list of rows ("beats each of them"); ``testable_on`` is
 ``real`` (the real quantity is measured here: real data or published prediction files, or a
 data-free measurement such as a parameter count), ``synthetic`` (only on the synthetic
-stand-in here; on the real dataset with the ``paper`` profile when a user has it) or
-``not_here``. ``reference: null`` makes a claim about the subject's own value ("reaches 0.999").
+stand-in here; on the real dataset with the ``paper`` profile when a user has it),
+``paper_table`` (no data here: the verdict reads the paper's own printed table, a check of its
+text against its numbers, which can fail) or ``not_here``. ``reference: null`` makes a claim about the subject's own value ("reaches 0.999").
 
 A claim the paper makes without a printed number (about a figure whose values are not
 transcribed, or in its prose with no evidence at all) has ``table: null`` and ``source`` (where
@@ -60,7 +61,7 @@ import pandas as pd
 import yaml
 
 PAPERS: tuple[str, ...] = ("rcsf", "msff", "internet_plus", "resunet", "crossinfonet")
-TESTABLE_ON: tuple[str, ...] = ("real", "synthetic", "not_here")
+TESTABLE_ON: tuple[str, ...] = ("real", "synthetic", "paper_table", "not_here")
 DASHES = ("-", "—", "–")  # hyphen, em dash, en dash as printed
 
 

@@ -13,7 +13,11 @@ lives here:
 - **Table 1** (Base, Base+HM, Cross, Cross+HM on ICVL and NYU), seed means, and its claims;
 - **Fig. 4**, the palm / finger subsets, which the paper gives only as a picture: each is data
   here (:data:`FIG4_SUBSETS`, in each benchmark's own joint order, ``handlib.depth_eval``) with
-  its source.
+  its source;
+- **Fig. 7** (success frames and per-joint errors of the published predictions, our model's
+  beside them on its own data) and **Fig. 8** (test crops at fixed quantiles of the error);
+- the claims: Table 1's and the ablations' from the runs, Table 2's from the published
+  predictions or, for MSRA, from the paper's own printed table.
 """
 from __future__ import annotations
 
@@ -22,10 +26,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from handlib import depth_eval, engine, metrics, papers, viz
+from handlib import depth_eval, engine, metrics, papers, report, viz
 from handlib.codecs.depth_crop import DepthCrop
+from handlib.data.formats.msra import CANONICAL_FROM_MSRA
 from handlib.data.pipeline import build_codec, build_dataset
-from handlib.study import Record, Study, bench_row, claim_inputs, seed_mean
+from handlib.skeleton import JOINT_NAMES
+from handlib.study import Record, Study, bench_row, claim_inputs, sample_images, seed_mean
 
 PAPER = "crossinfonet"
 
@@ -133,13 +139,33 @@ def table_2(study: Study, comparison: pd.DataFrame) -> pd.DataFrame:
     """Table 2 as recomputed from the published predictions (``comparison``: the metrics
     chapter's ``depth_eval.table2_comparison``, the one code path for those rows), plus
     :data:`OURS`: the first Table 1 group's Cross+HM, seed mean, on the data of its run (a
-    stand-in on every profile but ``paper``: not comparable with the published rows)."""
+    stand-in on every profile but ``paper``: not comparable with the published rows), and on the
+    ``paper`` profile the mean of the nine MSRA folds (:func:`msra_folds`) once all are trained."""
     reproduced = depth_eval.table2_reproduced(comparison)
-    ours = table_1(study).loc["Cross+HM"]
+    ours = table_1(study).loc["Cross+HM"].to_dict()
+    tested_on = [f"{column}: {study.tested_on(study.dataset_for(column))}" for column in ours]
+    folds = msra_folds(study)
+    if folds is not None:
+        ours["MSRA"] = folds.mean() if folds.notna().all() else np.nan
+        tested_on.append(f"MSRA: the mean of its {len(folds)} leave-one-subject-out folds")
+    attrs = {**reproduced.attrs, "ours_tested_on": "; ".join(tested_on)}
+    reproduced = reproduced.reindex(columns=list(dict.fromkeys([*reproduced.columns, *ours])))
     reproduced.loc[OURS] = {column: ours.get(column, np.nan) for column in reproduced.columns}
-    reproduced.attrs = {**reproduced.attrs, "ours_tested_on": "; ".join(
-        f"{column}: {study.tested_on(study.dataset_for(column))}" for column in ours.index)}
+    reproduced.attrs = attrs
     return reproduced
+
+
+def msra_folds(study: Study) -> pd.Series | None:
+    """The full model's mean 3D error on each MSRA leave-one-subject-out fold (the ``msra``
+    group of the ``paper`` profile; NaN for a fold not trained yet), or None without the group.
+    Table 2's MSRA cell is their mean over the folds: the paper does not say whether it averages
+    over folds or over all frames (the folds hold about equally many)."""
+    group = study.cfg["study"]["groups"].get("msra")
+    if group is None:
+        return None
+    score, name = scorer(study), group["runs"]["CrossInfoNet"]
+    return pd.Series({dataset: seed_mean([score(p) for p in study.of(dataset, name)])
+                      for dataset in group["datasets"]}, name="mean 3D error (mm)")
 
 
 def table_3(bench: dict) -> pd.DataFrame:
@@ -148,32 +174,165 @@ def table_3(bench: dict) -> pd.DataFrame:
     the paper's, each from its own paper and hardware."""
     paper = papers.table(PAPER, "3")
     frame = paper.rename(columns={paper.columns[0]: "paper (fps)"})
-    for speed in bench_row(bench, "CrossInfoNet")["speed"]:
+    for speed in bench_row(bench, PAPER_ROW)["speed"]:
         if speed["mode"] == "eager":
             column = f"measured, batch {speed['batch']} (fps)"
             frame[column] = np.nan
-            frame.loc["CrossInfoNet", column] = speed["infer_img_s"]
+            frame.loc[PAPER_ROW, column] = speed["infer_img_s"]
     frame.attrs = {"device": bench["device_name"], "input_size": bench["settings"]["input_size"]}
     return frame
 
 
 # ----------------------------------------------------------------------------- claims
 
+#: The claims the paper makes without a run (Sections 1, 3.2, 3.3) -> the joints they are scored
+#: on (a subset of the codec's, or all): ablations on :data:`ABLATION_COLUMN`'s stand-in.
+ABLATION_CLAIMS: dict[str, str | None] = {"palm_mask_helps_palm": "palm",
+                                          "finger_mask_helps_finger": "finger",
+                                          "two_branches_beat_single": None}
+ABLATION_COLUMN = "NYU"
+#: Section 5's "outperform most of previous works", one claim per Table 2 column.
+BEATS_MOST = ("beats_most_icvl", "beats_most_nyu", "beats_most_msra")
+#: The training rate the gpu profile's estimate assumes on one H100 (samples/s): the paper-size
+#: model is 1.2 GMACs per 96² crop, bf16 (``handlib.study.training_estimate``).
+ASSUMED_GPU_SAMPLES_PER_S = 4000.0
+#: The paper's own row in Table 2.
+PAPER_ROW = "CrossInfoNet"
+#: Half a unit of the last digit of Table 2's printed errors (two decimals).
+PRINTED_MARGIN = 0.005
+#: Timings carry this relative margin for measurement noise (as in every chapter's bench claims).
+SPEED_MARGIN = 0.05
 
-def claim_results(study: Study, floor_records: dict[str, Record] | None = None) -> dict[str, dict]:
-    """``handlib.report.verdict_table`` inputs of Table 1's claims: the mean 3D error of the
-    claim's two variants on the stand-in of its column, per seed over shared seeds, with the
-    constant offset's error as the floor."""
+
+def ablation_runs(study: Study) -> dict[str, str]:
+    """Label -> run name of Table 1's variants and of the ablations (they share NYU-like)."""
+    groups = study.cfg["study"]["groups"]
+    return {**groups["main"]["runs"], **groups["ablations"]["runs"]}
+
+
+def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
+                  bench: dict | None = None) -> dict[str, dict]:
+    """``handlib.report.verdict_table`` inputs of the claims this profile's runs test: Table 1's
+    (the mean 3D error of the claim's variants on the stand-in of its column) and the ablations
+    of :data:`ABLATION_CLAIMS` (on the claim's joints), per seed over shared seeds, each with the
+    constant offset's error on the same joints as the floor; with ``bench``, the own-speed claim
+    (``speed_claim``)."""
     floor_records = floor_records or {}
-    score = scorer(study)
+    joint_sets = subsets(study)
     found = {}
     for claim in papers.claims(PAPER):
-        if claim.get("table") != "1" or claim["testable_on"] == "not_here":
+        cid = claim["id"]
+        if claim["testable_on"] == "not_here" or (claim.get("table") != "1"
+                                                  and cid not in ABLATION_CLAIMS):
             continue
-        dataset = study.dataset_for(claim["column"])
+        column = claim["column"] if claim.get("table") == "1" else ABLATION_COLUMN
+        dataset = study.dataset_for(column)
+        part = ABLATION_CLAIMS.get(cid)
+        score = scorer(study, joint_sets[part] if part else None)
         floor = float(score(floor_records[dataset])) if dataset in floor_records else None
-        found[claim["id"]] = claim_inputs(study, claim, dataset, score, floor=floor)
+        group = None if claim.get("table") == "1" else ablation_runs(study)
+        found[cid] = claim_inputs(study, claim, dataset, score, floor=floor, group=group,
+                                  note=f", {part} joints" if part else "")
+    if bench is not None:
+        found["speed_124_fps"] = speed_claim(bench, study.profile)
     return found
+
+
+def speed_claim(bench: dict, profile: str) -> dict:
+    """The own-speed claim (124.5 fps, Section 3.5): our paper-size model at batch 1, eager; a CPU
+    measurement cannot decide a GPU's speed, so it is marked unusable there."""
+    row = bench_row(bench, PAPER_ROW)
+    speed = next(s for s in row["speed"] if s["mode"] == "eager" and s["batch"] == 1)
+    paper = float(papers.table(PAPER, "3").loc[PAPER_ROW].iloc[0])
+    on_gpu = str(row["device"]).startswith("cuda")
+    return {"reproduced": {PAPER_ROW: speed["infer_img_s"]},
+            "margin": SPEED_MARGIN * paper,
+            "tested_on": f"{bench['device_name']}, batch 1, eager fp32, "
+                         f"{bench['settings']['input_size']}² input",
+            "profile": profile, "run": "handlib bench",
+            "unusable": None if on_gpu else (
+                f"measured on a CPU ({bench['device_name']}); the paper's speed is one GPU's "
+                "(RTX 2080 Ti)")}
+
+
+def table2_values(column: str, evaluations: list | None = None) -> tuple[dict, list[str]]:
+    """Method -> its Table 2 error on ``column``: recomputed from the published predictions
+    (``evaluations``, ``depth_eval.table2_evaluations``) where a file stands for the cell, the
+    printed value otherwise (those methods are returned second). Methods whose printed value
+    sits in the wrong column (the metrics chapter: Feedback and Lie-X under MSRA are NYU
+    results) are left out."""
+    printed = papers.table(PAPER, "2")[column]
+    misplaced = {e["row"] for e in depth_eval.published_predictions()
+                 if e["row"] and depth_eval.BENCHMARKS[e["dataset"]].title != e["column"]}
+    recomputed = {entry["row"]: result.mean_error for entry, result in evaluations or []
+                  if entry["row"] and depth_eval.BENCHMARKS[entry["dataset"]].title == column}
+    values, as_printed = {}, []
+    for method, value in printed.items():
+        if np.isnan(value) or method in misplaced:
+            continue
+        values[method] = recomputed.get(method, float(value))
+        if method not in recomputed:
+            as_printed.append(method)
+    return values, as_printed
+
+
+def _frame_errors(evaluations: list, column: str) -> dict[str, Record]:
+    """Method -> ``{"index", "errors"}`` (per frame, per joint, mm) of its full-test-set file."""
+    return {entry["row"]: {"index": np.arange(result.frames), "errors": result.errors}
+            for entry, result in evaluations if entry["row"] and result.subset is None
+            and depth_eval.BENCHMARKS[entry["dataset"]].title == column}
+
+
+def table2_claim_results(evaluations: list | None) -> dict[str, dict]:
+    """``verdict_table`` inputs of Table 2's claims and of "outperform most previous works"
+    (Section 5): on ICVL and NYU from the published predictions (``evaluations``; the noise
+    is a paired bootstrap over the test frames of two full-test-set files, else the default
+    margin), on MSRA from the paper's own printed table (``paper_table`` claims: printed to two
+    decimals: :data:`PRINTED_MARGIN`). Without ``evaluations`` only the
+    ``paper_table`` claims."""
+    found = {}
+    for claim in papers.claims(PAPER):
+        column, kind = claim["column"], claim["testable_on"]
+        if kind not in ("real", "paper_table") or (claim.get("table") != "2"
+                                                    and claim["id"] not in BEATS_MOST):
+            continue
+        if kind == "real" and not evaluations:
+            continue
+        values, as_printed = table2_values(column, evaluations if kind == "real" else None)
+        if kind == "real" and PAPER_ROW in as_printed:
+            continue  # no published CrossInfoNet file for this column: nothing to recompute
+        source = ("published predictions" if kind == "real"
+                  else "the paper's own Table 2 as printed (no MSRA data here)")
+        used = set(values) if claim["id"] in BEATS_MOST else {claim["subject"],
+                                                              *papers.claim_references(claim)}
+        if kind == "real" and used & set(as_printed):
+            source += f"; {', '.join(m for m in as_printed if m in used)} as printed (no file)"
+        inputs = {"tested_on": f"{source}, {column} test set", "profile": None,
+                  "run": "published predictions" if kind == "real" else "paper Table 2"}
+        if claim["id"] in BEATS_MOST:
+            subject = values.pop(claim["subject"])
+            beaten = np.mean([subject < v for v in values.values()])
+            found[claim["id"]] = {**inputs, "margin": 0.0, "reproduced": {
+                claim["subject"]: float(beaten), claim["reference"]: 0.5}}
+            continue
+        labels = [claim["subject"], *papers.claim_references(claim)]
+        reproduced = {label: values.get(label, np.nan) for label in labels}
+        strongest = min(labels[1:], key=lambda label: reproduced[label])  # every error: lower
+        margin = (PRINTED_MARGIN if kind == "paper_table"
+                  else _bootstrap_margin(evaluations, column, labels[0], strongest))
+        found[claim["id"]] = {**inputs, "margin": margin, "reproduced": reproduced}
+    return found
+
+
+def _bootstrap_margin(evaluations: list, column: str, subject: str,
+                      reference: str) -> float | None:
+    """The paired-bootstrap margin of ``subject`` against ``reference`` over the test frames, when
+    both files cover the full test set (None otherwise: the default margin applies)."""
+    records = _frame_errors(evaluations, column)
+    if subject not in records or reference not in records:
+        return None
+    return report.paired_bootstrap_margin(lambda r: float(r["errors"].mean()), records[subject],
+                                          records[reference])
 
 
 # ----------------------------------------------------------------------------- Fig. 4
@@ -202,6 +361,16 @@ def fig4_partition(dataset: str) -> dict[str, list[int]]:
     return {"palm": list(palm), "finger": [j for j in range(joints) if j not in palm]}
 
 
+def msra_stand_in_pose(study: Study) -> np.ndarray:
+    """(21, 2) pixels in MSRA's joint order: the ICVL-like test frame whose joints span the
+    largest box (the most open, frontal hand), to draw Fig. 4's MSRA panel without MSRA data."""
+    kp2d = study.first(study.dataset_for("ICVL"), study.group("1")["Cross+HM"])["kp2d"]
+    canonical = kp2d[int(np.argmax(np.ptp(kp2d, axis=1).prod(axis=-1)))]
+    msra = np.empty_like(canonical)
+    msra[list(CANONICAL_FROM_MSRA)] = canonical
+    return msra
+
+
 def figure_subsets(poses: dict[str, np.ndarray]) -> Figure:
     """Fig. 4: each benchmark's skeleton (``poses``: dataset -> (J, 2) pixels of one frame in its
     own joint order) with its palm joints in blue boxes and its finger joints in red boxes."""
@@ -221,5 +390,126 @@ def figure_subsets(poses: dict[str, np.ndarray]) -> Figure:
         ax.set_aspect("equal")
         ax.axis("off")
         ax.legend(loc="lower left", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def figure_network_input(study: Study) -> Figure:
+    """What the network is given and supervised by, for the first training item of each Table 1
+    stand-in, as the ``depth_crop`` codec encodes it: the 96² crop with depth normalised to the
+    cube ([-1, 1]), and the maxima over the palm and over the finger joints of the 24² heat-map
+    targets (eqs. 1-3)."""
+    columns = study.table("1")["datasets"]
+    fig, axes = plt.subplots(len(columns), 3, figsize=(9.6, 3.3 * len(columns)), squeeze=False)
+    for row, column in enumerate(columns):
+        dataset = study.dataset_for(column)
+        run = next(r for r in study.runs if r.dataset == dataset)
+        item = build_dataset(run.config["data"],
+                             engine.resolve_config(run.config)["train"]["split"]).item(0)
+        shown = axes[row, 0].imshow(item["depth"][0], cmap="gray_r", vmin=-1, vmax=1)
+        fig.colorbar(shown, ax=axes[row, 0], fraction=0.046)
+        axes[row, 0].set_title(f"{dataset}: normalised depth crop", fontsize=9)
+        for ax, part in zip(axes[row, 1:], ("palm", "finger")):
+            ax.imshow(item[f"heatmaps_{part}"].max(axis=0), cmap="magma", vmin=0, vmax=1)
+            ax.set_title(f"{part} heat maps (max over joints)", fontsize=9)
+        for ax in axes[row]:
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- Figs. 7 and 8
+
+
+#: Fig. 8's rule: the test frames at these quantiles of the full model's per-frame mean error.
+FIG8_QUANTILES = (0.1, 0.5, 0.9)
+
+
+def frame_errors(study: Study, p: Record) -> np.ndarray:
+    """(N, J) camera-mm distance of every joint of a prediction record (NaN where unscored)."""
+    errors, _ = metrics.joint_errors(np.asarray(p["kp3d_pred"], np.float64),
+                                     np.asarray(p["kp3d"], np.float64),
+                                     mask=metrics.mask_3d(p, study.cfg["eval"]))
+    return errors
+
+
+def success_curve(study: Study, p: Record, thresholds) -> np.ndarray:
+    """Fractions of frames whose worst scored joint is within each threshold (mm)."""
+    errors = frame_errors(study, p)
+    return metrics.success_frames(np.nan_to_num(errors), thresholds, mask=np.isfinite(errors))
+
+
+def figure_success(study: Study, evaluations: list, thresholds,
+                   floor_records: dict[str, Record]) -> Figure:
+    """Fig. 7 for ICVL and NYU: success frames (top) and per-joint mean errors (bottom) of every
+    published prediction file (``evaluations``), and, in a third column on its own data, Table
+    1's four variants (first seeds) and the constant offset on each stand-in."""
+    fig, axes = plt.subplots(2, 3, figsize=(18, 9.5), gridspec_kw={"height_ratios": [1.1, 1]})
+    for col, dataset in enumerate(("icvl", "nyu")):
+        curves, per_joint, names = depth_eval.fig7_series(evaluations, dataset, thresholds)
+        title = f"{depth_eval.BENCHMARKS[dataset].title}: published predictions"
+        viz.plot_success_frames(thresholds, curves, axes[0, col], title=title,
+                                highlight=[PAPER_ROW])
+        viz.plot_per_joint_errors(per_joint, names, axes[1, col], legend=False,
+                                  highlight=[PAPER_ROW])
+    ours, per_joint = {}, {}
+    for column in study.table("1")["datasets"]:
+        dataset = study.dataset_for(column)
+        for label, name in study.group("1").items():
+            records = study.of(dataset, name)
+            if records:
+                ours[f"{label}, {dataset}"] = success_curve(study, records[0], thresholds)
+        if dataset in floor_records:
+            ours[f"constant offset, {dataset}"] = success_curve(study, floor_records[dataset],
+                                                                thresholds)
+        full = study.of(dataset, study.group("1")["Cross+HM"])
+        if full:
+            per_joint[f"Cross+HM, {dataset}"] = np.nanmean(frame_errors(study, full[0]), axis=0)
+    viz.plot_success_frames(thresholds, ours, axes[0, 2], highlight=[
+        k for k in ours if k.startswith("Cross+HM")],
+        title=f"ours on the stand-ins ({study.profile} profile): other data")
+    if per_joint:
+        viz.plot_per_joint_errors(per_joint, JOINT_NAMES, axes[1, 2], legend=True)
+        axes[1, 2].tick_params(axis="x", labelsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def qualitative_frames(study: Study, dataset: str, name: str,
+                       quantiles=FIG8_QUANTILES) -> list[tuple[int, float]]:
+    """Fig. 8's rule: the test frames (position in the record, mean error in mm) of ``name``'s
+    first seed whose mean joint error sits at each of ``quantiles`` of its test set."""
+    per_frame = np.nanmean(frame_errors(study, study.first(dataset, name)), axis=1)
+    order = np.argsort(per_frame, kind="stable")
+    picks = [int(order[round(q * (len(order) - 1))]) for q in quantiles]
+    return [(i, float(per_frame[i])) for i in picks]
+
+
+def figure_qualitative(study: Study, name: str = "cross_hm",
+                       quantiles=FIG8_QUANTILES) -> Figure:
+    """Fig. 8: for each Table 1 stand-in, test depth frames at fixed quantiles of ``name``'s
+    error (:func:`qualitative_frames`), cropped around the hand, with the true (green) and the
+    predicted (red) skeleton."""
+    columns = study.table("1")["datasets"]
+    fig, axes = plt.subplots(len(columns), len(quantiles),
+                             figsize=(3.2 * len(quantiles), 3.4 * len(columns)), squeeze=False)
+    for row, column in enumerate(columns):
+        dataset = study.dataset_for(column)
+        run = next(r for r in study.runs if r.dataset == dataset and r.name == name)
+        p = study.first(dataset, name)
+        picks = qualitative_frames(study, dataset, name, quantiles)
+        frames = sample_images(run, [p["index"][i] for i, _ in picks])
+        for ax, (i, error), depth, q in zip(axes[row], picks, frames, quantiles):
+            truth, pred = p["kp2d"][i], p["kp2d_pred"][i]
+            box = np.concatenate([truth, pred])
+            lo, hi = box.min(axis=0) - 12, box.max(axis=0) + 12
+            hand = np.where(depth > 0, depth, np.nan)
+            ax.imshow(hand, cmap="gray_r")
+            viz.draw_skeleton(ax, truth, colour="tab:green")
+            viz.draw_skeleton(ax, pred, colour="tab:red")
+            ax.set_xlim(lo[0], hi[0])
+            ax.set_ylim(hi[1], lo[1])
+            ax.set_title(f"{dataset}, {round(100 * q)}th pct: {error:.1f} mm", fontsize=9)
+            ax.axis("off")
     fig.tight_layout()
     return fig

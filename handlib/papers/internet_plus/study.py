@@ -46,7 +46,7 @@ from handlib.models.layers import AconC
 from handlib.papers.internet_plus.models import TABLE_1, Extractor
 from handlib.skeleton import JOINT_FINGER, NUM_JOINTS
 from handlib.study import (Record, Run, Study, bench_row, claim_inputs, parameter_count,
-                           seed_mean, study_runs)
+                           seed_mean)
 from handlib.study3d import (HANDS, box_centre_record, epe_under, error_2d, protocol_epe,
                              seed_mean_score)
 
@@ -749,15 +749,6 @@ def composite_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
 #: The training rate the gpu profile's estimate assumes on one H100 (samples/s): ResNet-50 or
 #: the 1.9-GMAC InterNet+ extractor at 256² plus the 64³ × 42 heat-map head, bf16.
 ASSUMED_GPU_SAMPLES_PER_S = 600.0
-
-
-def training_estimate(cfg: dict, samples_per_s: float = ASSUMED_GPU_SAMPLES_PER_S) -> dict:
-    """What a profile trains: runs, training samples (images × epochs summed over runs) and the
-    minutes that takes at ``samples_per_s`` (an assumption, not a measurement)."""
-    runs = study_runs(cfg)
-    samples = sum(r.config["data"]["n"]["train"] * r.config["train"]["epochs"] for r in runs)
-    return {"runs": len(runs), "training samples": samples,
-            "minutes at the assumed rate": samples / samples_per_s / 60}
 
 
 def reproduced_with_runs(study: Study, table_id: str, reproduced: pd.DataFrame) -> pd.DataFrame:
