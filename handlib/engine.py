@@ -12,7 +12,8 @@ own. A run is configured by data, a dict with these sections::
     scheduler: {name: constant|step|multistep|halve_at|exponential|cosine_warm_restarts, ...}
     train:     {epochs, batch_size, grad_clip, seed, device, amp, channels_last, compile,
                 num_workers, checkpoint_every, early_stopping, log_every}
-    eval:      {metric, joints, thresholds, ..., split, test_split, every, batch_size}
+    eval:      {metric, joints, thresholds, ..., split, test_split, also_test_on, loss, every,
+                batch_size}
 
 Missing keys take the values in :data:`DEFAULTS`. Schedulers step once per epoch, as the papers
 state them: ``step`` (StepLR: step_size, gamma), ``multistep`` (milestones, gamma), ``halve_at``
@@ -50,9 +51,12 @@ kinds and sample ids (``handlib.metrics`` documents every key). :func:`evaluate`
 with the metrics named by ``eval.metric`` (one name or a list, from ``handlib.metrics.METRICS``)
 over the joints ``eval.joints`` selects (``handlib.metrics.joint_mask``: the one rule for which
 joints count, for validation and test alike). ``eval.split`` is the validation split (monitoring,
-early stopping) and ``eval.test_split`` the split a study scores the run on; a configuration
-that trains or validates on its test split, or validates on its training split, is refused
-(:func:`check_splits`).
+early stopping) and ``eval.test_split`` the split a study scores the run on, with
+``eval.also_test_on`` more held-out splits it is scored on too (the synthetic ``hard`` split);
+with ``eval.loss`` the loss and its terms are also computed on the validation split after each
+validated epoch (``val_loss``, ``val_<term>``: a validation loss curve, ResUnet Fig. 3(b)); a
+configuration that trains or validates on a split it is tested on, or validates on its training
+split, is refused (:func:`check_splits`).
 
 Devices. A profile that expects a GPU (``train.expects_gpu``) refuses to run where there is none
 unless ``train.device`` is set explicitly (e.g. ``--device cpu``), and no data loader starts more
@@ -133,6 +137,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "joints": "visible",
         "split": "val",
         "test_split": "test",
+        "also_test_on": [],
+        "loss": False,
         "every": 1,
         "batch_size": 64,
     },
@@ -459,6 +465,33 @@ def evaluate(
     return metrics.evaluate_record(record, spec)
 
 
+def validation_loss(
+    model: nn.Module, dataset: Dataset, loss_fn: LossFn, *, batch_size: int = 64,
+    device: torch.device, num_workers: int = 0, amp: bool = False,
+) -> dict[str, float]:
+    """The mean over ``dataset``'s samples of each loss term and of their sum ``loss``, in eval
+    mode and without gradients (pass the validation split)."""
+    rank, world_size = distributed_info()
+    positions = epoch_indices(len(dataset), seed=0, epoch=0, shuffle=False, rank=rank,
+                              world_size=world_size, drop_last=False)
+    loader = _loader(dataset, positions, batch_size, device=device, num_workers=num_workers,
+                     seed=0, drop_last=False)
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    with torch.inference_mode(), autocast(device, amp):
+        for batch in loader:
+            batch = _to_device(batch, device, torch.contiguous_format)
+            terms = loss_fn(model(model_input(batch)), batch)
+            terms["loss"] = torch.stack([value.float() for value in terms.values()]).sum()
+            count = len(model_input(batch))
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + float(value) * count
+    model.train(was_training)
+    return _all_reduce_mean({name: total / len(dataset) * world_size
+                             for name, total in sums.items()}, device)
+
+
 # ----------------------------------------------------------------------------- training loop
 
 
@@ -706,6 +739,10 @@ def fit(
                 amp=spec["amp"],
             )
             row |= {f"val_{name}": value for name, value in found.items()}
+            if cfg["eval"]["loss"]:
+                row |= {f"val_{name}": value for name, value in validation_loss(
+                    model, val_set, loss_fn, batch_size=cfg["eval"]["batch_size"],
+                    device=device, num_workers=spec["num_workers"], amp=spec["amp"]).items()}
         samples = steps_per_epoch * spec["batch_size"]
         row |= {
             "samples": samples,
@@ -764,6 +801,10 @@ def check_splits(config: dict) -> None:
         raise ValueError(f"eval.split is {val!r}, the test split (eval.test_split): validation "
                          "(monitoring, early stopping, choosing an epoch) must not see the test "
                          "split; validate on a validation split such as 'val'")
+    leaked = sorted({train, val} & set(cfg["eval"]["also_test_on"]))
+    if leaked:
+        raise ValueError(f"eval.also_test_on names {leaked}, which the run trains or validates "
+                         "on: a test split must be held out from both")
     if val == train:
         raise ValueError(f"eval.split and train.split are both {train!r}: a metric on the "
                          "training set is not a validation metric; validate on a held-out split")

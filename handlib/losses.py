@@ -133,6 +133,7 @@ LOSSES: dict[str, str] = {
     "rcsf": "handlib.papers.rcsf.losses:rcsf",
     "cpn": "handlib.papers.rcsf.losses:cpn",
     "zb_posenet": "handlib.papers.msff.posenet:zb_posenet_loss",
+    "resunet": "handlib.papers.resunet.models:resunet_loss",
     "crossinfonet": "handlib.papers.crossinfonet.models:crossinfonet_loss",
 }
 

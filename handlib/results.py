@@ -239,15 +239,26 @@ def load_runs(experiment: str, profile: str) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
 
 
-def write_predictions(path: Path, record: dict[str, np.ndarray], config_hash: str) -> None:
-    """Save a prediction record in run folder ``path``, stamped with ``config_hash``."""
-    write_npz_atomic(path / PREDICTIONS_FILE, {**record, "config_hash": np.array(config_hash)})
+def predictions_file(split: str | None = None) -> str:
+    """The file name of a run's prediction record: :data:`PREDICTIONS_FILE` on its test split
+    (``split=None``), ``<split>_predictions.npz`` on another held-out split."""
+    return PREDICTIONS_FILE if split is None else f"{split}_predictions.npz"
 
 
-def read_predictions(path: Path, config_hash: str) -> dict[str, np.ndarray] | None:
-    """The prediction record saved in run folder ``path`` by the configuration ``config_hash``;
-    ``None`` when there is none or it was written by another configuration (stale)."""
-    file = path / PREDICTIONS_FILE
+def write_predictions(path: Path, record: dict[str, np.ndarray], config_hash: str,
+                      split: str | None = None) -> None:
+    """Save a prediction record in run folder ``path``, stamped with ``config_hash``: on the
+    run's test split, or on ``split``."""
+    write_npz_atomic(path / predictions_file(split),
+                     {**record, "config_hash": np.array(config_hash)})
+
+
+def read_predictions(path: Path, config_hash: str,
+                     split: str | None = None) -> dict[str, np.ndarray] | None:
+    """The prediction record saved in run folder ``path`` by the configuration ``config_hash``
+    (on the test split, or on ``split``); ``None`` when there is none or it was written by
+    another configuration (stale)."""
+    file = path / predictions_file(split)
     if not file.is_file():
         return None
     with np.load(file) as stored:

@@ -227,22 +227,39 @@ def predict_test_split(run: Run, experiment: str, profile: str, *, train: bool =
                        progress: bool = True, batch_size: int = 64) -> Record | None:
     """The run's prediction record on its test split (``eval.test_split``): read from its
     results folder when this configuration made it, else (``train=True``) trained or reused
-    and predicted; ``None`` when absent and ``train=False``."""
+    and predicted, together with its records on the splits of ``eval.also_test_on``
+    (:func:`split_predictions`); ``None`` when absent and ``train=False``."""
     from handlib.data.pipeline import build_dataset
 
     folder = results.run_dir(experiment, profile, run.run_id)
     digest = engine.config_hash(run.config)
+    also = engine.resolve_config(run.config)["eval"]["also_test_on"]
     stored = results.read_predictions(folder, digest)
-    if stored is not None or not train:
+    complete = all(results.read_predictions(folder, digest, split) is not None for split in also)
+    if (stored is not None and complete) or not train:
         return stored
     trained = engine.load_or_train(run.config, experiment=experiment, profile=profile,
                                    run=run.run_id, progress=progress)
     model = trained.model
     test_split = engine.resolve_config(run.config)["eval"]["test_split"]
-    record = engine.predict(model, build_dataset(run.config["data"], test_split),
-                            batch_size=batch_size, device=next(model.parameters()).device)
-    results.write_predictions(folder, record, digest)
-    return record
+    records = {}
+    for split in [None, *also]:
+        records[split] = engine.predict(
+            model, build_dataset(run.config["data"], split or test_split),
+            batch_size=batch_size, device=next(model.parameters()).device)
+        results.write_predictions(folder, records[split], digest, split)
+    return records[None]
+
+
+def split_predictions(study: "Study", split: str) -> dict[str, Record | None]:
+    """Run id -> the run's saved record on ``split``, one of its ``eval.also_test_on`` splits
+    (``None`` where the run has none: not trained, or not scored on that split)."""
+    found = {}
+    for run in study.runs:
+        folder = results.run_dir(study.experiment, study.profile, run.run_id)
+        found[run.run_id] = results.read_predictions(folder, engine.config_hash(run.config),
+                                                     split)
+    return found
 
 
 @dataclass
@@ -441,6 +458,20 @@ def training_estimate(cfg: dict, samples_per_s: float) -> dict:
     samples = sum(r.config["data"]["n"]["train"] * r.config["train"]["epochs"] for r in runs)
     return {"runs": len(runs), "training samples": samples,
             "minutes at the assumed rate": samples / samples_per_s / 60}
+
+
+def first_records_floors(study: Study,
+                         floor_of: Callable[[Record, str], Record]) -> dict[str, Record]:
+    """Dataset -> ``floor_of(record, dataset)`` for the test record of the dataset's first run
+    that has one: a chapter's floor (a prediction that ignores the input) on the same test
+    samples and labels as its models'."""
+    found = {}
+    for dataset in study.cfg["study"]["datasets"]:
+        records = [study.predictions[r.run_id] for r in study.runs if r.dataset == dataset
+                   and study.predictions[r.run_id] is not None]
+        if records:
+            found[dataset] = floor_of(records[0], dataset)
+    return found
 
 
 def seed_mean(values: list) -> Any:

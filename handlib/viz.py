@@ -248,6 +248,22 @@ def draw_skeleton(
     return ax
 
 
+def draw_skeleton_3d(ax, kp3d: np.ndarray, *, bones: Sequence[tuple[int, int]] = BONES,
+                     colour: Colour | str = "0.3", linewidth: float = 1.8) -> Axes:
+    """Draw one hand's 3D skeleton (J, 3) camera mm on a ``projection="3d"`` axis, seen from
+    the camera (x right, y up on the screen: the camera's y points down, depth into the page),
+    with equal scales on the three axes."""
+    kp = np.asarray(kp3d, dtype=float)
+    x, y, z = kp[:, 0], -kp[:, 1], kp[:, 2]
+    for parent, child in bones:
+        ax.plot(x[[parent, child]], z[[parent, child]], y[[parent, child]], color=colour,
+                linewidth=linewidth)
+    ax.scatter(x, z, y, color=colour, s=8)
+    ax.set_box_aspect((1, 1, 1))
+    ax.view_init(elev=0, azim=-90)  # looking along the depth axis, as the camera does
+    return ax
+
+
 def comparison_grid(
     images: Sequence[np.ndarray],
     predictions: Mapping[str, np.ndarray],

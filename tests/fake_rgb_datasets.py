@@ -10,6 +10,10 @@ Each writer returns the values it wrote so tests can check the loaded samples fi
   writes the label files and image folders of ``sequences`` and the frames of
   ``image_sequences`` (``None``: all of ``sequences``) for ``cameras``; STB's intrinsics are
   fixed, so its images keep the published 640x480;
+- :func:`write_ganerated` ``(root, folders=GANERATED_FOLDERS, frames=2)`` writes
+  ``data/<kind>/<NNNN>/`` folders of decodable frames (256x256 crops with their joint and crop
+  files); :func:`write_synthhands` ``(root, sequences=SYNTHHANDS_SEQUENCES, cameras=2, frames=1,
+  images=True)`` writes ``<top>/<seq>/cam<NN>/01/`` folders of joint files (and colour images);
 - :func:`write_rcsf_data_root` ``(root) -> root`` writes ``root/STB/`` and
   ``root/RHD_published_v2/`` with every RCSF split (rcsf_train / rcsf_val / rcsf_test) at least
   two samples: STB 8 / 2 / 2, RHD 29 / 2 / 2.
@@ -24,7 +28,7 @@ import scipy.io
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
-from handlib.data.formats import common, rhd, stb
+from handlib.data.formats import common, ganerated, rhd, stb, synthhands
 from handlib.skeleton import finger_joints
 
 #: STB image prefixes per camera (``stb.IMAGE_PREFIX``: SK colour, Bumblebee left and right).
@@ -154,3 +158,61 @@ def write_rcsf_data_root(root: Path) -> Path:
     write_rhd(root / "RHD_published_v2", n_train=RCSF_RHD_TRAIN, n_eval=2, size=RCSF_RHD_SIZE)
     write_stb(root / "STB", frames=1)
     return root
+
+
+# ------------------------------------------------------------------------- GANerated, SynthHands
+#: 20 GANerated folders (``<kind>/<NNNN>``, relative to ``data/``): 0001-0010 of both kinds. Under
+#: the hash rule (``ganerated.folder_split``) withObject/0003, 0008, 0009 are val and 0007 test,
+#: the rest train, so every split is non-empty.
+GANERATED_FOLDERS: tuple[str, ...] = tuple(
+    f"{kind}/{i:04d}" for kind in ganerated.OBJECT_KINDS for i in range(1, 11)
+)
+#: 20 SynthHands sequences (``<top>/seq<NN>``): seq01-seq05 of each of the four top folders; by
+#: ``synthhands.sequence_split`` seq01 is test, seq02 val, seq03-05 train in each.
+SYNTHHANDS_SEQUENCES: tuple[str, ...] = tuple(
+    f"{top}/seq{i:02d}" for top in synthhands.TOP_FOLDERS for i in range(1, 6)
+)
+
+
+def write_ganerated(root, folders=GANERATED_FOLDERS, frames=2):
+    """``data/noObject/`` and ``data/withObject/`` (both always, even if empty) with ``frames``
+    decodable frames in each of ``folders``; frame f of the k-th folder shows
+    ``canonical_hand(100 k + f)``. Returns {stem: kp3d} (stem = ``<kind>/<NNNN>/<FFFF>``)."""
+    root = Path(root)
+    for kind in ganerated.OBJECT_KINDS:
+        (root / "data" / kind).mkdir(parents=True, exist_ok=True)
+    u, v, scale = 200.0, 100.0, 0.8
+    truth = {}
+    for k, folder in enumerate(folders):
+        path = root / "data" / folder
+        path.mkdir(parents=True, exist_ok=True)
+        for f in range(1, frames + 1):
+            kp3d = canonical_hand(100 * k + f)
+            kp2d = scale * (common.project(kp3d, ganerated.FULL_K) - [u, v])
+            for name, values in (("joint2D", kp2d), ("joint_pos_global", kp3d),
+                                 ("crop_params", np.array([u, v, scale])), ("joint_pos", np.zeros((21, 3)))):
+                (path / f"{f:04d}_{name}.txt").write_text(", ".join(f"{x:.6f}" for x in np.ravel(values)))
+            write_png(path / f"{f:04d}{ganerated.IMAGE_SUFFIX}", pattern_image(256, 256, 100 * k + f, block=16))
+            truth[f"{folder}/{f:04d}"] = kp3d
+    return truth
+
+
+def write_synthhands(root, sequences=SYNTHHANDS_SEQUENCES, cameras=2, frames=1, images=True):
+    """The four top folders (always) with ``cameras`` cameras x part ``01`` x ``frames`` frames in
+    each of ``sequences`` (``<top>/<seq>``): joint files and, if ``images``, the 640x480 colour
+    image (what a default ``open_split`` sample reads). Returns the stems written."""
+    root = Path(root)
+    for top in synthhands.TOP_FOLDERS:
+        (root / top).mkdir(parents=True, exist_ok=True)
+    stems = []
+    for k, sequence in enumerate(sequences):
+        for cam in range(1, cameras + 1):
+            leaf = root / sequence / f"cam{cam:02d}" / "01"
+            leaf.mkdir(parents=True, exist_ok=True)
+            for f in range(frames):
+                kp3d = canonical_hand(1000 + 10 * k + cam)
+                (leaf / f"{f:08d}{synthhands.JOINT_SUFFIX}").write_text(",".join(f"{x:.6f}" for x in kp3d.ravel()))
+                if images:
+                    write_png(leaf / f"{f:08d}_color.png", pattern_image(480, 640, k, block=32))
+                stems.append(f"{sequence}/cam{cam:02d}/01/{f:08d}")
+    return stems

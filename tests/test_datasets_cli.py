@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fake_depth_datasets import write_icvl, write_nyu
-from fake_rgb_datasets import write_rhd, write_stb
+from fake_rgb_datasets import write_ganerated, write_rhd, write_stb, write_synthhands
 from handlib.cli import main
 from handlib.data.formats import DATASET_MODULES, DatasetLayoutError, dataset_info, open_dataset
 
@@ -128,3 +128,23 @@ def test_unknown_dataset_and_bad_index_exit_2(tmp_path, capsys):
     write_nyu(tmp_path, frames={"train": 1, "test": 1})
     assert main(["datasets", "show", "nyu", "--root", str(tmp_path), "--index", "7"]) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+def test_list_and_check_show_the_sequence_splits_of_ganerated_and_synthhands(tmp_path, capsys):
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "splits: all 330,000, train 264,000, val 33,000, test 33,000" in out
+    assert "splits: all 63,530, train 45,378, val 9,076, test 9,076" in out
+    folders = ("noObject/0001", "withObject/0003", "withObject/0007")  # train, val, test
+    write_ganerated(tmp_path / "gan", folders, frames=2)
+    assert main(["datasets", "check", "ganerated", "--root", str(tmp_path / "gan")]) == 0
+    out = capsys.readouterr().out
+    for split, n in (("all", 6), ("train", 2), ("val", 2), ("test", 2)):
+        assert f"  {split}: {n} samples" in out
+    write_synthhands(tmp_path / "synth", ("female_object/seq01", "male_noobject/seq02", "male_object/seq03"),
+                     cameras=1)
+    assert main(["datasets", "check", "synthhands", "--root", str(tmp_path / "synth"), "--split", "val"]) == 0
+    assert "  val: 1 samples" in capsys.readouterr().out
+    assert main(["datasets", "show", "synthhands", "--root", str(tmp_path / "synth"), "--split", "test",
+                 "--index", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["meta"]["id"] == "female_object/seq01/cam01/01/00000000"

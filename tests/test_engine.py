@@ -43,6 +43,29 @@ def test_validation_metrics_are_those_of_the_validation_set():
         assert history[f"val_{name}"].iloc[-1] == pytest.approx(value)
 
 
+def test_validation_loss_is_the_losses_mean_over_the_validation_set():
+    model, train_set, val_set = tiny_model(), TinyHeatmapSet(16), TinyHeatmapSet(12, seed=1)
+    cfg = config()
+    cfg["eval"]["loss"] = True
+    history = engine.fit(model, cfg, train_set, val_set, loss_fn=two_term_loss, progress=False)
+    with torch.no_grad():  # the whole validation set in one batch: the terms' own means
+        batch = {k: torch.stack([val_set[i][k] for i in range(len(val_set))])
+                 for k in ("image", "heatmaps")}
+        expected = two_term_loss(model.eval()(batch["image"]), batch)
+    for name, value in expected.items():
+        assert history[f"val_{name}"].iloc[-1] == pytest.approx(float(value), rel=1e-5)
+    assert history["val_loss"].iloc[-1] == pytest.approx(
+        float(sum(expected.values())), rel=1e-5)
+    assert "val_loss" not in engine.fit(tiny_model(), config(), train_set, val_set,
+                                        loss_fn=two_term_loss, progress=False)
+
+
+def test_a_run_tested_on_its_training_or_validation_split_is_refused():
+    for leaked in ("train", "val"):
+        with pytest.raises(ValueError, match=f"also_test_on names \\['{leaked}'\\]"):
+            engine.check_splits({"eval": {"also_test_on": [leaked, "hard"]}})
+
+
 def test_resuming_an_interrupted_run_gives_the_uninterrupted_weights(tmp_path):
     """6 steps per epoch, 3 epochs; the interrupted run dies at step 10 (epoch 2) and resumes
     from its step-8 checkpoint. Dropout and shuffling make RNG restoring matter."""

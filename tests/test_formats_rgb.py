@@ -20,13 +20,17 @@ from handlib.paths import shared_data_dir
 from handlib.skeleton import finger_joints
 
 from fake_rgb_datasets import (
+    GANERATED_FOLDERS,
+    SYNTHHANDS_SEQUENCES,
     canonical_hand,
     pattern_image,
     to_native,
     write_png,
     write_rcsf_data_root,
+    write_ganerated,
     write_rhd,
     write_stb,
+    write_synthhands,
 )
 
 RGB_DATASETS = ("rhd", "stb", "interhand26m", "freihand", "ganerated", "synthhands", "mmpose_coco")
@@ -403,6 +407,116 @@ def test_synthhands_sample_fields(tmp_path):
     np.testing.assert_allclose(d["kp3d"], kp3d, atol=1e-4)
     np.testing.assert_allclose(d["K"], synthhands.DEPTH_K, atol=1e-4)
     assert d["depth"][0, 0] == 0 and d["depth"][1, 1] == 450 and d["meta"]["object"]
+
+
+SEQUENCE_SPLITS = ("train", "val", "test")
+
+
+def ganerated_folder(stem):
+    return stem.rsplit("/", 1)[0]  # <kind>/<NNNN>/<FFFF> -> <kind>/<NNNN>
+
+
+def synthhands_sequence(stem):
+    return "/".join(stem.split("/")[:2])  # <top>/<seq>/<cam>/<part>/<frame> -> <top>/<seq>
+
+
+SEQUENCE_DATASETS = {
+    # name: (writer of a copy with the given sequences, the fake's 20 sequences, stem -> sequence)
+    "ganerated": (lambda root, seqs: write_ganerated(root, seqs, frames=2), GANERATED_FOLDERS, ganerated_folder),
+    "synthhands": (lambda root, seqs: write_synthhands(root, seqs, cameras=2, images=False),
+                   SYNTHHANDS_SEQUENCES, synthhands_sequence),
+}
+
+
+def split_ids(name, root):
+    return {split: open_dataset(name, root, split).stems.tolist() for split in ("all", *SEQUENCE_SPLITS)}
+
+
+@pytest.mark.parametrize("name", SEQUENCE_DATASETS)
+def test_sequence_splits_partition_all_and_keep_sequences_apart(tmp_path, name):
+    write, sequences, sequence_of = SEQUENCE_DATASETS[name]
+    assert len(sequences) == 20
+    write(tmp_path, sequences)
+    ids = split_ids(name, tmp_path)
+    assert set(dataset_info(name).splits) == {"all", *SEQUENCE_SPLITS}
+    for split in SEQUENCE_SPLITS:
+        assert ids[split], f"{split} is empty on a 20-sequence copy"
+        assert len(set(ids[split])) == len(ids[split])
+    for a, b in [("train", "val"), ("train", "test"), ("val", "test")]:
+        assert not set(ids[a]) & set(ids[b])
+        assert not {sequence_of(s) for s in ids[a]} & {sequence_of(s) for s in ids[b]}, (a, b)
+    assert sorted(ids["train"] + ids["val"] + ids["test"]) == sorted(ids["all"])
+    assert {sequence_of(s) for s in ids["all"]} == set(sequences)
+    assert split_ids(name, tmp_path) == ids  # the same on a second call
+
+
+@pytest.mark.parametrize("name", SEQUENCE_DATASETS)
+def test_a_sequence_split_does_not_depend_on_the_other_sequences(tmp_path, name):
+    write, sequences, sequence_of = SEQUENCE_DATASETS[name]
+    write(tmp_path / "full", sequences)
+    # a copy with every third sequence plus two the full copy lacks
+    extra = ("noObject/0042", "withObject/0777") if name == "ganerated" else ("male_object/seq07", "female_noobject/seq11")
+    write(tmp_path / "part", sequences[::3] + extra)
+
+    def split_of(root):
+        return {sequence_of(s): split for split, stems in split_ids(name, root).items() if split != "all" for s in stems}
+
+    full, part = split_of(tmp_path / "full"), split_of(tmp_path / "part")
+    shared = set(full) & set(part)
+    assert shared == set(sequences[::3])
+    assert {seq: full[seq] for seq in shared} == {seq: part[seq] for seq in shared}
+
+
+def test_ganerated_split_rule_is_the_documented_hash():
+    """The published assignment: SHA-256 of the folder name (relative to data/) → [0, 1):
+    < 0.8 train, < 0.9 val, else test. Pinned, so a change of the rule is noticed."""
+    import hashlib
+
+    for folder in GANERATED_FOLDERS:
+        u = int(hashlib.sha256(folder.encode()).hexdigest()[:16], 16) / 2**64
+        assert ganerated.folder_split(folder) == ("train" if u < 0.8 else "val" if u < 0.9 else "test")
+    assert [f for f in GANERATED_FOLDERS if ganerated.folder_split(f) != "train"] == [
+        "withObject/0003", "withObject/0007", "withObject/0008", "withObject/0009"]
+    assert ganerated.folder_split("withObject/0007") == "test" and ganerated.folder_split("withObject/0003") == "val"
+
+
+def test_synthhands_split_rule_holds_out_seq01_and_seq02_of_every_folder():
+    for top in synthhands.TOP_FOLDERS:
+        assert synthhands.sequence_split(f"{top}/seq01") == "test"
+        assert synthhands.sequence_split(f"{top}/seq02") == "val"
+        assert {synthhands.sequence_split(f"{top}/seq{i:02d}") for i in range(3, 8)} == {"train"}
+        assert synthhands.sequence_split(f"{top}/seq11") == "test" and synthhands.sequence_split(f"{top}/seq12") == "val"
+    # a folder not named seq<digits> falls back to the hash rule, stably
+    assert synthhands.sequence_split("male_object/extra") == synthhands.sequence_split("male_object/extra")
+    assert synthhands.sequence_split("male_object/extra") in SEQUENCE_SPLITS
+
+
+@pytest.mark.parametrize("name, title", [("ganerated", "GANerated Hands"), ("synthhands", "SynthHands")])
+def test_unknown_sequence_split_names_the_splits(tmp_path, name, title):
+    write, sequences, _ = SEQUENCE_DATASETS[name]
+    write(tmp_path, sequences[:1])
+    module = ganerated if name == "ganerated" else synthhands
+    with pytest.raises(ValueError, match=f"{title} has no split 'x'; its splits are all, train, val, test"):
+        module.open_split(tmp_path, "x")
+    with pytest.raises(ValueError, match="no split 'x'"):
+        open_dataset(name, tmp_path, "x")
+
+
+@pytest.mark.parametrize("name", SEQUENCE_DATASETS)
+def test_sequence_split_counts_add_up_to_all(name):
+    splits = dataset_info(name).splits
+    assert splits["train"] + splits["val"] + splits["test"] == splits["all"]
+    assert splits["train"] > splits["val"] > 0 and splits["test"] > 0
+    assert "our decision" in dataset_info(name).split_source
+
+
+def test_ganerated_split_samples_decode(tmp_path):
+    truth = write_ganerated(tmp_path, ("withObject/0007", "noObject/0001"), frames=1)
+    test = open_dataset("ganerated", tmp_path, "test")
+    assert len(test) == 1 and test[0]["meta"]["id"] == "withObject/0007/0001" and test[0]["meta"]["object"]
+    np.testing.assert_allclose(test[0]["kp3d"], truth["withObject/0007/0001"], atol=1e-4)
+    assert [s["meta"]["id"] for s in open_dataset("ganerated", tmp_path, "train")] == ["noObject/0001/0001"]
+    assert len(open_dataset("ganerated", tmp_path, "val")) == 0  # a copy without val folders
 
 
 # --------------------------------------------------------------------------- MMPose COCO-style

@@ -216,3 +216,110 @@ def test_split_by_visibility_reports_values_and_counts():
     errors, _ = metrics.joint_errors(PRED, GT)
     frames = metrics.split_by_visibility(metrics.success_frames, errors, [5.0], visible=visible)
     np.testing.assert_allclose(frames["visible"], [0.5])  # frame maxima over visible: 5, 10
+
+
+# ----------------------------------------------------------------------------- bone angles
+
+
+def angle_hand(seed: int = 3) -> np.ndarray:
+    """A (21, 3) mm hand with every bone of non-zero length and no two joints equal."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-60, 60, (21, 3)) + np.arange(21)[:, None] * [1.0, 2.0, 3.0] + [0, 0, 500]
+
+
+def bone_index(child: int) -> int:
+    from handlib.skeleton import BONES
+
+    return [c for _, c in BONES].index(child)
+
+
+def test_bone_angles_of_identical_poses_are_zero():
+    gt = np.stack([angle_hand(1), angle_hand(2)])
+    angles = metrics.bone_angle_errors(gt.copy(), gt)
+    assert angles.shape == (2, 20)
+    np.testing.assert_allclose(angles, 0.0, atol=1e-12)
+    assert metrics.bone_angle_error(gt.copy(), gt) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_one_bone_rotated_90_degrees_and_one_reversed():
+    from handlib.skeleton import PARENTS, finger_joints
+
+    gt = angle_hand()
+    pred = gt.copy()
+    tip = finger_joints("ring")[3]  # a tip: rotating its bone moves no other bone
+    bone = gt[tip] - gt[PARENTS[tip]]
+    perpendicular = np.cross(bone, [0.3, -0.5, 1.0])
+    pred[tip] = gt[PARENTS[tip]] + perpendicular / np.linalg.norm(perpendicular) * np.linalg.norm(bone)
+    pip = finger_joints("index")[1]  # reverse MCP -> PIP; shift PIP's descendants with it
+    shift = -2 * (gt[pip] - gt[PARENTS[pip]])
+    pred[list(finger_joints("index")[1:])] += shift
+    angles = metrics.bone_angle_errors(pred[None], gt[None])[0]
+    assert angles[bone_index(tip)] == pytest.approx(90.0, abs=1e-9)
+    assert angles[bone_index(pip)] == pytest.approx(180.0, abs=1e-9)
+    others = np.delete(angles, [bone_index(tip), bone_index(pip)])
+    np.testing.assert_allclose(others, 0.0, atol=1e-9)
+    assert metrics.bone_angle_error(pred[None], gt[None]) == pytest.approx(270.0 / 20)
+
+
+def test_bone_angles_ignore_translation_and_scale_of_the_prediction():
+    gt = np.stack([angle_hand(4), angle_hand(5)])
+    for pred in (gt + [120.0, -40.0, 300.0], gt * 2.5, (gt - gt[:, :1]) * 0.1):
+        np.testing.assert_allclose(metrics.bone_angle_errors(pred, gt), 0.0, atol=1e-6)
+        assert metrics.bone_angle_error(pred, gt) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_masked_joint_removes_its_two_bones_from_the_mean():
+    from handlib.skeleton import PARENTS, finger_joints
+
+    gt = angle_hand()
+    pred = gt.copy()
+    tip = finger_joints("little")[3]
+    pred[tip] = 2 * gt[PARENTS[tip]] - gt[tip]  # the little tip bone reversed: 180 degrees
+    pip = finger_joints("middle")[1]
+    pred[pip] = np.nan  # the middle PIP unscored: it may hold anything
+    mask = np.ones((1, 21), bool)
+    mask[0, pip] = False
+    angles = metrics.bone_angle_errors(pred[None], gt[None], mask=mask)[0]
+    dip = finger_joints("middle")[2]
+    assert np.isnan(angles[[bone_index(pip), bone_index(dip)]]).all()  # MCP->PIP and PIP->DIP
+    assert np.isfinite(np.delete(angles, [bone_index(pip), bone_index(dip)])).all()
+    assert metrics.bone_angle_error(pred[None], gt[None], mask=mask) == pytest.approx(180.0 / 18)
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.bone_angle_errors(pred[None], gt[None])  # NaN at a scored joint
+
+
+def test_bone_angle_mean_and_empty_and_zero_length_bones():
+    gt = np.stack([angle_hand(6), angle_hand(7)])
+    pred = gt.copy()
+    pred[0, 8] = pred[0, 7]  # sample 0: index DIP -> TIP of zero length in the prediction
+    angles = metrics.bone_angle_errors(pred, gt)
+    assert np.isnan(angles[0, bone_index(8)]) and np.isfinite(angles[1]).all()
+    assert metrics.bone_angle_error(pred, gt) == pytest.approx(0.0, abs=1e-9)
+    assert np.isnan(metrics.bone_angle_error(pred, gt, mask=np.zeros((2, 21), bool)))
+    with pytest.raises(ValueError, match="21, 3"):
+        metrics.bone_angle_errors(gt[:, :20], gt[:, :20])
+
+
+def test_angle3d_metric_on_a_record():
+    gt = np.stack([angle_hand(8), angle_hand(9)])
+    pred = gt + [0.0, 0.0, 40.0]
+    tip = 20
+    pred[1, tip] = 2 * pred[1, 19] - pred[1, tip]  # sample 1: little tip bone reversed
+    ones = np.ones((2, 21), bool)
+    visible = ones.copy()
+    visible[0, 19] = False  # sample 0's little DIP not visible: its two bones are not scored
+    record = {"index": np.arange(2), "kp2d": np.zeros((2, 21, 2)), "labelled": ones,
+              "in_frame": ones.copy(), "visible": visible, "kp3d": gt,
+              "kp3d_rel_pred": pred - pred[:, :1]}
+    found = metrics.evaluate_record(record, {"metric": "angle3d"})
+    assert set(found) == {"bone_angle_deg"}
+    # the reversed bone (DIP -> TIP) is scored in sample 1 only: its mean is 180; 19 bones are 0
+    assert found["bone_angle_deg"] == pytest.approx(180.0 / 20)
+    # every joint scored: that bone's mean over the two samples is (0 + 180) / 2
+    assert metrics.evaluate_record(record, {"metric": "angle3d", "joints": "labelled"})[
+        "bone_angle_deg"] == pytest.approx(90.0 / 20)
+    del record["kp3d_rel_pred"]
+    record["kp3d_pred"] = pred  # absolute prediction: the same angles
+    assert metrics.evaluate_record(record, {"metric": "angle3d"})["bone_angle_deg"] == \
+        pytest.approx(180.0 / 20)
+    assert "angle3d" in metrics.METRICS

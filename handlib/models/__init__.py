@@ -45,6 +45,13 @@ REGISTRY: dict[str, str] = {
     "internet_plus_no_fcanet": "handlib.papers.internet_plus.models:internet_plus_no_fcanet",
     "internet_plus_relu": "handlib.papers.internet_plus.models:internet_plus_relu",
     "internet_plus_residual": "handlib.papers.internet_plus.models:internet_plus_residual",
+    # paper 4: ResUnet and the controls of its claims (handlib/papers/resunet/)
+    "resunet": "handlib.papers.resunet.models:resunet",
+    "resunet_fixed_beta": "handlib.papers.resunet.models:resunet_fixed_beta",
+    "resunet_argmax": "handlib.papers.resunet.models:resunet_argmax",
+    "resunet_joints": "handlib.papers.resunet.models:resunet_joints",
+    "resunet_no_skips": "handlib.papers.resunet.models:resunet_no_skips",
+    "resnet34_regression": "handlib.papers.resunet.models:resnet34_regression",
     # paper 5: CrossInfoNet's Table 1 variants and the ablations of its claims
     # (handlib/papers/crossinfonet/)
     "crossinfonet": "handlib.papers.crossinfonet.models:crossinfonet",

@@ -174,6 +174,14 @@ def _label(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def claim(paper: str, claim_id: str) -> dict:
+    """The claim ``claim_id`` of ``paper`` (a clear error naming the paper's claims otherwise)."""
+    found = {c["id"]: c for c in claims(paper)}
+    if claim_id not in found:
+        raise ValueError(f"{paper} has no claim {claim_id!r}; its claims are {', '.join(found)}")
+    return found[claim_id]
+
+
 def claim_references(claim: dict) -> list:
     """The claim's reference labels as a list (empty for a claim about its subject alone)."""
     reference = claim.get("reference")

@@ -239,3 +239,21 @@ class SampleSequence(Sequence):
 
     def _sample(self, index: int) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+#: The split of a unit (a sequence folder) with no official split, by :func:`hash_split`: the
+#: first split whose bound exceeds the unit's hash fraction (80 / 10 / 10 %).
+HASH_SPLIT_BOUNDS: dict[str, float] = {"train": 0.8, "val": 0.9, "test": 1.0}
+
+
+def hash_fraction(key: str) -> float:
+    """``key``'s SHA-256 read as a number in [0, 1): stable across runs, machines and Python
+    versions (unlike the salted built-in ``hash``)."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2.0**64
+
+
+def hash_split(key: str) -> str:
+    """The split of the unit named ``key`` under :data:`HASH_SPLIT_BOUNDS`: the same whatever
+    other units a copy of the dataset holds, and needing no file list."""
+    fraction = hash_fraction(key)
+    return next(split for split, bound in HASH_SPLIT_BOUNDS.items() if fraction < bound)

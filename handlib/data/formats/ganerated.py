@@ -14,6 +14,16 @@ No per-joint visibility is published (``withObject`` frames are occluded by obje
 means annotated. The hand is treated as a left hand, as public loaders do (a Chainer hand-pose
 project's GANerated loader sets ``hand_side = "left"``). Frames are listed from the folders on
 first use; the per-frame text files are read lazily.
+
+Splits (our decision; neither the dataset nor ResUnet §III-A gives one): "all" is every frame
+present; "train", "val" and "test" keep the release's folders whole, so that the neighbouring
+frames of one folder (``data/<kind>/<NNNN>``, our unit of "sequence") never straddle two splits.
+A folder goes to the split of :func:`folder_split`: the SHA-256 of its name relative to ``data/``
+(e.g. ``"withObject/0001"``) read as a number in [0, 1) (``common.hash_split``): below 0.8 →
+train, below 0.9 → val, else test. The rule needs no file list and
+gives a folder the same split whatever other folders a copy holds. ``INFO.splits`` gives the
+frame counts the 80/10/10 ratio implies for the full release; a copy's real counts differ a
+little, as folders (not frames) are drawn (``handlib datasets check`` prints them).
 """
 from __future__ import annotations
 
@@ -28,6 +38,7 @@ from handlib.data.formats.common import (
     bbox_from_keypoints,
     cached_arrays,
     check_split,
+    hash_split,
     intrinsics,
     layout_error,
     read_image,
@@ -42,6 +53,9 @@ GANERATED_TO_CANONICAL: tuple[int, ...] = tuple(range(21))
 FULL_K = intrinsics(617.173, 617.173, 315.453, 242.259)
 OBJECT_KINDS = ("noObject", "withObject")
 IMAGE_SUFFIX = "_color_composed.png"
+#: The sequence splits and the upper bound of each one's share of [0, 1) (see the module docstring).
+#: Frames in the release: "approximately 330,000 images" (ResUnet §III-A).
+TOTAL_FRAMES = 330_000
 
 INFO = DatasetInfo(
     name="ganerated",
@@ -51,9 +65,11 @@ INFO = DatasetInfo(
     num_joints=21,
     joint_order_source="GANerated README: W, T0..T3, I0..I3, M0..M3, R0..R3, L0..L3 (base→tip)",
     units="joint_pos_global in mm (camera frame), joint2D in crop pixels",
-    splits={"all": 330_000},
-    split_source="no official split; ResUnet §III-A gives 'approximately 330,000 images' and no "
-    "split, so the single split 'all' holds every frame present (hold out folders yourself)",
+    splits={"all": TOTAL_FRAMES, "train": 264_000, "val": 33_000, "test": 33_000},
+    split_source="no official split (ResUnet §III-A gives 'approximately 330,000 images' and no "
+    "split); 'all' = every frame; train/val/test = our decision: whole data/<kind>/<NNNN> folders, "
+    "by SHA-256 of the folder name relative to data/ mapped to [0, 1): < 0.8 train, < 0.9 val, "
+    "else test; counts = the 80/10/10 ratio of ~330,000 (a copy's real counts vary a little)",
     licence="research only (see the dataset page)",
     url="https://handtracker.mpi-inf.mpg.de/projects/GANeratedHands/GANeratedDataset.htm",
     layout="""GANeratedHands_Release/        <- data_root
@@ -76,8 +92,15 @@ def crop_intrinsics(u: float, v: float, scale: float, K: np.ndarray = FULL_K) ->
     )
 
 
+def folder_split(folder: str) -> str:
+    """The split ("train", "val" or "test") of a folder named relative to ``data/``, e.g.
+    ``"noObject/0001"``, by ``common.hash_split`` of the name."""
+    return hash_split(folder)
+
+
 def check_layout(root: Path, split: str | None = None) -> None:
-    """The one split, "all", reads both ``data/noObject/`` and ``data/withObject/``."""
+    """Every split reads both ``data/noObject/`` and ``data/withObject/`` (a split's folders may
+    be of either kind)."""
     check_split(INFO, split)
     require_files(root, [f"data/{kind}" for kind in OBJECT_KINDS], INFO)
 
@@ -108,10 +131,21 @@ def _list_frames(root: Path) -> dict[str, np.ndarray]:
     return frames
 
 
+def split_stems(stems: np.ndarray, split: str) -> np.ndarray:
+    """The frames of ``stems`` (``<kind>/<folder>/<frame>``) whose folder :func:`folder_split`
+    puts in ``split``; "all" keeps every one."""
+    if split == "all":
+        return stems
+    folders = np.array([str(stem).rsplit("/", 1)[0] for stem in stems], dtype=np.str_)
+    names, inverse = np.unique(folders, return_inverse=True)
+    keep = np.array([folder_split(str(name)) == split for name in names], dtype=bool)
+    return stems[keep[inverse]]
+
+
 class GANeratedSplit(SampleSequence):
-    def __init__(self, root: Path):
-        self.root = Path(root)
-        self.stems = _list_frames(self.root)["stems"]
+    def __init__(self, root: Path, split: str = "all"):
+        self.root, self.split = Path(root), split
+        self.stems = split_stems(_list_frames(self.root)["stems"], split)
 
     def __len__(self) -> int:
         return len(self.stems)
@@ -146,4 +180,4 @@ def open_split(root: Path, split: str = "all") -> GANeratedSplit:
     if split not in INFO.splits:
         raise ValueError(f"GANerated Hands has no split {split!r}; its splits are {', '.join(INFO.splits)}")
     check_layout(root, split)
-    return GANeratedSplit(Path(root))
+    return GANeratedSplit(Path(root), split)

@@ -16,10 +16,26 @@ Native format (the dataset's ``README.txt``):
 intrinsics), as the authors' networks use it. ``depth=True`` adds the depth map (mm, 0 = none),
 which is aligned with ``color_on_depth``. No visibility labels are published; the hand is treated
 as a left hand, as public loaders do (a Chainer hand-pose project's SynthHands loader).
+
+Splits (our decision; neither the dataset nor ResUnet §III-A gives one): "all" is every frame
+present; "train", "val" and "test" keep whole sequences (``<top>/seq<NN>``, all its cameras and
+parts together: the cameras are viewpoints of one sequence, so splitting by camera would leak) and
+hold out sequences within each gender/object folder, so that every split has female and male
+hands, with and without objects. :func:`sequence_split` puts ``seq<NN>`` with NN ≡ 1 (mod 10)
+in test, NN ≡ 2 (mod 10) in val, the others in train: in the release, whose folders number
+their sequences from seq01 (a Chainer loader lists seq01-seq07 per folder), that is seq01 →
+test, seq02 → val, seq03... → train in each of the four folders. A sequence folder not named
+``seq<digits>`` falls back to the hash rule of :mod:`~handlib.data.formats.ganerated` (SHA-256
+of ``<top>/<sequence>`` in [0, 1): < 0.8 train, < 0.9 val, else test). Neither rule needs a file
+list, and a sequence's split does not depend on which others a copy holds. ``INFO.splits``
+gives the counts the rule implies if each folder holds seq01-seq07 of equal length (1/7 of
+63,530 each for val and test); the true counts are known only from a copy (``handlib datasets
+check`` prints them).
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +46,7 @@ from handlib.data.formats.common import (
     bbox_from_keypoints,
     cached_arrays,
     check_split,
+    hash_split,
     intrinsics,
     layout_error,
     project,
@@ -51,6 +68,14 @@ INVALID_DEPTH = 32001
 TOP_FOLDERS = ("female_noobject", "female_object", "male_noobject", "male_object")
 JOINT_SUFFIX = "_joint_pos.txt"
 IMAGE_KINDS = ("color", "color_on_depth")
+#: Frames in the release (ResUnet §III-A: "63.5K").
+TOTAL_FRAMES = 63_530
+#: Split of ``seq<NN>`` by NN mod 10; other residues → train (see the module docstring).
+SEQUENCE_NUMBER_SPLITS: dict[int, str] = {1: "test", 2: "val"}
+#: Fallback for sequence folders not named ``seq<digits>``: upper bound of each split's share of [0, 1).
+_SEQUENCE_NAME = re.compile(r"seq(\d+)")
+#: Counts the rule implies for 7 equal sequences per folder: 1/7 each for val and test.
+_HELD_OUT = round(TOTAL_FRAMES / 7)
 
 INFO = DatasetInfo(
     name="synthhands",
@@ -60,9 +85,17 @@ INFO = DatasetInfo(
     num_joints=21,
     joint_order_source="SynthHands README: W, T0..T3, I0..I3, M0..M3, R0..R3, L0..L3 (base→tip)",
     units="mm (joints, depth), pixels",
-    splits={"all": 63_530},
-    split_source="no official split; ResUnet §III-A gives '63.5K' images and no split, so the "
-    "single split 'all' holds every frame present (hold out sequences yourself)",
+    splits={
+        "all": TOTAL_FRAMES,
+        "train": TOTAL_FRAMES - 2 * _HELD_OUT,
+        "val": _HELD_OUT,
+        "test": _HELD_OUT,
+    },
+    split_source="no official split (ResUnet §III-A gives '63.5K' images and no split); 'all' = "
+    "every frame; train/val/test = our decision: whole sequences held out in each "
+    "{female,male}_{noobject,object} folder, seq<NN> with NN mod 10 = 1 → test, = 2 → val, else "
+    "train (seq01 test, seq02 val, seq03-07 train); counts assume 7 equal sequences per folder "
+    "(a copy's real counts differ)",
     licence="research only (see the dataset page)",
     url="https://handtracker.mpi-inf.mpg.de/projects/OccludedHands/SynthHands.htm",
     layout="""SynthHands_Release/            <- data_root
@@ -73,8 +106,20 @@ INFO = DatasetInfo(
 )
 
 
+def sequence_split(sequence: str) -> str:
+    """The split ("train", "val" or "test") of a sequence folder named ``<top>/<sequence>``, e.g.
+    ``"female_object/seq01"`` → "test": by the sequence number mod 10
+    (:data:`SEQUENCE_NUMBER_SPLITS`), or, for a name not of the form ``seq<digits>``, by
+    ``common.hash_split`` of the whole ``<top>/<sequence>``."""
+    match = _SEQUENCE_NAME.fullmatch(sequence.rsplit("/", 1)[-1])
+    if match:
+        return SEQUENCE_NUMBER_SPLITS.get(int(match.group(1)) % 10, "train")
+    return hash_split(sequence)
+
+
 def check_layout(root: Path, split: str | None = None) -> None:
-    """The one split, "all", reads the four top folders ({female,male}_{noobject,object})."""
+    """Every split reads the four top folders ({female,male}_{noobject,object}); each split holds
+    sequences of all four."""
     check_split(INFO, split)
     require_files(root, TOP_FOLDERS, INFO)
 
@@ -107,13 +152,24 @@ def _list_frames(root: Path) -> np.ndarray:
     return stems
 
 
+def split_stems(stems: np.ndarray, split: str) -> np.ndarray:
+    """The frames of ``stems`` (``<top>/<sequence>/<camera>/<part>/<frame>``) whose sequence
+    :func:`sequence_split` puts in ``split``; "all" keeps every one."""
+    if split == "all":
+        return stems
+    sequences = np.array(["/".join(str(stem).split("/", 2)[:2]) for stem in stems], dtype=np.str_)
+    names, inverse = np.unique(sequences, return_inverse=True)
+    keep = np.array([sequence_split(str(name)) == split for name in names], dtype=bool)
+    return stems[keep[inverse]]
+
+
 class SynthHandsSplit(SampleSequence):
-    def __init__(self, root: Path, image: str = "color", depth: bool = False):
+    def __init__(self, root: Path, image: str = "color", depth: bool = False, split: str = "all"):
         if image not in IMAGE_KINDS:
             raise ValueError(f"image must be one of {IMAGE_KINDS}, got {image!r}")
-        self.root, self.image_kind, self.depth = Path(root), image, depth
+        self.root, self.image_kind, self.depth, self.split = Path(root), image, depth, split
         self.K = COLOR_K if image == "color" else DEPTH_K
-        self.stems = _list_frames(self.root)
+        self.stems = split_stems(_list_frames(self.root), split)
 
     def __len__(self) -> int:
         return len(self.stems)
@@ -152,4 +208,4 @@ def open_split(root: Path, split: str = "all", image: str = "color", depth: bool
     if split not in INFO.splits:
         raise ValueError(f"SynthHands has no split {split!r}; its splits are {', '.join(INFO.splits)}")
     check_layout(root, split)
-    return SynthHandsSplit(Path(root), image=image, depth=depth)
+    return SynthHandsSplit(Path(root), image=image, depth=depth, split=split)

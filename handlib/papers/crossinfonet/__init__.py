@@ -1,7 +1,6 @@
 """Paper 5, CrossInfoNet (Du et al. 2019): palm and finger branches with cross-connections and
-heat-map guidance, for the 3D hand pose from one depth map.
-
-So far this package holds:
+heat-map guidance, for the 3D hand pose from one depth map. Its chapter is
+``notebooks/14_crossinfonet.ipynb``.
 
 - ``paper.yaml``: the transcription of the paper's settings, tables and claims;
 - ``models.py``: the network and its Table 1 variants (Base, Base+HM, Cross, Cross+HM) with the
@@ -10,9 +9,7 @@ So far this package holds:
   on the ICVL-like and NYU-like stand-ins (real ICVL and NYU on ``paper``, validated on a held-out
   part of their training splits), the ablations on NYU, and on ``paper`` the full model on
   MSRA's nine leave-one-subject-out folds. ``handlib train --chapter crossinfonet`` trains them.
-- ``study.py``: the chapter's own scoring, built ahead of the notebook: the mean 3D error over
-  all, palm and finger joints, the constant-offset floor, Table 1 and its claims, and Fig. 4's
-  palm/finger subsets of ICVL, NYU and MSRA as data with their sources.
-
-Its notebook joins them when the chapter is built (see the book's page "Adding a paper").
+- ``study.py``: what the chapter computes: the mean 3D error over all, palm and finger joints,
+  the constant-offset floor, Tables 1-3, Figs. 4, 7 and 8, and the inputs of every claim's
+  verdict (from the runs, the published predictions or the paper's printed table).
 """

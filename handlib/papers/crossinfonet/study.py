@@ -31,7 +31,8 @@ from handlib.codecs.depth_crop import DepthCrop
 from handlib.data.formats.msra import CANONICAL_FROM_MSRA
 from handlib.data.pipeline import build_codec, build_dataset
 from handlib.skeleton import JOINT_NAMES
-from handlib.study import Record, Study, bench_row, claim_inputs, sample_images, seed_mean
+from handlib.study import (Record, Study, bench_row, claim_inputs, first_records_floors,
+                           sample_images, seed_mean)
 
 PAPER = "crossinfonet"
 
@@ -88,13 +89,8 @@ def constant_offset_record(p: Record, offset: np.ndarray) -> Record:
 
 def floors(study: Study) -> dict[str, Record]:
     """Dataset -> the constant-offset record on its test split (beside its first run's)."""
-    found = {}
-    for dataset in study.cfg["study"]["datasets"]:
-        records = [study.predictions[r.run_id] for r in study.runs if r.dataset == dataset
-                   and study.predictions[r.run_id] is not None]
-        if records:
-            found[dataset] = constant_offset_record(records[0], training_offset(study, dataset))
-    return found
+    return first_records_floors(study, lambda p, dataset: constant_offset_record(
+        p, training_offset(study, dataset)))
 
 
 # ----------------------------------------------------------------------------- tables

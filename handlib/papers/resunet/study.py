@@ -1,0 +1,507 @@
+"""Chapter 13, ResUnet (Bekiri & Babahenini): what the chapter computes from its runs.
+
+The runs, their test predictions and the claim machinery are the shared ``handlib.study``; the
+runs are data in ``profiles.yaml``. What is ResUnet's own lives here:
+
+- **the scores** (§III.B, which names EPE, PCK and AUC and no protocol): the 2D error in pixels
+  of the 128² crop the network sees (the paper's frame, "[0, image width]"), and the 3D error
+  of the bones summed from the wrist, so root-relative, in mm; the 3D PCK and its AUC over
+  20-50 mm (Fig. 5) **under both protocols**: as predicted, and with each predicted hand first
+  rescaled to the true wrist-to-middle-MCP length (ground-truth scale, the Zimmermann & Brox
+  protocol the paper's AUC of 0.999 would need); the angle between predicted and true bones
+  (the conclusion's claim, never measured in the paper);
+- **the floors**: in 3D the *constant mean pose* (every test hand predicted as the training
+  split's mean wrist-relative pose), in 2D every joint at the centre of the hand's box; a model
+  must get below them before its differences mean anything;
+- **the occlusion breakdown** (the paper's title): every error split by the synthetic engine's
+  per-joint visibility (visible, self-occluded, object-occluded), on the test split and on the
+  synthetic ``hard`` split (objects in every image, near the hand), and by viewpoint (the cosine
+  between the palm normal and the direction to the camera);
+- Figs. 3-8 and the claims.
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from handlib import engine, metrics, papers, viz
+from handlib.data.hand_model import palm_normal
+from handlib.data.pipeline import build_dataset
+from handlib.skeleton import WRIST
+from handlib.study import (Record, Study, claim_inputs, contrast_inputs, first_records_floors,
+                           sample_images, seed_mean, split_predictions, validation_curves)
+
+PAPER = "resunet"
+#: The split of hard occlusions the chapter scores every run on too (``eval.also_test_on``).
+HARD = "hard"
+#: Visibility codes (``handlib.data.pipeline.VISIBILITY_KINDS``) of the occlusion breakdown.
+OCCLUSION_KINDS = {"visible": 0, "self-occluded": 1, "object-occluded": 2}
+#: Viewpoint bins: the cosine between the palm normal and the direction to the camera.
+VIEW_BINS = (-1.0, -0.5, 0.0, 0.5, 1.0)
+VIEW_LABELS = ("back to the camera", "back, sideways", "palm, sideways", "palm to the camera")
+#: Fig. 3(a)'s and Fig. 5's threshold grids.
+PCK_2D_PX = np.arange(0.0, 30.5, 0.5)
+PCK_3D_MM = np.arange(0.0, 80.5, 1.0)
+AUC_RANGE_MM = (20.0, 50.0)
+#: The training rate the gpu profile's estimate assumes on one H100 (samples/s): the paper-size
+#: ResNet-34 U-Net at 128² in bf16 (``handlib.study.training_estimate``).
+ASSUMED_GPU_SAMPLES_PER_S = 2500.0
+
+
+# ----------------------------------------------------------------------------- per-joint errors
+
+
+def crop_points(points: np.ndarray, crop: np.ndarray) -> np.ndarray:
+    """(N, J, 2) original-image pixels -> pixels of each sample's crop (``crop``: (N, 3, 3))."""
+    homogeneous = np.concatenate([points, np.ones((*points.shape[:-1], 1))], axis=-1)
+    return np.einsum("nij,nkj->nki", np.asarray(crop, np.float64), homogeneous)[..., :2]
+
+
+def errors_2d(p: Record) -> np.ndarray:
+    """(N, J) 2D distances in pixels of the network's 128² crop, NaN where unlabelled."""
+    pred = crop_points(np.asarray(p["kp2d_pred"], np.float64), p["crop"])
+    truth = crop_points(np.asarray(p["kp2d"], np.float64), p["crop"])
+    distance = np.linalg.norm(pred - truth, axis=-1)
+    return np.where(np.asarray(p["labelled"], bool), distance, np.nan)
+
+
+def errors_3d(p: Record, gt_scale: bool = False) -> np.ndarray:
+    """(N, J) wrist-relative 3D distances in mm (the wrist itself is exact), NaN where unscored;
+    with ``gt_scale`` each predicted hand first takes the true wrist-to-middle-MCP length."""
+    spec = {"joints": "labelled"}
+    pred, truth, mask = metrics.aligned_3d(p, spec)
+    if gt_scale:
+        pred = pred * np.nan_to_num(metrics.gt_scale_factor(pred, truth), nan=1.0)[..., None, None]
+    distance = np.linalg.norm(pred - truth, axis=-1)
+    return np.where(mask, distance, np.nan).reshape(len(distance), -1)
+
+
+def mean_of(errors: np.ndarray, keep: np.ndarray | None = None) -> float:
+    """The mean of the finite errors (where ``keep``, (N, J) bool), NaN when none."""
+    values = errors if keep is None else np.where(keep, errors, np.nan)
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+def scored_3d(p: Record) -> np.ndarray:
+    """(N, J): the joints a 3D error is averaged over: every labelled one but the wrist, which
+    a root-relative prediction gets right by construction."""
+    keep = np.asarray(p["labelled"], bool).copy()
+    keep[:, WRIST] = False
+    return keep
+
+
+def epe_2d(p: Record) -> float:
+    return mean_of(errors_2d(p))
+
+
+def epe_3d(p: Record, gt_scale: bool = False) -> float:
+    return mean_of(errors_3d(p, gt_scale), scored_3d(p))
+
+
+def angle_error(p: Record) -> float:
+    """Mean angle (degrees) between the predicted and the true bone vectors."""
+    return metrics.bone_angle_error(np.asarray(p["kp3d_rel_pred"], np.float64),
+                                    np.asarray(p["kp3d"], np.float64),
+                                    mask=np.asarray(p["labelled"], bool))
+
+
+def pck_3d(p: Record, thresholds, gt_scale: bool = False) -> np.ndarray:
+    """Fraction of scored (non-wrist) joints within each threshold (mm)."""
+    errors = errors_3d(p, gt_scale)[scored_3d(p)]
+    errors = errors[np.isfinite(errors)]
+    return (errors[:, None] <= np.asarray(thresholds)[None]).mean(axis=0)
+
+
+def pck_2d(p: Record, thresholds) -> np.ndarray:
+    errors = errors_2d(p)
+    errors = errors[np.isfinite(errors)]
+    return (errors[:, None] <= np.asarray(thresholds)[None]).mean(axis=0)
+
+
+def auc_3d(p: Record, gt_scale: bool = False) -> float:
+    """Fig. 5's AUC: the mean 3D PCK over 20-50 mm in 1 mm steps (area normalised to [0, 1])."""
+    thresholds = np.arange(AUC_RANGE_MM[0], AUC_RANGE_MM[1] + 0.5, 1.0)
+    return metrics.auc(thresholds, pck_3d(p, thresholds, gt_scale))
+
+
+def palm_to_camera(p: Record) -> np.ndarray:
+    """(N,) the cosine between each true hand's palm normal and the direction to the camera
+    (+1 palm to the camera, -1 back to it); records keep each hand in its own frame, so a
+    mirrored (left) hand's normal is a left hand's."""
+    kp3d = np.asarray(p["kp3d"], np.float64)
+    sides = np.where(np.asarray(p.get("mirrored", np.zeros(len(kp3d), bool)), bool),
+                     "left", "right")
+    cosines = []
+    for joints, side in zip(kp3d, sides):
+        towards_camera = -joints.mean(axis=0) / np.linalg.norm(joints.mean(axis=0))
+        cosines.append(float(palm_normal(joints, side) @ towards_camera))
+    return np.array(cosines)
+
+
+# ----------------------------------------------------------------------------- floors
+
+
+def mean_pose(study: Study, dataset: str) -> np.ndarray:
+    """(21, 3) the training split's mean wrist-relative pose on ``dataset``."""
+    run = next(r for r in study.runs if r.dataset == dataset)
+    data = build_dataset(run.config["data"], engine.resolve_config(run.config)["train"]["split"])
+    poses = []
+    for index in range(len(data.source)):
+        item = data.item(index)
+        kp3d = np.where(item["labelled"].astype(bool)[:, None], item["kp3d"], np.nan)
+        poses.append(kp3d - kp3d[WRIST])
+    return np.nanmean(np.stack(poses), axis=0)
+
+
+def floor_record(p: Record, pose: np.ndarray) -> Record:
+    """``p`` with every hand predicted as the constant ``pose`` in 3D and every joint at the
+    centre of its hand's true box in 2D: the floors of the two errors."""
+    kp2d = np.asarray(p["kp2d"], np.float64)
+    labelled = np.asarray(p["labelled"], bool)[..., None]
+    low = np.where(labelled, kp2d, np.inf).min(axis=1, keepdims=True)
+    high = np.where(labelled, kp2d, -np.inf).max(axis=1, keepdims=True)
+    centre = np.broadcast_to((low + high) / 2, kp2d.shape)
+    constant = np.broadcast_to(np.nan_to_num(pose), np.shape(p["kp3d"]))
+    return {**p, "kp2d_pred": centre.astype(np.float32),
+            "kp3d_rel_pred": constant.astype(np.float32)}
+
+
+def floors(study: Study) -> dict[str, Record]:
+    """Dataset -> the floor record on its test split (beside its first run's labels)."""
+    return first_records_floors(study, lambda p, dataset: floor_record(
+        p, mean_pose(study, dataset)))
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def score_columns(p: Record) -> dict[str, float]:
+    """Every score of one record, as the chapter's tables print them."""
+    return {"2D EPE (px)": epe_2d(p), "3D EPE (mm)": epe_3d(p),
+            "3D EPE, GT scale (mm)": epe_3d(p, gt_scale=True),
+            "AUC 20-50": auc_3d(p), "AUC 20-50, GT scale": auc_3d(p, gt_scale=True),
+            "bone angle (deg)": angle_error(p)}
+
+
+def group_runs(study: Study, group: str) -> dict[str, str]:
+    return study.cfg["study"]["groups"][group]["runs"]
+
+
+def table_scores(study: Study, group: str, floor_records: dict[str, Record]) -> pd.DataFrame:
+    """(dataset, model) x every score, seed means, with the floors' rows: the main comparison
+    (``group="main"``) or the controls."""
+    rows = {}
+    datasets = study.cfg["study"]["groups"][group]["datasets"]
+    for paper_dataset in datasets:
+        dataset = study.dataset_for(paper_dataset)
+        for label, name in group_runs(study, group).items():
+            records = study.of(dataset, name)
+            if records:
+                rows[(dataset, label)] = pd.DataFrame(
+                    [score_columns(p) for p in records]).mean().to_dict()
+        if dataset in floor_records:
+            rows[(dataset, "floor")] = score_columns(floor_records[dataset])
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.names = ["dataset", "model"]
+    return frame
+
+
+def hard_records(study: Study) -> dict[str, Record | None]:
+    """Run id -> its record on the ``hard`` split."""
+    return split_predictions(study, HARD)
+
+
+def table_occlusion(study: Study, hard: dict[str, Record | None]) -> pd.DataFrame:
+    """(split, model) x (2D / 3D error on visible, self-occluded, object-occluded joints): the
+    main models and the controls on the GANerated-like stand-in, first seeds."""
+    dataset = study.dataset_for("GANerated")
+    labels = {**group_runs(study, "main"), **group_runs(study, "controls")}
+    rows = {}
+    for split_name, source in (("test", study.predictions), (HARD, hard)):
+        for label, name in labels.items():
+            run = next((r for r in study.runs if r.dataset == dataset and r.name == name
+                        and source.get(r.run_id) is not None), None)
+            if run is None:
+                continue
+            p = source[run.run_id]
+            kinds = np.asarray(p["visibility_kind"])
+            e2, e3 = errors_2d(p), errors_3d(p)
+            row = {}
+            for kind, code in OCCLUSION_KINDS.items():
+                row[(kind, "2D (px)")] = mean_of(e2, kinds == code)
+                row[(kind, "3D (mm)")] = mean_of(e3, (kinds == code) & scored_3d(p))
+            row[("share of joints", "object-occluded")] = float(
+                (kinds == OCCLUSION_KINDS["object-occluded"]).mean())
+            rows[(split_name, label)] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    frame.index.names = ["split", "model"]
+    return frame
+
+
+def table_viewpoints(study: Study) -> pd.DataFrame:
+    """Model x viewpoint bin: the 3D error (mm) of the main models and the controls on the
+    GANerated-like test split, first seeds, with each bin's share of the test hands."""
+    dataset = study.dataset_for("GANerated")
+    labels = {**group_runs(study, "main"), **group_runs(study, "controls")}
+    rows = {}
+    for label, name in labels.items():
+        records = study.of(dataset, name)
+        if not records:
+            continue
+        p = records[0]
+        bins = np.digitize(palm_to_camera(p), VIEW_BINS[1:-1])
+        errors = np.where(scored_3d(p), errors_3d(p), np.nan)
+        rows[label] = {view: mean_of(errors[bins == b]) for b, view in enumerate(VIEW_LABELS)}
+        rows["share of test hands"] = {view: float((bins == b).mean())
+                                       for b, view in enumerate(VIEW_LABELS)}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.columns.name = "palm-to-camera cosine bin"
+    return frame
+
+
+def table_stability(study: Study) -> pd.DataFrame:
+    """Model x (per-seed 3D errors, their mean and standard deviation) on GANerated-like."""
+    dataset = study.dataset_for("GANerated")
+    rows = {}
+    for label, name in group_runs(study, "stability").items():
+        values = [epe_3d(p) for p in study.of(dataset, name)]
+        seeds = study.seeds(dataset, name)
+        rows[label] = {**{f"seed {s} (mm)": v for s, v in zip(seeds, values)},
+                       "mean (mm)": float(np.mean(values)) if values else np.nan,
+                       "std (mm)": float(np.std(values, ddof=1)) if len(values) > 1 else np.nan}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def figure_pck(study: Study, floor_records: dict[str, Record]) -> Figure:
+    """Fig. 3(a): 2D PCK (px) and 3D PCK (mm) of the main models and the floor on GANerated-like
+    (first seeds)."""
+    dataset = study.dataset_for("GANerated")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    curves_2d, curves_3d = {}, {}
+    for label, name in group_runs(study, "main").items():
+        records = study.of(dataset, name)
+        if records:
+            curves_2d[label], curves_3d[label] = (pck_2d(records[0], PCK_2D_PX),
+                                                  pck_3d(records[0], PCK_3D_MM))
+    if dataset in floor_records:
+        curves_2d["floor (box centre)"] = pck_2d(floor_records[dataset], PCK_2D_PX)
+        curves_3d["floor (mean pose)"] = pck_3d(floor_records[dataset], PCK_3D_MM)
+    viz.plot_pck_curves(PCK_2D_PX, curves_2d, left, xlabel="threshold (px, 128² crop)",
+                        title=f"2D PCK, {dataset}")
+    viz.plot_pck_curves(PCK_3D_MM, curves_3d, right, xlabel="threshold (mm, root-relative)",
+                        title=f"3D PCK, {dataset}")
+    fig.tight_layout()
+    return fig
+
+
+def figure_losses(study: Study) -> Figure:
+    """Fig. 3(b): training and validation loss per epoch of ResUnet on GANerated-like, from its
+    run's history (``eval.loss``)."""
+    dataset = study.dataset_for("GANerated")
+    runs = {"ResUnet": group_runs(study, "main")["ResUnet"]}
+    train = validation_curves(study, dataset, runs, "loss")
+    val = validation_curves(study, dataset, runs, "val_loss")
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    if not train.empty:
+        ax.plot(train.index, train["ResUnet"], marker="o", label="training (mean over the epoch)")
+    if not val.empty:
+        ax.plot(val.index, val["ResUnet"], marker="s", label="validation (after the epoch)")
+    ax.set(xlabel="epoch", ylabel="loss (2D coordinate MSE + bone loss)",
+           title=f"ResUnet on {dataset}")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def figure_stb(study: Study, floor_records: dict[str, Record]) -> Figure:
+    """Fig. 5: 3D PCK over 20-50 mm on STB-like with the AUC in the legend, as predicted (left)
+    and with ground-truth scale (right), first seeds, with the floor."""
+    dataset = study.dataset_for("STB")
+    thresholds = np.arange(AUC_RANGE_MM[0], AUC_RANGE_MM[1] + 0.5, 1.0)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, gt_scale in zip(axes, (False, True)):
+        curves = {}
+        records = {label: study.of(dataset, name)
+                   for label, name in group_runs(study, "main").items()}
+        if dataset in floor_records:
+            records["floor (mean pose)"] = [floor_records[dataset]]
+        for label, found in records.items():
+            if found:
+                curves[label] = pck_3d(found[0], thresholds, gt_scale)
+        viz.plot_pck_curves(thresholds, curves, ax, xlabel="threshold (mm)",
+                            auc_range=AUC_RANGE_MM,
+                            title=f"{dataset}, " + ("ground-truth scale" if gt_scale
+                                                    else "as predicted (root-relative)"))
+    fig.tight_layout()
+    return fig
+
+
+def qualitative_frames(p: Record, count: int = 3) -> dict[str, list[int]]:
+    """Figs. 6-8's rule: test frames at the 10th, 50th and 90th percentile of the 3D error, and
+    the ``count`` frames with the most object-occluded joints (ties: the lower 3D error first)."""
+    per_frame = np.array([mean_of(row) for row in np.where(scored_3d(p), errors_3d(p), np.nan)])
+    order = np.argsort(per_frame, kind="stable")
+    percentiles = [int(order[round(q * (len(order) - 1))]) for q in (0.1, 0.5, 0.9)]
+    hidden = (np.asarray(p["visibility_kind"]) == OCCLUSION_KINDS["object-occluded"]).sum(axis=1)
+    occluded = list(np.lexsort((per_frame, -hidden))[:count])
+    return {"by error": percentiles, "most occluded": [int(i) for i in occluded]}
+
+
+def figure_qualitative(study: Study, paper_dataset: str, name: str = "resunet") -> Figure:
+    """Figs. 6-8 for one stand-in: the input frame with the true (green) and predicted (red) 2D
+    skeleton, cropped around the hand, and the root-relative 3D skeletons seen from the camera's
+    side, for the frames of :func:`qualitative_frames` (first seed)."""
+    dataset = study.dataset_for(paper_dataset)
+    run = next(r for r in study.runs if r.dataset == dataset and r.name == name)
+    p = study.first(dataset, name)
+    picks = qualitative_frames(p)
+    chosen = ([(f"{q}th percentile", i) for q, i in zip((10, 50, 90), picks["by error"])]
+              + [("most occluded", i) for i in picks["most occluded"]])
+    images = sample_images(run, [p["index"][i] for _, i in chosen])
+    fig = plt.figure(figsize=(2.6 * len(chosen), 5.4))
+    for column, ((title, i), image) in enumerate(zip(chosen, images)):
+        ax = fig.add_subplot(2, len(chosen), column + 1)
+        truth, pred = p["kp2d"][i], p["kp2d_pred"][i]
+        box = np.concatenate([truth, pred])
+        lo, hi = box.min(axis=0) - 10, box.max(axis=0) + 10
+        ax.imshow(image)
+        viz.draw_skeleton(ax, truth, colour="tab:green")
+        viz.draw_skeleton(ax, pred, colour="tab:red")
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(hi[1], lo[1])
+        hidden = int((np.asarray(p["visibility_kind"][i])
+                      == OCCLUSION_KINDS["object-occluded"]).sum())
+        ax.set_title(f"{title}\n{mean_of(errors_3d(p)[i]):.0f} mm, "
+                     f"{hidden} joints behind objects", fontsize=8)
+        ax.axis("off")
+        ax3 = fig.add_subplot(2, len(chosen), len(chosen) + column + 1, projection="3d")
+        true_rel = np.asarray(p["kp3d"][i], np.float64) - np.asarray(p["kp3d"][i])[WRIST]
+        pred_rel = np.asarray(p["kp3d_rel_pred"][i], np.float64)
+        viz.draw_skeleton_3d(ax3, true_rel, colour="tab:green")
+        viz.draw_skeleton_3d(ax3, pred_rel, colour="tab:red")
+        ax3.set_axis_off()
+    fig.suptitle(f"{dataset}: true skeleton green, ResUnet red (first seed)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- claims
+
+#: The claims that compare two models on a score -> (paper dataset, split, score).
+MODEL_CLAIMS = {
+    "beats_baseline_ganerated": ("GANerated", "test", "3d"),
+    "beats_baseline_synthhands": ("SynthHands", "test", "3d"),
+    "beats_baseline_stb": ("STB", "test", "3d"),
+    "lhr_most_reliable_2d": ("GANerated", "test", "2d"),
+    "bones_more_accurate": ("GANerated", "test", "3d"),
+    "unet_skips_help": ("GANerated", "test", "2d"),
+    "angles_beat_baseline": ("GANerated", "test", "angle"),
+    "augmentation_helps": ("GANerated", HARD, "3d"),
+    "beats_baseline_occluded": ("GANerated", HARD, "3d object-occluded"),
+    "beats_baseline_hard_viewpoints": ("GANerated", "test", "3d back to the camera"),
+}
+
+
+def scorer(kind: str):
+    """``record -> score`` of a claim's kind (see :data:`MODEL_CLAIMS`)."""
+    if kind == "2d":
+        return epe_2d
+    if kind == "3d":
+        return epe_3d
+    if kind == "angle":
+        return angle_error
+    if kind == "3d object-occluded":
+        return lambda p: mean_of(errors_3d(p), (np.asarray(p["visibility_kind"])
+                                                == OCCLUSION_KINDS["object-occluded"])
+                                 & scored_3d(p))
+    if kind == "3d back to the camera":
+        return lambda p: mean_of(np.where(scored_3d(p), errors_3d(p), np.nan)[
+            palm_to_camera(p) < VIEW_BINS[1]])
+    raise ValueError(f"unknown claim score {kind!r}")
+
+
+def on_split(study: Study, hard: dict[str, Record | None]) -> Study:
+    """The study with its records on the ``hard`` split in place of the test split's."""
+    return Study(study.cfg, study.runs, {run_id: hard.get(run_id) for run_id in study.predictions})
+
+
+def no_learning(study: Study, floor_records: dict[str, Record], dataset: str,
+                names: list[str]) -> str | None:
+    """Why a claim on models ``names`` cannot be decided on ``dataset``, or None: when none of
+    them gets below the 3D floor (the constant mean pose) on the test split, their differences
+    on any score (another split, a subset of joints, a seed-to-seed spread) mean nothing."""
+    if dataset not in floor_records:
+        return None
+    floor = epe_3d(floor_records[dataset])
+    errors = [epe_3d(p) for name in names for p in study.of(dataset, name)]
+    if errors and min(errors) >= floor:
+        return (f"no compared model gets below the constant mean pose ({floor:.3g} mm) on "
+                f"{dataset}'s test split: it has learnt nothing to compare")
+    return None
+
+
+def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
+                  hard: dict[str, Record | None] | None = None) -> dict[str, dict]:
+    """``handlib.report.verdict_table`` inputs of every claim the runs test: the model
+    comparisons of :data:`MODEL_CLAIMS` (per seed over shared seeds), the seed-to-seed spread
+    of bones against joints, and the occluded against visible joints of ResUnet (one run, two
+    scores). A score with a floor of its own (2D, 3D, bone angle on the test split) carries it;
+    the others are unusable while no compared model is below the 3D floor (:func:`no_learning`)."""
+    floor_records = floor_records or {}
+    labels = {**group_runs(study, "main"), **group_runs(study, "controls")}
+    found = {}
+    for cid, (paper_dataset, split, kind) in MODEL_CLAIMS.items():
+        source = study if split == "test" else on_split(study, hard or {})
+        dataset = study.dataset_for(paper_dataset)
+        score, claim = scorer(kind), papers.claim(PAPER, cid)
+        own_floor = split == "test" and kind in ("2d", "3d", "angle")
+        floor = (float(score(floor_records[dataset])) if own_floor and dataset in floor_records
+                 else None)
+        found[cid] = claim_inputs(source, claim, dataset, score, floor=floor, group=labels,
+                                  note=f", {split} split" if split != "test" else "")
+        if not own_floor:
+            compared = [labels[claim["subject"]], *(labels[r] for r in
+                                                    papers.claim_references(claim))]
+            found[cid]["unusable"] = no_learning(study, floor_records, dataset, compared)
+    dataset = study.dataset_for("GANerated")
+    stability = table_stability(study)
+    if stability["std (mm)"].notna().all():
+        found["bones_more_stable"] = {
+            "reproduced": stability["std (mm)"].to_dict(), "margin": 0.0,
+            "tested_on": study.tested_on(dataset)
+            + f", seeds {study.seeds(dataset, labels['ResUnet'])}",
+            "profile": study.profile, "run": f"{study.experiment}/{study.profile}",
+            "unusable": no_learning(study, floor_records, dataset,
+                                    list(group_runs(study, "stability").values()))}
+    if study.of(dataset, labels["ResUnet"]):
+        scores = {label: (lambda p, code=code: mean_of(
+            errors_3d(p), (np.asarray(p["visibility_kind"]) == code) & scored_3d(p)))
+            for label, code in (("object-occluded joints", OCCLUSION_KINDS["object-occluded"]),
+                                ("visible joints", OCCLUSION_KINDS["visible"]))}
+        found["occluded_close_to_visible"] = {
+            **contrast_inputs(study, papers.claim(PAPER, "occluded_close_to_visible"), dataset,
+                              labels["ResUnet"], scores),
+            "unusable": no_learning(study, floor_records, dataset, [labels["ResUnet"]])}
+    return found
+
+
+def reproduced_stb_auc(study: Study) -> pd.DataFrame:
+    """The in-text table (STB AUC 20-50) beside ResUnet's AUC on the STB-like stand-in under both
+    protocols (seed means): other data, so not a test of the printed number."""
+    dataset = study.dataset_for("STB")
+    records = study.of(dataset, group_runs(study, "main")["ResUnet"])
+    paper = papers.table(PAPER, "in-text")
+    column = paper.columns[0]
+    rows = {"as predicted (root-relative)": seed_mean([auc_3d(p) for p in records]),
+            "ground-truth scale": seed_mean([auc_3d(p, True) for p in records])}
+    frame = pd.DataFrame({"paper (STB)": [float(paper.loc["ResUnet", column])] * 2,
+                          f"ours ({dataset})": list(rows.values())}, index=list(rows))
+    frame.index.name = "protocol"
+    return frame
