@@ -384,3 +384,42 @@ def verdict_table(claims: Sequence[dict], results: Mapping[str, Mapping]) -> pd.
                          "subject (reproduced)": math.nan, "reference (reproduced)": math.nan,
                          "difference": math.nan, "verdict": "inconclusive", "reason": reason})
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS).set_index("claim")
+
+
+# ----------------------------------------------------------------------------- verdict files
+
+#: The file a chapter's verdicts are saved in, in its profile's results folder.
+VERDICTS_FILE = "verdicts.json"
+
+
+def save_verdicts(verdicts: pd.DataFrame, chapter: str, profile: str) -> None:
+    """Save a chapter's verdict table (:func:`verdict_table`) as
+    ``<results>/<chapter>/<profile>/verdicts.json`` (atomically, with the commit and the time),
+    for the book's scoreboard (``handlib.scoreboard``)."""
+    import datetime
+
+    from handlib import results
+
+    table = verdicts.reset_index()
+    rows = table.astype(object).where(table.notna(), None)
+    results.write_json_atomic(results.results_root() / chapter / profile / VERDICTS_FILE, {
+        "chapter": chapter, "profile": profile,
+        "git": results.git_state(),
+        "written_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "verdicts": rows.to_dict(orient="records"),
+    })
+
+
+def load_verdicts(chapter: str, profile: str) -> dict | None:
+    """The saved verdicts of ``chapter`` under ``profile`` (:func:`save_verdicts`), with
+    ``verdicts`` as a DataFrame indexed by claim; ``None`` when the chapter has not been run on
+    that profile."""
+    import json
+
+    from handlib import results
+
+    path = results.results_root() / chapter / profile / VERDICTS_FILE
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    return {**saved, "verdicts": pd.DataFrame(saved["verdicts"]).set_index("claim")}

@@ -2,6 +2,9 @@
 
 Usage: python tools/build_book.py --profile {smoke,cpu,gpu,paper}
 
+Notebooks execute in the order of _toc.yml, except a notebook whose metadata holds ``handbook:
+{execute_last: true}``, which runs after the others (the scoreboard counts their results).
+
 The sources are staged under _build/src (prose, configuration and the executed notebooks), so the
 committed notebooks stay output-free. The cell papermill injects after each notebook's parameters
 cell (tagged ``injected-parameters``) is tagged ``remove-cell``: the pages show the profile in the
@@ -66,6 +69,17 @@ def stage_sources() -> list[str]:
     return notebooks
 
 
+def execution_order(notebooks: list[str]) -> list[str]:
+    """The notebooks in reading order, except those whose metadata says ``handbook:
+    {execute_last: true}`` (the scoreboard, read first but made from every chapter's results),
+    which run after all the others."""
+    def last(notebook: str) -> bool:
+        metadata = nbformat.read(REPO / f"{notebook}.ipynb", as_version=4).metadata
+        return bool(metadata.get("handbook", {}).get("execute_last"))
+
+    return sorted(notebooks, key=last)
+
+
 def execute(notebook: str, profile: str) -> float:
     source = REPO / f"{notebook}.ipynb"
     target = STAGE / f"{notebook}.ipynb"
@@ -105,7 +119,7 @@ def main() -> int:
     parser.add_argument("--profile", default="cpu", choices=PROFILES)
     args = parser.parse_args()
     notebooks = stage_sources()
-    timings = {nb: execute(nb, args.profile) for nb in notebooks}
+    timings = {nb: execute(nb, args.profile) for nb in execution_order(notebooks)}
     html = BUILD / "html"
     if html.exists():
         shutil.rmtree(html)

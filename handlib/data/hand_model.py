@@ -253,6 +253,13 @@ def segment_radii(shape: dict) -> dict[str, np.ndarray]:
     return {f: shape["scale"] * RADIUS_MM[f] * np.asarray(TAPER) for f in FINGERS}
 
 
+def palm_to_camera(kp3d: np.ndarray, side: str) -> float:
+    """The cosine between a hand's palm normal and the direction from the hand to the camera
+    (+1 palm to the camera, -1 back to it), from its camera-frame joints (21, 3)."""
+    centre = np.asarray(kp3d, np.float64).mean(axis=0)
+    return float(palm_normal(kp3d, side) @ (-centre / np.linalg.norm(centre)))
+
+
 def palm_normal(kp3d: np.ndarray, side: str) -> np.ndarray:
     """Unit palmar normal of a hand from its joints (any frame), for right or left hands."""
     kp = np.asarray(kp3d, dtype=np.float64)

@@ -160,7 +160,7 @@ def build_dataset(spec: dict, split: str, *, training: bool = False) -> "PoseDat
     return PoseDataset(source, spec, split, training=training)
 
 
-def _kind_codes(sample: dict, shape: tuple[int, ...]) -> np.ndarray:
+def kind_codes(sample: dict, shape: tuple[int, ...]) -> np.ndarray:
     """Per-joint ``visibility_kind`` codes from the sample's ``meta["occlusion"]`` words."""
     words = sample.get("meta", {}).get("occlusion")
     if words is None:
@@ -248,7 +248,7 @@ class PoseDataset(torch.utils.data.Dataset):
                                                                 bool)), bool)
         if two:
             labelled = labelled & np.asarray(sample["hand_valid"], bool)[:, None]
-        kinds = _kind_codes(sample, labelled.shape)
+        kinds = kind_codes(sample, labelled.shape)
         if "bbox" not in sample:
             lo = sample["kp2d"][labelled].min(axis=0)
             hi = sample["kp2d"][labelled].max(axis=0)

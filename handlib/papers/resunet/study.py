@@ -27,7 +27,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from handlib import engine, metrics, papers, viz
-from handlib.data.hand_model import palm_normal
+from handlib.data import hand_model
 from handlib.data.pipeline import build_dataset
 from handlib.skeleton import WRIST
 from handlib.study import (Record, Study, claim_inputs, contrast_inputs, first_records_floors,
@@ -134,11 +134,8 @@ def palm_to_camera(p: Record) -> np.ndarray:
     kp3d = np.asarray(p["kp3d"], np.float64)
     sides = np.where(np.asarray(p.get("mirrored", np.zeros(len(kp3d), bool)), bool),
                      "left", "right")
-    cosines = []
-    for joints, side in zip(kp3d, sides):
-        towards_camera = -joints.mean(axis=0) / np.linalg.norm(joints.mean(axis=0))
-        cosines.append(float(palm_normal(joints, side) @ towards_camera))
-    return np.array(cosines)
+    return np.array([hand_model.palm_to_camera(joints, side)
+                     for joints, side in zip(kp3d, sides)])
 
 
 # ----------------------------------------------------------------------------- floors

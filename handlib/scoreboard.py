@@ -1,0 +1,119 @@
+"""The book's scoreboard: for each paper, how much of it the book regenerates, how its claims
+fare, on which data and which profile, with links to the chapter sections.
+
+Every number is counted from files, like the rest of the book:
+
+- the paper's tables and figures from its ``artefacts`` list in ``paper.yaml`` (each numbered
+  table and figure, whether the chapter regenerates it fully, partly or not, and the heading of
+  the chapter section that does; ``tests/test_artefacts.py`` checks each heading exists);
+- the verdicts from the ``verdicts.json`` each chapter writes under the profile it ran
+  (``handlib.report.save_verdicts``), and the occlusion benchmark's from its own;
+- the data a verdict rests on from its row of the verdict table (:func:`data_of`).
+
+A chapter not yet run on a profile has no verdict file: its row says so, and nothing is counted.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from handlib import papers, report
+from handlib.profiles import load_profile
+
+CHAPTER = "scoreboard"
+#: How much of a table or figure the chapter regenerates (paper.yaml ``artefacts``).
+REGENERATED = ("yes", "partial", "no")
+#: What a verdict rests on (:func:`data_of`), in the order the scoreboard counts them.
+DATA_KINDS = ("synthetic stand-in", "real data", "the paper's own tables", "not tested here")
+
+
+def load_config(profile: str) -> dict:
+    return load_profile(CHAPTER, profile)
+
+
+def section_link(notebook: str, heading: str | None) -> str | None:
+    """The address of a chapter section on the built book: ``<notebook>.html#<id>``, with the
+    id Sphinx gives the heading (docutils' ``make_id``)."""
+    from docutils.nodes import make_id
+
+    return None if heading is None else f"{notebook}.html#{make_id(heading)}"
+
+
+def artefacts(paper: str) -> list[dict]:
+    """The paper's tables and figures (``paper.yaml`` ``artefacts``), each checked."""
+    found = papers.load(paper).get("artefacts")
+    if not found:
+        raise ValueError(f"{paper}'s paper.yaml lists no `artefacts`: list every numbered "
+                         "table and figure with `regenerated` (yes, partial, no)")
+    for entry in found:
+        if entry.get("regenerated") not in REGENERATED:
+            raise ValueError(f"{paper} artefact {entry.get('id')!r}: `regenerated` must be one "
+                             f"of {', '.join(REGENERATED)}, got {entry.get('regenerated')!r}")
+    return found
+
+
+def artefact_table(paper: str, notebook: str) -> pd.DataFrame:
+    """One row per table and figure of the paper: what it shows, whether the book regenerates
+    it, the note and a link to the section."""
+    rows = []
+    for entry in artefacts(paper):
+        link = section_link(notebook, entry.get("section"))
+        rows.append({"artefact": entry["id"], "shows": entry["shows"],
+                     "regenerated": entry["regenerated"],
+                     "where": (f'<a href="{link}">{entry["section"]}</a>' if link else None),
+                     "note": entry.get("note")})
+    return pd.DataFrame(rows).set_index("artefact")
+
+
+def data_of(row: pd.Series) -> str:
+    """What a verdict rests on: a synthetic stand-in, real data (a dataset, published
+    predictions, or a data-free count such as parameters), the paper's own printed tables (a
+    check of its text against its numbers), or nothing (not run, or not testable here)."""
+    if row["run"] == report.NOT_RUN or not row.get("tested on"):
+        return "not tested here"
+    if row["testable on"] == "paper table":
+        return "the paper's own tables"
+    if "synthetic" in str(row["tested on"]):
+        return "synthetic stand-in"
+    return "real data"
+
+
+def verdict_counts(verdicts: pd.DataFrame | None) -> dict[str, int | None]:
+    """Counts of each verdict and of each kind of data behind them (None without verdicts)."""
+    if verdicts is None:
+        return {**{v: None for v in report.VERDICTS}, **{d: None for d in DATA_KINDS}}
+    kinds = verdicts.apply(data_of, axis=1)
+    return {**{v: int((verdicts["verdict"] == v).sum()) for v in report.VERDICTS},
+            **{d: int((kinds == d).sum()) for d in DATA_KINDS}}
+
+
+def scoreboard(profile: str) -> pd.DataFrame:
+    """One row per paper: its tables and figures regenerated (fully / partly / of all), its
+    claims that hold, do not hold and are inconclusive on ``profile``, what data the verdicts
+    rest on, and the verdict of its occlusion claim on the book's benchmark."""
+    from handlib import occlusion
+
+    cfg = load_config(profile)
+    bench = report.load_verdicts(occlusion.EXPERIMENT, profile)
+    bench_claims = {c["paper"]: c["id"] for c in occlusion.claims(occlusion.load_config(profile))}
+    rows = []
+    for paper, notebook in cfg["chapters"].items():
+        listed = artefacts(paper)
+        saved = report.load_verdicts(paper, profile)
+        verdicts = saved["verdicts"] if saved else None
+        regenerated = {level: sum(e["regenerated"] == level for e in listed)
+                       for level in REGENERATED}
+        claim_id = bench_claims.get(paper)
+        rows.append({
+            "paper": f'<a href="{notebook}.html">{papers.load(paper)["title"]}</a>',
+            "tables and figures": len(listed),
+            "regenerated": regenerated["yes"], "partly": regenerated["partial"],
+            "not regenerated": regenerated["no"],
+            "claims": len(papers.claims(paper)),
+            **verdict_counts(verdicts),
+            "verdicts from": (f"{profile} profile, commit {str(saved['git']['commit'])[:7]}"
+                              if saved else f"not run on the {profile} profile"),
+            "occlusion benchmark": (bench["verdicts"].loc[claim_id, "verdict"]
+                                    if bench and claim_id in bench["verdicts"].index
+                                    else f"not run on the {profile} profile"),
+        })
+    return pd.DataFrame(rows).set_index("paper")
