@@ -443,21 +443,28 @@ def joints_behind(errors: Record, which: str, keep: np.ndarray) -> int:
     return int((keep & np.isfinite(values)).sum())
 
 
-def interval(errors: Record, which: str, grid: np.ndarray, keep: np.ndarray, *,
-             samples: int, seed: int = 0) -> tuple[float, float]:
-    """The 95% bootstrap interval of :func:`measure`, resampling hands (the same resamples for
-    every model: same ``seed``, same rows)."""
-    rows = np.random.default_rng(seed).integers(0, len(keep), (samples, len(keep)))
+def _resampled(errors: Record, which: str, grid: np.ndarray, keep: np.ndarray,
+               rows: np.ndarray) -> np.ndarray:
+    """:func:`measure` on each resample of hands (``rows``: (B, M) row numbers)."""
     if which == "2d":
         hits, count = _hits(errors, keep, grid)
-        totals, counts = hits[rows].sum(axis=1), count[rows].sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            curves = totals / counts[:, None]
-        values = np.array([metrics.auc(grid, c) for c in curves])
-    else:
-        total, count = _sums(errors, keep)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values = total[rows].sum(axis=1) / count[rows].sum(axis=1)
+            curves = hits[rows].sum(axis=1) / count[rows].sum(axis=1)[:, None]
+        return np.array([metrics.auc(grid, curve) for curve in curves])
+    total, count = _sums(errors, keep)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total[rows].sum(axis=1) / count[rows].sum(axis=1)
+
+
+def interval(errors: Record, which: str, grid: np.ndarray, keep: np.ndarray, *,
+             samples: int, seed: int = 0, reference: Record | None = None) -> tuple[float, float]:
+    """The 95% bootstrap interval of :func:`measure` over the ``keep`` joints, resampling hands
+    (the same resamples for every model: same ``seed``, same rows); with ``reference``, of the
+    paired difference ``measure(errors) - measure(reference)`` on the same resampled hands."""
+    rows = np.random.default_rng(seed).integers(0, len(keep), (samples, len(keep)))
+    values = _resampled(errors, which, grid, keep, rows)
+    if reference is not None:
+        values = values - _resampled(reference, which, grid, keep, rows)
     values = values[np.isfinite(values)]
     if not values.size:
         return float("nan"), float("nan")
@@ -542,6 +549,47 @@ def shown(frame: pd.DataFrame) -> pd.DataFrame:
             for v, lo, hi in zip(frame[(label, "value")], frame[(label, "low")],
                                  frame[(label, "high")])]
     return pd.DataFrame(out, index=frame.index)
+
+
+def against_floor(bench: Benchmark) -> pd.DataFrame:
+    """Model x measure, over every test set's joints pooled: the model's 2D AUC and 3D MPJPE,
+    the difference from the floor's (signed so that positive is better) with its 95% paired
+    bootstrap interval, and whether the model beats the floor (the whole interval above zero)."""
+    grid, cfg = thresholds(bench.cfg), bench.cfg
+    floor = errors_on(bench, ALL_SETS, FLOOR)
+    rows = {}
+    for key in bench.keys():
+        errors, row = errors_on(bench, ALL_SETS, key), {}
+        for which, (label, better) in MEASURES.items():
+            keep = np.ones(errors["err2d"].shape, bool)
+            value = measure(errors, which, grid)
+            if not np.isfinite(value):
+                continue
+            sign = 1.0 if better == "higher" else -1.0
+            low, high = sorted(sign * np.array(interval(
+                errors, which, grid, keep, samples=cfg["bootstrap_samples"], reference=floor)))
+            row.update({(label, "value"): value,
+                        (label, "better than the floor by"): sign * (
+                            value - measure(floor, which, grid)),
+                        (label, "95% interval"): f"[{low:.3g}, {high:.3g}]",
+                        (label, "beats the floor"): bool(low > 0)})
+        rows[key] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    frame.index.name = "model"
+    return frame
+
+
+def floor_sentence(table: pd.DataFrame) -> str:
+    """What :func:`against_floor` says, in words: which models beat the floor in 2D and 3D."""
+    parts = []
+    for label, _ in MEASURES.values():
+        column = table[(label, "beats the floor")].dropna()
+        winners = [key for key, beats in column.items() if beats]
+        parts.append(f"in {label.split(' ')[0]}, **{len(winners)} of {len(column)}** models beat "
+                     f"the floor beyond the noise" + (f" ({', '.join(winners)})" if winners
+                                                       else ""))
+    return "Over the three test sets pooled, " + "; ".join(parts) + "."
 
 
 def summary(bench: Benchmark) -> pd.DataFrame:

@@ -8,7 +8,9 @@ Every number is counted from files, like the rest of the book:
   the chapter section that does; ``tests/test_artefacts.py`` checks each heading exists);
 - the verdicts from the ``verdicts.json`` each chapter writes under the profile it ran
   (``handlib.report.save_verdicts``), and the occlusion benchmark's from its own;
-- the data a verdict rests on from its row of the verdict table (:func:`data_of`).
+- the data a verdict rests on from its row of the verdict table (:func:`data_of`): a synthetic
+  stand-in, the authors' published predictions, a real dataset, a measurement that needs no
+  data, or the paper's own printed tables.
 
 A chapter not yet run on a profile has no verdict file: its row says so, and nothing is counted.
 """
@@ -23,7 +25,11 @@ CHAPTER = "scoreboard"
 #: How much of a table or figure the chapter regenerates (paper.yaml ``artefacts``).
 REGENERATED = ("yes", "partial", "no")
 #: What a verdict rests on (:func:`data_of`), in the order the scoreboard counts them.
-DATA_KINDS = ("synthetic stand-in", "real data", "the paper's own tables", "not tested here")
+#: The heading of each chapter's verdict section, and of the benchmark's claims section.
+VERDICT_SECTION = "Verdicts on the paper's claims"
+BENCHMARK_SECTION = "Each paper's occlusion claim on this benchmark"
+DATA_KINDS = ("synthetic stand-in", "real published predictions", "real dataset",
+              "measured here (no data)", "the paper's own tables", "not tested here")
 
 
 def load_config(profile: str) -> dict:
@@ -57,24 +63,30 @@ def artefact_table(paper: str, notebook: str) -> pd.DataFrame:
     rows = []
     for entry in artefacts(paper):
         link = section_link(notebook, entry.get("section"))
-        rows.append({"artefact": entry["id"], "shows": entry["shows"],
-                     "regenerated": entry["regenerated"],
+        rows.append({"artefact": entry["id"], "regenerated": entry["regenerated"],
                      "where": (f'<a href="{link}">{entry["section"]}</a>' if link else None),
-                     "note": entry.get("note")})
+                     "shows": entry["shows"], "note": entry.get("note")})
     return pd.DataFrame(rows).set_index("artefact")
 
 
 def data_of(row: pd.Series) -> str:
-    """What a verdict rests on: a synthetic stand-in, real data (a dataset, published
-    predictions, or a data-free count such as parameters), the paper's own printed tables (a
-    check of its text against its numbers), or nothing (not run, or not testable here)."""
-    if row["run"] == report.NOT_RUN or not row.get("tested on"):
+    """What a verdict rests on (:data:`DATA_KINDS`), from its row of the verdict table: a
+    synthetic stand-in, the authors' published prediction files, a real dataset (the ``paper``
+    profile), a measurement that needs no data (a parameter count, a speed on this machine), the
+    paper's own printed tables (a check of its text against its numbers), or nothing (not run,
+    or not testable here)."""
+    tested_on = str(row.get("tested on") or "")
+    if row["run"] == report.NOT_RUN or not tested_on:
         return "not tested here"
     if row["testable on"] == "paper table":
         return "the paper's own tables"
-    if "synthetic" in str(row["tested on"]):
+    if "synthetic" in tested_on:
         return "synthetic stand-in"
-    return "real data"
+    if "published predictions" in tested_on:
+        return "real published predictions"
+    if "(paper profile" in tested_on:
+        return "real dataset"
+    return "measured here (no data)"
 
 
 def verdict_counts(verdicts: pd.DataFrame | None) -> dict[str, int | None]:
@@ -87,9 +99,10 @@ def verdict_counts(verdicts: pd.DataFrame | None) -> dict[str, int | None]:
 
 
 def scoreboard(profile: str) -> pd.DataFrame:
-    """One row per paper: its tables and figures regenerated (fully / partly / of all), its
-    claims that hold, do not hold and are inconclusive on ``profile``, what data the verdicts
-    rest on, and the verdict of its occlusion claim on the book's benchmark."""
+    """One column per paper (its short name, linked to its chapter), one row per count: its
+    tables and figures regenerated (fully, partly, not), its claims that hold, do not hold and
+    are inconclusive on ``profile``, what data the verdicts rest on, where they come from, and
+    the verdict of its occlusion claim on the book's benchmark."""
     from handlib import occlusion
 
     cfg = load_config(profile)
@@ -104,16 +117,21 @@ def scoreboard(profile: str) -> pd.DataFrame:
                        for level in REGENERATED}
         claim_id = bench_claims.get(paper)
         rows.append({
-            "paper": f'<a href="{notebook}.html">{papers.load(paper)["title"]}</a>',
+            "paper": f'<a href="{notebook}.html">{cfg["names"][paper]}</a>',
             "tables and figures": len(listed),
-            "regenerated": regenerated["yes"], "partly": regenerated["partial"],
+            "regenerated": regenerated["yes"], "partly regenerated": regenerated["partial"],
             "not regenerated": regenerated["no"],
             "claims": len(papers.claims(paper)),
             **verdict_counts(verdicts),
-            "verdicts from": (f"{profile} profile, commit {str(saved['git']['commit'])[:7]}"
+            "verdicts from": (f'<a href="{section_link(notebook, VERDICT_SECTION)}">{profile} '
+                              f"profile, commit {str(saved['git']['commit'])[:7]}</a>"
                               if saved else f"not run on the {profile} profile"),
-            "occlusion benchmark": (bench["verdicts"].loc[claim_id, "verdict"]
-                                    if bench and claim_id in bench["verdicts"].index
-                                    else f"not run on the {profile} profile"),
+            "occlusion benchmark": (
+                f'<a href="{section_link(cfg["benchmark"], BENCHMARK_SECTION)}">'
+                f'{bench["verdicts"].loc[claim_id, "verdict"]}</a>'
+                if bench and claim_id in bench["verdicts"].index
+                else f"not run on the {profile} profile"),
         })
-    return pd.DataFrame(rows).set_index("paper")
+    table = pd.DataFrame(rows).set_index("paper").T.astype(object)
+    table.index.name = "count"
+    return table

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from handlib import occlusion as oc
-from handlib import report, scoreboard
+from handlib import report, scoreboard, study
 from handlib.skeleton import NUM_JOINTS, WRIST
 
 WORDS = ["visible"] * NUM_JOINTS
@@ -217,7 +217,9 @@ def tiny_benchmark(subject_error: float, reference_error: float) -> oc.Benchmark
     errors = {"interacting": {"MS-FF: MS-FF": record(subject_error, 1),
                               "MS-FF: InterNet(2020)": record(reference_error, 2),
                               oc.FLOOR: record(100.0, 3)}}
-    return oc.Benchmark(cfg, [], {"interacting": rows}, errors, {})
+    chosen = [oc.Model("msff", "MS-FF", label, study.Run("InterHand2.6M", label, 0, label, {}))
+              for label in ("MS-FF", "InterNet(2020)")]
+    return oc.Benchmark(cfg, chosen, {"interacting": rows}, errors, {})
 
 
 def test_a_claim_verdict_follows_the_known_difference_and_the_floor():
@@ -230,6 +232,17 @@ def test_a_claim_verdict_follows_the_known_difference_and_the_floor():
     assert verdict(30.0, 20.0)[0] == "does not hold"
     assert verdict(30.0, 30.0)[0] == "inconclusive"               # within the noise
     assert verdict(120.0, 130.0)[0] == "inconclusive"             # both beyond the floor
+
+
+def test_against_the_floor_a_model_beats_it_only_beyond_the_noise():
+    table = oc.against_floor(tiny_benchmark(20.0, 100.0))
+    assert table.loc["MS-FF: MS-FF", ("3D MPJPE (mm)", "better than the floor by")] == \
+        pytest.approx(80.0, abs=0.5)
+    assert table.loc["MS-FF: MS-FF", ("3D MPJPE (mm)", "beats the floor")]
+    assert not table.loc["MS-FF: InterNet(2020)", ("3D MPJPE (mm)", "beats the floor")]
+    assert not table.loc["MS-FF: MS-FF", ("2D AUC", "beats the floor")]  # 2D equal to it
+    assert "in 3D, **1 of 2** models beat the floor beyond the noise (MS-FF: MS-FF)" in \
+        oc.floor_sentence(table)
 
 
 # ----------------------------------------------------------------------------- scoreboard
@@ -245,20 +258,24 @@ def verdict_rows() -> pd.DataFrame:
          "testable on": "paper table", "run": "paper"},
         {"claim": "d", "verdict": "inconclusive", "tested on": None, "testable on": "not here",
          "run": report.NOT_RUN},
+        {"claim": "e", "verdict": "holds", "tested on": "STB test split (paper profile)",
+         "testable on": "synthetic", "run": "rcsf/paper (paper)"},
+        {"claim": "f", "verdict": "holds", "tested on": "CPU: Xeon (2 logical cores), batch 1",
+         "testable on": "real", "run": "bench"},
     ]
     return pd.DataFrame(rows).set_index("claim")
 
 
 def test_the_scoreboard_counts_verdicts_and_the_data_behind_them():
     counts = scoreboard.verdict_counts(verdict_rows())
-    assert (counts["holds"], counts["does not hold"], counts["inconclusive"]) == (1, 2, 1)
-    assert [counts[kind] for kind in scoreboard.DATA_KINDS] == [1, 1, 1, 1]
+    assert (counts["holds"], counts["does not hold"], counts["inconclusive"]) == (3, 2, 1)
+    assert [counts[kind] for kind in scoreboard.DATA_KINDS] == [1, 1, 1, 1, 1, 1]
     assert set(scoreboard.verdict_counts(None).values()) == {None}
 
 
 def test_verdict_files_round_trip_and_feed_the_scoreboard(tmp_path, monkeypatch):
     monkeypatch.setenv("HANDLIB_RESULTS", str(tmp_path))
-    table = verdict_rows().assign(difference=[0.5, np.nan, -1.0, np.nan])
+    table = verdict_rows().assign(difference=[0.5, np.nan, -1.0, np.nan, 0.1, 0.2])
     report.save_verdicts(table, "rcsf", "cpu")
     saved = report.load_verdicts("rcsf", "cpu")
     assert saved["profile"] == "cpu" and saved["verdicts"]["verdict"].tolist() == \
@@ -266,12 +283,16 @@ def test_verdict_files_round_trip_and_feed_the_scoreboard(tmp_path, monkeypatch)
     assert np.isnan(saved["verdicts"].loc["b", "difference"])
     assert report.load_verdicts("rcsf", "gpu") is None
     board = scoreboard.scoreboard("cpu")
-    rcsf = board.iloc[0]
-    assert (rcsf["holds"], rcsf["does not hold"]) == (1, 2)
-    assert rcsf["verdicts from"].startswith("cpu profile")
-    assert board.iloc[1]["verdicts from"] == "not run on the cpu profile"
-    assert pd.isna(board.iloc[1]["holds"])
+    assert board.columns[0] == '<a href="10_rcsf.html">RCSF</a>'
+    rcsf, msff = board.iloc[:, 0], board.iloc[:, 1]
+    assert (rcsf["holds"], rcsf["does not hold"]) == (3, 2)
+    assert rcsf["verdicts from"].startswith('<a href="10_rcsf.html#verdicts-on-the-paper-s-claims"')
+    assert msff["verdicts from"] == "not run on the cpu profile"
+    assert pd.isna(msff["holds"])
     assert rcsf["occlusion benchmark"] == "not run on the cpu profile"
+    assert rcsf["tables and figures"] == sum(rcsf[k] for k in ("regenerated",
+                                                                "partly regenerated",
+                                                                "not regenerated"))
 
 
 def test_section_links_use_the_ids_sphinx_gives_headings():
@@ -286,3 +307,19 @@ def test_the_scoreboard_runs_after_every_other_notebook():
     order = execution_order(["notebooks/scoreboard", "notebooks/00_claims",
                              "notebooks/20_occlusion"])
     assert order == ["notebooks/00_claims", "notebooks/20_occlusion", "notebooks/scoreboard"]
+
+
+def test_the_sections_the_scoreboard_links_to_exist():
+    import json
+    from pathlib import Path
+
+    def headings(notebook: str) -> set[str]:
+        cells = json.loads((Path(__file__).parents[1] / "notebooks" / f"{notebook}.ipynb")
+                           .read_text())["cells"]
+        return {line.lstrip("#").strip() for c in cells if c["cell_type"] == "markdown"
+                for line in "".join(c["source"]).splitlines() if line.startswith("#")}
+
+    cfg = scoreboard.load_config("smoke")
+    for notebook in cfg["chapters"].values():
+        assert scoreboard.VERDICT_SECTION in headings(notebook), notebook
+    assert scoreboard.BENCHMARK_SECTION in headings(cfg["benchmark"])
