@@ -538,7 +538,8 @@ def breakdown(bench: Benchmark, test_set: str, which: str, by: str) -> pd.DataFr
 
 def shown(frame: pd.DataFrame) -> pd.DataFrame:
     """A :func:`breakdown` as the book shows it: per group "value [low, high]" (three
-    significant digits) with the joints behind it in the column name."""
+    significant digits) with the joints behind it in the column name, or in each cell where
+    the models' counts differ."""
     out = {}
     for label in dict.fromkeys(frame.columns.get_level_values(0)):
         joints = frame[(label, "joints")]
@@ -546,8 +547,9 @@ def shown(frame: pd.DataFrame) -> pd.DataFrame:
         name = f"{label} (n = {counts[0]})" if len(counts) == 1 else label
         out[name] = [
             "–" if not np.isfinite(v) else f"{v:.3g} [{lo:.3g}, {hi:.3g}]"
-            for v, lo, hi in zip(frame[(label, "value")], frame[(label, "low")],
-                                 frame[(label, "high")])]
+            + ("" if len(counts) == 1 else f" (n = {int(n)})")
+            for v, lo, hi, n in zip(frame[(label, "value")], frame[(label, "low")],
+                                    frame[(label, "high")], joints)]
     return pd.DataFrame(out, index=frame.index)
 
 

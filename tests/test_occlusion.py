@@ -323,3 +323,18 @@ def test_the_sections_the_scoreboard_links_to_exist():
     for notebook in cfg["chapters"].values():
         assert scoreboard.VERDICT_SECTION in headings(notebook), notebook
     assert scoreboard.BENCHMARK_SECTION in headings(cfg["benchmark"])
+
+
+def test_shown_names_the_joints_behind_every_value():
+    columns = pd.MultiIndex.from_tuples([("visible", "value"), ("visible", "low"),
+                                         ("visible", "high"), ("visible", "joints"),
+                                         ("self", "value"), ("self", "low"), ("self", "high"),
+                                         ("self", "joints")])
+    frame = pd.DataFrame([[0.5, 0.4, 0.6, 30, 0.2, 0.1, 0.3, 12],
+                          [0.7, 0.6, 0.8, 30, np.nan, np.nan, np.nan, 0]],
+                         index=["a", "b"], columns=columns)
+    table = oc.shown(frame)
+    assert list(table.columns) == ["visible (n = 30)", "self"]
+    assert table.loc["a", "visible (n = 30)"] == "0.5 [0.4, 0.6]"
+    assert table.loc["a", "self"] == "0.2 [0.1, 0.3] (n = 12)"
+    assert table.loc["b", "self"] == "–"
