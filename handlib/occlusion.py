@@ -429,6 +429,9 @@ def measure(errors: Record, which: str, grid: np.ndarray,
             keep: np.ndarray | None = None) -> float:
     """``"2d"``: the AUC of the PCK curve over ``grid``; ``"3d"``: the mean 3D error (mm); over
     the kept joints (all by default), NaN when none has a value."""
+    if which not in MEASURES:
+        raise ValueError(f"occlusion benchmark: unknown measure {which!r}; the measures are "
+                         f"{', '.join(MEASURES)}")
     keep = np.ones(errors["err2d"].shape, bool) if keep is None else keep
     if which == "2d":
         curve = pck_curve(errors, grid, keep)
@@ -446,6 +449,9 @@ def joints_behind(errors: Record, which: str, keep: np.ndarray) -> int:
 def _resampled(errors: Record, which: str, grid: np.ndarray, keep: np.ndarray,
                rows: np.ndarray) -> np.ndarray:
     """:func:`measure` on each resample of hands (``rows``: (B, M) row numbers)."""
+    if which not in MEASURES:
+        raise ValueError(f"occlusion benchmark: unknown measure {which!r}; the measures are "
+                         f"{', '.join(MEASURES)}")
     if which == "2d":
         hits, count = _hits(errors, keep, grid)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -614,12 +620,51 @@ def summary(bench: Benchmark) -> pd.DataFrame:
     return frame
 
 
+#: The rate the gpu estimate assumes: items a model's data pipeline prepares per second in
+#: ``engine.predict`` (one process, crops and targets on the CPU), which bounds the benchmark on
+#: a GPU; the cpu profile reached about 200 items/s on 2 cores with the small models.
+ASSUMED_GPU_ITEMS_PER_S = 300.0
+
+
+def prediction_estimate(cfg: dict, chosen: list[Model]) -> dict:
+    """What a profile's benchmark predicts: the items (one per hand for a one-hand model, one per
+    frame for a two-slot one, on every test set) over every model, and the minutes that takes
+    at :data:`ASSUMED_GPU_ITEMS_PER_S` (an assumption, not a measurement)."""
+    items = 0
+    for model in chosen:
+        two_slot = build_codec(model.run.config["data"]).two_slot
+        for spec in cfg["test_sets"].values():
+            items += cfg["frames"] * (2 if spec["two_hands"] and not two_slot else 1)
+    return {"models": len(chosen), "items": items,
+            "minutes at the assumed rate": items / ASSUMED_GPU_ITEMS_PER_S / 60}
+
+
 # ----------------------------------------------------------------------------- claims
 
 
 def claims(cfg: dict) -> list[dict]:
-    """The papers' occlusion claims as the benchmark restates them (``cfg["claims"]``)."""
-    return [dict(claim) for claim in cfg["claims"]]
+    """The papers' occlusion claims as the benchmark restates them (``cfg["claims"]``), each
+    checked: its paper a benchmarked chapter, its measure's quantity, kinds and test set known."""
+    found = []
+    for claim in cfg["claims"]:
+        spec, where = claim.get("measure") or {}, f"occlusion claim {claim.get('id')!r}"
+        problems = []
+        if claim.get("paper") not in cfg["chapters"]:
+            problems.append(f"paper {claim.get('paper')!r} is not one of the benchmarked "
+                            f"chapters ({', '.join(cfg['chapters'])})")
+        if spec.get("quantity") not in MEASURES:
+            problems.append(f"measure.quantity {spec.get('quantity')!r} is not one of "
+                            f"{', '.join(MEASURES)}")
+        unknown = [k for k in spec.get("kinds") or [None] if k not in KIND_LABELS]
+        if unknown:
+            problems.append(f"measure.kinds {unknown} are not among {', '.join(KIND_LABELS)}")
+        if spec.get("test_set") not in cfg["test_sets"]:
+            problems.append(f"measure.test_set {spec.get('test_set')!r} is not one of "
+                            f"{', '.join(cfg['test_sets'])}")
+        if problems:
+            raise ValueError(f"{where}: " + "; ".join(problems))
+        found.append(dict(claim))
+    return found
 
 
 def claim_score(claim: dict, cfg: dict):
@@ -645,6 +690,12 @@ def claim_results(bench: Benchmark) -> dict[str, dict]:
         name = bench.cfg["chapters"][claim["paper"]]["name"]
         keys = {label: f"{name}: {label}"
                 for label in [claim["subject"], *papers.claim_references(claim)]}
+        unknown = [label for label, key in keys.items()
+                   if key not in {m.key for m in bench.models}]
+        if unknown:
+            raise ValueError(f"occlusion claim {claim['id']!r} names {unknown}, which are not "
+                             f"benchmarked models of {name} "
+                             f"({', '.join(m.label for m in bench.models if m.chapter == claim['paper'])})")
         have = {label: bench.errors[test_set].get(key) for label, key in keys.items()}
         reproduced = {label: (score(e) if e is not None else float("nan"))
                       for label, e in have.items()}
@@ -681,7 +732,7 @@ def cost(bench: Benchmark, *, measure_speed: bool = True) -> pd.DataFrame:
         engine.resolve_config(bench.models[0].run.config)["train"]["device"]))
     path = results.results_root() / EXPERIMENT / bench.profile / "cost.json"
     wanted = {m.key: engine.config_hash(m.run.config) for m in bench.models}
-    saved = json.loads(path.read_text()) if path.is_file() else None
+    saved = results.read_json(path) if path.is_file() else None
     if not (saved and saved["settings"] == settings and saved["models"] == wanted
             and saved["device_name"] == results.device_name(device)):
         rows = []
@@ -712,12 +763,11 @@ def models_table(bench: Benchmark) -> pd.DataFrame:
     rows, first = [], next(iter(bench.cfg["test_sets"]))
     for model in bench.models:
         data = model.run.config["data"]
-        chapter_cfg = load_profile(model.chapter, bench.profile)
-        trained_on = study.Study(chapter_cfg, [], {}).tested_on(model.run.dataset)
         rows.append({
             "model": model.key, "role": "main model" if model.main else "baseline",
             "run": f"{model.chapter}/{bench.profile}/{model.run.run_id}",
-            "trained on": trained_on.replace("test images", "images").split(" (preset")[0],
+            "trained on": study.Study(load_profile(model.chapter, bench.profile), [], {})
+            .tested_on(model.run.dataset).replace("test images", "images").split(" (preset")[0],
             "input": f"{data['input_size']}² {model.modality}",
             "predicts": ("2D and 3D" if model.key in bench.keys() and np.isfinite(
                 bench.errors[first][model.key]["err3d"]).any() else "2D"),

@@ -414,12 +414,10 @@ def load_verdicts(chapter: str, profile: str) -> dict | None:
     """The saved verdicts of ``chapter`` under ``profile`` (:func:`save_verdicts`), with
     ``verdicts`` as a DataFrame indexed by claim; ``None`` when the chapter has not been run on
     that profile."""
-    import json
-
     from handlib import results
 
     path = results.results_root() / chapter / profile / VERDICTS_FILE
     if not path.is_file():
         return None
-    saved = json.loads(path.read_text())
+    saved = results.read_json(path)
     return {**saved, "verdicts": pd.DataFrame(saved["verdicts"]).set_index("claim")}

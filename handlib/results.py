@@ -28,6 +28,7 @@ import os
 import platform
 import subprocess
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -95,6 +96,17 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
 def write_csv_atomic(path: str | Path, frame: pd.DataFrame) -> None:
     """Write ``frame`` (without its index) as CSV to ``path`` atomically."""
     atomic_write(path, lambda f: frame.to_csv(f, index=False))
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON a result file holds; a file that is not valid JSON (a corrupt or hand-edited
+    result) raises a ValueError naming it and what to do."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"result file {path} is not valid JSON ({error}): delete it and re-run "
+                         "the notebook or command that writes it") from error
 
 
 def write_npz_atomic(path: str | Path, arrays: dict[str, Any]) -> None:
@@ -195,8 +207,8 @@ def read_run(path: Path) -> dict[str, Any] | None:
         return None
     return {
         "history": pd.read_csv(path / HISTORY_FILE),
-        "metrics": json.loads((path / METRICS_FILE).read_text()),
-        "provenance": json.loads((path / RUN_FILE).read_text()),
+        "metrics": read_json(path / METRICS_FILE),
+        "provenance": read_json(path / RUN_FILE),
     }
 
 
@@ -261,8 +273,12 @@ def read_predictions(path: Path, config_hash: str,
     file = path / predictions_file(split)
     if not file.is_file():
         return None
-    with np.load(file) as stored:
-        record = {key: stored[key] for key in stored.files}
+    try:
+        with np.load(file) as stored:
+            record = {key: stored[key] for key in stored.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"prediction record {file} cannot be read ({error}): delete it and "
+                         "re-run the notebook that writes it") from error
     if str(record.pop("config_hash", "")) != config_hash:
         return None
     return record

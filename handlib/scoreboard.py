@@ -16,6 +16,8 @@ A chapter not yet run on a profile has no verdict file: its row says so, and not
 """
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from handlib import papers, report
@@ -57,11 +59,30 @@ def artefacts(paper: str) -> list[dict]:
     return found
 
 
+def headings(notebook: str) -> set[str]:
+    """The text of every markdown heading of ``notebooks/<notebook>.ipynb``: the sections a
+    link can name."""
+    import json
+
+    from handlib.paths import REPO_ROOT
+
+    path = REPO_ROOT / "notebooks" / f"{notebook}.ipynb"
+    if not path.is_file():
+        raise ValueError(f"the scoreboard names notebook {notebook!r}, but {path} does not exist")
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return {line.lstrip("#").strip() for cell in cells if cell["cell_type"] == "markdown"
+            for line in "".join(cell["source"]).splitlines() if re.match(r"#+ ", line)}
+
+
 def artefact_table(paper: str, notebook: str) -> pd.DataFrame:
     """One row per table and figure of the paper: what it shows, whether the book regenerates
-    it, the note and a link to the section."""
-    rows = []
+    it, the note and a link to the section (which must be a heading of ``notebook``)."""
+    rows, sections = [], headings(notebook)
     for entry in artefacts(paper):
+        if entry.get("section") is not None and entry["section"] not in sections:
+            raise ValueError(f"{paper} artefact {entry['id']!r} names section "
+                             f"{entry['section']!r}, which is no heading of "
+                             f"notebooks/{notebook}.ipynb: correct `section` in its paper.yaml")
         link = section_link(notebook, entry.get("section"))
         rows.append({"artefact": entry["id"], "regenerated": entry["regenerated"],
                      "where": (f'<a href="{link}">{entry["section"]}</a>' if link else None),

@@ -35,7 +35,6 @@ figures can be rebuilt without the checkpoint, e.g. from committed gpu results o
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -574,7 +573,7 @@ def bench_study(cfg: dict, *, measure: bool = True) -> dict | None:
     path = results.results_root() / cfg["chapter"] / cfg["profile"] / results.BENCH_FILE
     device = str(engine.resolve_device(cfg["train"]["device"]))
     if path.is_file():
-        saved = json.loads(path.read_text())
+        saved = results.read_json(path)
         if not measure or (saved["settings"] == settings
                            and saved["device_name"] == results.device_name(device)):
             return saved

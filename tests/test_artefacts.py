@@ -2,45 +2,22 @@
 whether the chapter regenerates it, and the chapter heading under which it does."""
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
-from pathlib import Path
 
 import pytest
 
-from handlib import papers
+from handlib import papers, scoreboard
 
-REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = {
-    "rcsf": "10_rcsf",
-    "msff": "11_msff",
-    "internet_plus": "12_internet_plus",
-    "resunet": "13_resunet",
-    "crossinfonet": "14_crossinfonet",
-}
-REGENERATED = {"yes", "partial", "no"}
+NOTEBOOKS = scoreboard.load_config("smoke")["chapters"]
+REGENERATED = set(scoreboard.REGENERATED)
 ID_PATTERN = re.compile(r"(Table|Figure) \d+")
-HEADING = re.compile(r"#+ (.+)")
 
 
 @lru_cache(maxsize=None)
 def headings(paper: str) -> frozenset[str]:
-    """The text of every markdown heading (a line of a markdown cell starting with one or more
-    '#' and a space) of ``paper``'s chapter notebook."""
-    notebook = json.loads((REPO / "notebooks" / f"{NOTEBOOKS[paper]}.ipynb").read_text(
-        encoding="utf-8"))
-    found = set()
-    for cell in notebook["cells"]:
-        if cell["cell_type"] != "markdown":
-            continue
-        source = cell["source"]
-        text = "".join(source) if isinstance(source, list) else source
-        for line in text.splitlines():
-            match = HEADING.fullmatch(line.rstrip())
-            if match:
-                found.add(match.group(1).strip())
-    return frozenset(found)
+    """The headings of ``paper``'s chapter notebook."""
+    return frozenset(scoreboard.headings(NOTEBOOKS[paper]))
 
 
 def artefacts(paper: str) -> list[dict]:

@@ -310,19 +310,10 @@ def test_the_scoreboard_runs_after_every_other_notebook():
 
 
 def test_the_sections_the_scoreboard_links_to_exist():
-    import json
-    from pathlib import Path
-
-    def headings(notebook: str) -> set[str]:
-        cells = json.loads((Path(__file__).parents[1] / "notebooks" / f"{notebook}.ipynb")
-                           .read_text())["cells"]
-        return {line.lstrip("#").strip() for c in cells if c["cell_type"] == "markdown"
-                for line in "".join(c["source"]).splitlines() if line.startswith("#")}
-
     cfg = scoreboard.load_config("smoke")
     for notebook in cfg["chapters"].values():
-        assert scoreboard.VERDICT_SECTION in headings(notebook), notebook
-    assert scoreboard.BENCHMARK_SECTION in headings(cfg["benchmark"])
+        assert scoreboard.VERDICT_SECTION in scoreboard.headings(notebook), notebook
+    assert scoreboard.BENCHMARK_SECTION in scoreboard.headings(cfg["benchmark"])
 
 
 def test_shown_names_the_joints_behind_every_value():
@@ -338,3 +329,64 @@ def test_shown_names_the_joints_behind_every_value():
     assert table.loc["a", "visible (n = 30)"] == "0.5 [0.4, 0.6]"
     assert table.loc["a", "self"] == "0.2 [0.1, 0.3] (n = 12)"
     assert table.loc["b", "self"] == "–"
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_a_corrupt_result_file_names_itself_and_the_fix(tmp_path, monkeypatch):
+    from handlib import results
+
+    monkeypatch.setenv("HANDLIB_RESULTS", str(tmp_path))
+    broken = tmp_path / "rcsf" / "cpu" / report.VERDICTS_FILE
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"verdicts": [')
+    with pytest.raises(ValueError, match=r"verdicts.json is not valid JSON .*delete it"):
+        report.load_verdicts("rcsf", "cpu")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / results.predictions_file("hard")).write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match=r"hard_predictions.npz cannot be read .*delete it"):
+        results.read_predictions(tmp_path / "run", "abc", "hard")
+
+
+def test_an_unknown_measure_or_a_bad_claim_is_refused():
+    bench = tiny_benchmark(20.0, 30.0)
+    errors = bench.errors["interacting"]["MS-FF: MS-FF"]
+    with pytest.raises(ValueError, match="unknown measure '4d'"):
+        oc.measure(errors, "4d", GRID)
+    claim = bench.cfg["claims"][0]
+    for change, words in (({"measure": {**claim["measure"], "kinds": ["hidden"]}},
+                           r"kinds \['hidden'\] are not among"),
+                          ({"measure": {**claim["measure"], "test_set": "easy"}},
+                           "test_set 'easy' is not one of interacting"),
+                          ({"paper": "posenet"}, "paper 'posenet' is not one of")):
+        with pytest.raises(ValueError, match=words):
+            oc.claims({**bench.cfg, "claims": [{**claim, **change}]})
+    bench.cfg["claims"] = [{**claim, "reference": ["HRNet-W48"]}]
+    with pytest.raises(ValueError, match=r"names \['HRNet-W48'\], which are not benchmarked"):
+        oc.claim_results(bench)
+
+
+def test_an_artefact_naming_a_missing_section_is_refused(monkeypatch):
+    listed = [{"id": "Table 1", "shows": "x", "regenerated": "yes", "section": "No such part"}]
+    monkeypatch.setattr(scoreboard, "artefacts", lambda paper: listed)
+    with pytest.raises(ValueError, match="'No such part', which is no heading of "
+                                         "notebooks/10_rcsf.ipynb"):
+        scoreboard.artefact_table("rcsf", "10_rcsf")
+    with pytest.raises(ValueError, match="notebooks/99_none.ipynb does not exist"):
+        scoreboard.headings("99_none")
+
+
+def test_the_gpu_estimate_counts_one_item_per_hand_or_per_frame():
+    def model(codec):
+        run = study.Run("X", "x", 0, "x", {"data": {"codec": codec}})
+        return oc.Model("rcsf", "RCSF", "x", run)
+
+    cfg = {"frames": 10, "test_sets": {"test": {"two_hands": False},
+                                       "interacting": {"two_hands": True}}}
+    one_hand = model({"name": "heatmap2d", "heatmap_size": 16})
+    two_slot = model({"name": "heatmap3d", "heatmap_size": 16, "depth_bins": 16})
+    estimate = oc.prediction_estimate(cfg, [one_hand, two_slot])
+    assert estimate["items"] == (10 + 20) + (10 + 10)
+    assert estimate["minutes at the assumed rate"] == pytest.approx(
+        50 / oc.ASSUMED_GPU_ITEMS_PER_S / 60)
