@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from handlib import engine, metrics, papers, report, results, study, viz
+from handlib.data import presets
 from handlib.data.hand_model import palm_to_camera
 from handlib.data.pipeline import PoseDataset, build_codec, kind_codes
 from handlib.profiles import load_profile
@@ -88,6 +89,16 @@ class Model:
     @property
     def modality(self) -> str:
         return self.run.config["data"].get("modality", "rgb")
+
+    @property
+    def trained_on(self) -> str:
+        """The run's training data: its stand-in's preset, or the real dataset's split."""
+        data = self.run.config["data"]
+        if data.get("source", "synthetic") == "synthetic":
+            preset = (data.get("synthetic") or {}).get("preset")
+            return (f"{presets.get(preset).label} synthetic stand-in" if preset
+                    else "synthetic hands")
+        return f"{self.run.dataset} {self.run.config['train'].get('split', 'train')} split"
 
 
 def load_config(profile: str, **overrides) -> dict:
@@ -429,15 +440,8 @@ def measure(errors: Record, which: str, grid: np.ndarray,
             keep: np.ndarray | None = None) -> float:
     """``"2d"``: the AUC of the PCK curve over ``grid``; ``"3d"``: the mean 3D error (mm); over
     the kept joints (all by default), NaN when none has a value."""
-    if which not in MEASURES:
-        raise ValueError(f"occlusion benchmark: unknown measure {which!r}; the measures are "
-                         f"{', '.join(MEASURES)}")
     keep = np.ones(errors["err2d"].shape, bool) if keep is None else keep
-    if which == "2d":
-        curve = pck_curve(errors, grid, keep)
-        return metrics.auc(grid, curve)
-    total, count = _sums(errors, keep)
-    return float(total.sum() / count.sum()) if count.sum() else float("nan")
+    return float(_resampled(errors, which, grid, keep, np.arange(len(keep))[None])[0])
 
 
 def joints_behind(errors: Record, which: str, keep: np.ndarray) -> int:
@@ -766,8 +770,7 @@ def models_table(bench: Benchmark) -> pd.DataFrame:
         rows.append({
             "model": model.key, "role": "main model" if model.main else "baseline",
             "run": f"{model.chapter}/{bench.profile}/{model.run.run_id}",
-            "trained on": study.Study(load_profile(model.chapter, bench.profile), [], {})
-            .tested_on(model.run.dataset).replace("test images", "images").split(" (preset")[0],
+            "trained on": model.trained_on,
             "input": f"{data['input_size']}² {model.modality}",
             "predicts": ("2D and 3D" if model.key in bench.keys() and np.isfinite(
                 bench.errors[first][model.key]["err3d"]).any() else "2D"),
