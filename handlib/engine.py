@@ -810,6 +810,15 @@ def check_splits(config: dict) -> None:
                          "training set is not a validation metric; validate on a held-out split")
 
 
+def split_roles(cfg: dict) -> dict[str, str]:
+    """What each split a run reads is for -> its name: training, validation, test and every
+    ``eval.also_test_on`` split (a resolved configuration)."""
+    roles = {"training": cfg["train"]["split"], "validation": cfg["eval"]["split"],
+             "test": cfg["eval"]["test_split"]}
+    roles.update({f"also-tested ({split})": split for split in cfg["eval"].get("also_test_on") or []})
+    return roles
+
+
 def check_device(config: dict) -> None:
     """Refuse to start a profile that expects a GPU (``train.expects_gpu``) on a machine without
     CUDA, unless the device was chosen explicitly (``train.device`` other than ``auto``)."""
@@ -830,7 +839,7 @@ def load_or_train(
     interrupted run) and written to ``results_root()/experiment/profile/run``. See the module
     docstring for the reuse rule; :func:`check_splits` and :func:`check_device` guard it."""
     from handlib import losses
-    from handlib.data.pipeline import build_dataset
+    from handlib.data.pipeline import build_dataset, check_splits_have_samples
 
     cfg = resolve_config(config)
     check_splits(cfg)
@@ -844,6 +853,7 @@ def load_or_train(
             None, saved["history"], saved["metrics"], run_dir, saved["provenance"], reused=True
         )
     check_device(cfg)
+    check_splits_have_samples(cfg["data"], split_roles(cfg))
 
     seed_everything(cfg["train"]["seed"])
     model = build_model(cfg)

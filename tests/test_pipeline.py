@@ -150,3 +150,33 @@ def test_real_rhd_samples_go_through_the_same_pipeline():
         assert tuple(item["image"].shape) == (3, 128, 128) and item["norm_size"] > 20
         projected = item["kp3d"].numpy() @ item["K"].numpy().T
         np.testing.assert_allclose(projected[:, :2] / projected[:, 2:], item["kp2d"], atol=0.5)
+
+
+def test_a_copy_too_small_for_its_validation_split_is_refused_before_training(tmp_path):
+    from fake_rgb_datasets import write_rhd
+    from handlib import engine
+    from handlib.data.pipeline import check_splits_have_samples
+
+    write_rhd(tmp_path / "RHD_published_v2", n_train=5, n_eval=2, size=64)
+    spec = {"source": "rhd", "data_root": str(tmp_path / "RHD_published_v2")}
+    check_splits_have_samples(spec, {"training": "rcsf_train", "test": "rcsf_test"})
+    with pytest.raises(ValueError) as refused:
+        check_splits_have_samples(spec, {"training": "rcsf_train", "validation": "rcsf_val"})
+    message = str(refused.value)
+    assert "the validation split 'rcsf_val' of Rendered Handpose Dataset (RHD)" in message
+    assert "rcsf_train 5" in message and "rcsf_val 0" in message and "test 2" in message
+    config = {"data": {**spec, "input_size": 32}, "train": {"split": "rcsf_train", "epochs": 1},
+              "eval": {"split": "rcsf_val", "test_split": "rcsf_test"},
+              "model": {"name": "simple_baseline_r50"}}
+    with pytest.raises(ValueError, match="'rcsf_val'.*holds no samples"):
+        engine.load_or_train(config, experiment="tiny", profile="paper", run="empty-val",
+                             progress=False)
+    assert not list((tmp_path).glob("**/checkpoints/*.pt"))
+
+
+def test_a_synthetic_split_counted_zero_is_refused():
+    from handlib.data.pipeline import check_splits_have_samples
+
+    with pytest.raises(ValueError, match="set data.n.val to a positive count"):
+        check_splits_have_samples({"n": {"train": 4, "val": 0}},
+                                  {"training": "train", "validation": "val"})

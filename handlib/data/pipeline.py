@@ -160,6 +160,55 @@ def build_dataset(spec: dict, split: str, *, training: bool = False) -> "PoseDat
     return PoseDataset(source, spec, split, training=training)
 
 
+def split_size(spec: dict, split: str) -> int | None:
+    """How many samples ``split`` of the data ``spec`` describes, without rendering or decoding
+    any: the configured count for synthetic data (``None`` when ``data.n`` gives none, which
+    :func:`build_dataset` refuses by name), the opened split's length for a real copy."""
+    spec = resolve_spec(spec)
+    if spec["source"] == "synthetic":
+        count = (spec["n"] or {}).get(split)
+        return None if count is None else int(count)
+    from handlib.data.formats import open_dataset
+
+    if spec["data_root"] is None:
+        raise ValueError(f"data source {spec['source']!r} needs data_root: the folder "
+                         "holding the dataset as its authors publish it")
+    return len(open_dataset(spec["source"], spec["data_root"], split))
+
+
+def check_splits_have_samples(spec: dict, roles: dict[str, str]) -> None:
+    """Refuse, before any training, a run one of whose splits is empty.
+
+    ``roles`` maps what a split is for ("training", "validation", "test") to its name. A real
+    copy with a handful of images can leave a split carved from another empty (RHD's ``rcsf_val``
+    is 2,728/41,258 of the training set: none of 5 images); the message names the split, the
+    dataset and its folder, the sizes of every split this copy opens and how the dataset's
+    splits are made, instead of failing mid-run on a metric with nothing to score."""
+    sizes = {role: split_size(spec, split) for role, split in roles.items()}
+    empty = [role for role, n in sizes.items() if n == 0]
+    if not empty:
+        return
+    spec = resolve_spec(spec)
+    named = ", ".join(f"the {role} split {roles[role]!r}" for role in empty)
+    if spec["source"] == "synthetic":
+        raise ValueError(f"{named} of the synthetic data has no samples: set data.n."
+                         f"{roles[empty[0]]} to a positive count")
+    from handlib.data.formats import dataset_info
+
+    info = dataset_info(spec["source"])
+    copy_sizes = []
+    for split in info.splits:
+        try:
+            copy_sizes.append(f"{split} {split_size(spec, split)}")
+        except (OSError, ValueError):
+            copy_sizes.append(f"{split} (not in this copy)")
+    raise ValueError(
+        f"{named} of {info.title} under {spec['data_root']} holds no samples, so the run cannot "
+        f"start. This copy's splits hold: {', '.join(copy_sizes)} ({info.split_source}). Use a "
+        "copy with more images, or choose a split that has samples (train.split, eval.split, "
+        "eval.test_split).")
+
+
 def kind_codes(sample: dict, shape: tuple[int, ...]) -> np.ndarray:
     """Per-joint ``visibility_kind`` codes from the sample's ``meta["occlusion"]`` words."""
     words = sample.get("meta", {}).get("occlusion")
