@@ -108,7 +108,7 @@ from tqdm.auto import tqdm
 
 from handlib import results
 from handlib.paths import cache_dir
-from handlib.profiles import RUN_SECTIONS, deep_merge, load_profile, resolve_run
+from handlib.profiles import RUN_SECTIONS, deep_merge, load_profile, resolve_run, tiny_overrides
 
 LossFn = Callable[[dict, dict], dict[str, torch.Tensor]]
 
@@ -197,7 +197,9 @@ def code_modules(config: dict) -> list[str]:
     modules += [codecs.module_of(part["name"]) for part in codec_parts(config.get("data", {}))]
     source = config.get("data", {}).get("source", "synthetic")
     if source != "synthetic":
-        modules += ["handlib.data.formats.common", f"handlib.data.formats.{source}"]
+        from handlib.data.formats import DATASET_MODULES
+
+        modules += ["handlib.data.formats.common", DATASET_MODULES[source]]
     return modules
 
 
@@ -962,6 +964,10 @@ def _train_study(args: argparse.Namespace, overrides: dict) -> int:
 
 def _train_command(args: argparse.Namespace) -> int:
     overrides = _overrides(args.set)
+    if args.tiny:
+        if args.chapter is None:
+            raise ValueError("--tiny shrinks a chapter's profile: use it with --chapter")
+        overrides = deep_merge(tiny_overrides(args.chapter), overrides)
     if args.config is not None:
         if not args.config.is_file():
             raise FileNotFoundError(f"config file {args.config} does not exist")
@@ -1026,5 +1032,8 @@ def register_cli(subparsers) -> None:
         help="override a setting, e.g. --set train.epochs=5 (repeatable; value parsed as YAML)",
     )
     parser.add_argument("--device", help="auto, cpu, cuda (default: the config's train.device)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="a chapter's profile at toy size (its `tiny` block: a few steps of "
+                        "narrow models), to check that a profile runs end to end; --set wins")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=_train_command)

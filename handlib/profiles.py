@@ -16,8 +16,15 @@ and, for every chapter that trains models, the same top-level sections (:data:`S
 (name -> the sections where a run differs, for chapters that train several models), ``families``
 (name -> sections shared by every run that names that ``family``: a model override written once
 for a family of runs), ``study`` (``handlib.study``: datasets, seeds, table -> runs map),
-``bench`` (``handlib.bench`` settings of the chapter's speed and size table) and ``report``
-(what the chapter draws).
+``bench`` (``handlib.bench`` settings of the chapter's speed and size table), ``report``
+(what the chapter draws) and ``every_run`` (run sections merged into every run last, over its
+family's and its dataset's settings: how a test shrinks each run whatever the nesting).
+
+Beside ``profiles``, a paper's file has a ``tiny`` block: settings of the same shape that shrink
+any profile to toy size (a couple of optimiser steps of narrow models on a few images) while
+keeping its runs, datasets and splits. :func:`tiny_overrides` reads it, ``handlib train
+--tiny`` applies it and a notebook takes it as its ``overrides`` parameter, so an end-to-end test
+runs a chapter's real ``paper`` profile without knowing how the chapter nests its settings.
 
 ``load_profile`` deep-merges ``common`` and the chosen profile, then any overrides a notebook
 passes (its papermill parameters), so the notebook holds no settings of its own.
@@ -36,7 +43,8 @@ PROFILE_NAMES: tuple[str, ...] = ("smoke", "cpu", "gpu", "paper")
 #: The sections a run's configuration is made of (``handlib.engine``).
 RUN_SECTIONS: tuple[str, ...] = ("model", "data", "loss", "optimizer", "scheduler", "train", "eval")
 #: Every top-level section a chapter's profile file may use (see the module docstring).
-SECTIONS: tuple[str, ...] = RUN_SECTIONS + ("runs", "families", "study", "bench", "report")
+SECTIONS: tuple[str, ...] = RUN_SECTIONS + ("runs", "families", "study", "bench", "report",
+                                            "every_run")
 
 
 def deep_merge(base: dict, update: dict) -> dict:
@@ -105,6 +113,20 @@ def resolve_run(config: dict, run: str | None) -> dict:
         raise ValueError(f"run {run!r}: unknown section(s) {unknown}; a run sets "
                          f"{', '.join(RUN_SECTIONS)} (and `family`)")
     return deep_merge(base, own)
+
+
+def tiny_overrides(chapter: str) -> dict:
+    """The chapter's ``tiny`` block: overrides that shrink any of its profiles to toy size (see
+    the module docstring); a ValueError naming the chapters that have one otherwise."""
+    path = profile_files().get(chapter)
+    tiny = (yaml.safe_load(path.read_text()) or {}).get("tiny") if path else None
+    if tiny is None:
+        having = [c for c, p in profile_files().items()
+                  if "tiny" in (yaml.safe_load(p.read_text()) or {})]
+        raise ValueError(f"chapter {chapter!r} has no `tiny` block in its profile file; "
+                         f"chapters with one: {', '.join(having) or 'none'}")
+    check_sections(tiny, f"{chapter} profiles, tiny")
+    return tiny
 
 
 def load_profile(chapter: str, profile: str, **overrides: Any) -> dict:

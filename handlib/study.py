@@ -76,7 +76,10 @@ def apply_parameters(cfg: dict, *, data_root: str | Path | None = None, seed: in
     applied, as a new dict: ``overrides`` (nested settings merged over the profile), ``device``,
     ``seed`` (shifts every training seed of ``study.seeds``) and ``data_root``: the folder that
     holds one sub-folder per real dataset of the profile (named by each dataset's ``folder``),
-    needed by profiles that read real data and refused by the synthetic ones."""
+    needed by profiles that read real data and refused by the synthetic ones. A dataset whose
+    folder is not under ``data_root`` is left out of the study and listed in
+    ``study.absent`` (:func:`missing_names`); only a ``data_root`` holding none of them is
+    refused."""
     cfg = deep_merge(cfg, overrides or {})
     if device != "auto":
         cfg = deep_merge(cfg, {"train": {"device": device}})
@@ -97,15 +100,31 @@ def apply_parameters(cfg: dict, *, data_root: str | Path | None = None, seed: in
             f"profile {cfg['profile']!r} trains on synthetic data and does not read data_root; "
             "use the profile 'paper' to train on the real datasets"
         )
+    cfg["study"]["absent"] = {}
     if real:
-        missing = [f"{folder}/" for folder in folders if not (Path(data_root) / folder).is_dir()]
-        if missing:
+        missing = [folder for folder in folders if not (Path(data_root) / folder).is_dir()]
+        if len(missing) == len(folders):
             raise ValueError(
-                f"data_root {data_root} lacks {', '.join(missing)}: it must be the folder that "
-                f"holds {expected} (one sub-folder per dataset, not a dataset's own folder)"
+                f"data_root {data_root} lacks {', '.join(f'{m}/' for m in missing)}: it must be "
+                f"the folder that holds {expected} (one sub-folder per dataset, not a dataset's "
+                "own folder)"
             )
+        for folder in missing:
+            for name in folders[folder]:
+                cfg["study"]["absent"][name] = f"{folder}/ is not under data_root {data_root}"
+                del cfg["study"]["datasets"][name]
+        for group in cfg["study"]["groups"].values():
+            if "datasets" in group:
+                group["datasets"] = [d for d in group["datasets"] if d not in missing_names(cfg)]
     cfg["data"]["data_root"] = None if data_root is None else str(data_root)
     return cfg
+
+
+def missing_names(cfg: dict) -> dict[str, str]:
+    """The profile's datasets that :func:`apply_parameters` found absent under ``data_root``
+    -> why (their folder is not there): a chapter runs on the datasets that are present and
+    shows these columns as not run."""
+    return cfg["study"].get("absent", {})
 
 
 def run_id(cfg: dict, dataset: str, name: str, seed: int) -> str:
@@ -123,7 +142,8 @@ def run_config(cfg: dict, dataset: str, name: str, seed: int) -> dict:
     """The engine config of run ``name`` on ``dataset`` with training seed ``seed``: the run's
     sections (``handlib.profiles.resolve_run``), the dataset's settings merged over ``data``
     (its ``folder`` joined to ``data.data_root``), the dataset's settings of the run's family
-    (``families``: a paper that trains each dataset for its own number of epochs) and the
+    (``families``: a paper that trains each dataset for its own number of epochs), the
+    profile's ``every_run`` settings (last, so a toy-size overlay wins over any nesting) and the
     seed."""
     if name not in cfg["runs"]:
         raise ValueError(f"chapter {cfg.get('chapter')!r} defines no run {name!r}; its runs are "
@@ -145,6 +165,7 @@ def run_config(cfg: dict, dataset: str, name: str, seed: int) -> dict:
     config["data"] = deep_merge(config["data"], overrides)
     if folder is not None and config["data"].get("data_root") is not None:
         config["data"]["data_root"] = str(Path(config["data"]["data_root"]) / folder)
+    config = deep_merge(config, cfg.get("every_run") or {})
     config["train"] = {**config["train"], "seed": seed}
     for role, (section, key) in DATASET_SPLITS.items():
         if role in splits:
@@ -306,11 +327,20 @@ class Study:
             raise ValueError(f"run {name!r} on {dataset!r} has no test predictions")
         return found[0]
 
-    def dataset_for(self, paper_dataset: str) -> str:
+    def dataset_for(self, paper_dataset: str) -> str | None:
         """The profile's dataset compared with the paper's ``paper_dataset``: the dataset of
-        that name, else (synthetic profiles) the profile's first dataset."""
+        that name, ``None`` when it is absent from ``data_root`` (:meth:`absent`), else
+        (synthetic profiles) the profile's first dataset."""
+        if paper_dataset in missing_names(self.cfg):
+            return None
         datasets = list(self.cfg["study"]["datasets"])
         return paper_dataset if paper_dataset in datasets else datasets[0]
+
+    def absent(self, paper_dataset: str) -> str | None:
+        """Why the paper's ``paper_dataset`` was not run (its folder is not under
+        ``data_root``), or ``None`` when it was."""
+        reason = missing_names(self.cfg).get(paper_dataset)
+        return None if reason is None else f"not run: {reason}"
 
     def tested_on(self, dataset: str) -> str:
         """How the data of ``dataset`` is named in tables and verdicts."""

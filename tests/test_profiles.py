@@ -27,3 +27,30 @@ def test_profile_resolution_applies_overrides_and_records_its_name(tmp_path):
     assert cfg["profile"] == "smoke" and cfg["chapter"] == "claims"
     assert cfg["seed"] == 3
     assert "data_root" not in cfg or cfg["data_root"] is None
+
+
+@pytest.mark.parametrize("chapter", ["rcsf", "msff", "internet_plus", "resunet", "crossinfonet"])
+def test_every_real_dataset_of_a_paper_profile_names_splits_its_loader_has(chapter):
+    """A `paper` profile's dataset reads its training, validation and test splits by name; each
+    must be a split of the dataset's loader (``<split>:fit``/``:val`` hold out part of one)."""
+    from handlib.data.formats import dataset_info, held_out_part
+    from handlib.engine import resolve_config
+    from handlib.study import run_config
+
+    cfg = load_profile(chapter, "paper")
+    for name, entry in cfg["study"]["datasets"].items():
+        run = next(iter(cfg["runs"]))
+        config = resolve_config(run_config(cfg, name, run, 0))
+        splits = {config["train"]["split"], config["eval"]["split"], config["eval"]["test_split"]}
+        known = dataset_info(entry["source"]).splits
+        unknown = sorted(s for s in splits if held_out_part(s)[0] not in known)
+        assert not unknown, f"{chapter} paper profile, {name}: no split(s) {unknown} in {known}"
+
+
+def test_the_code_hash_of_a_run_on_a_real_dataset_follows_its_loader_module():
+    from handlib.engine import code_hash, code_modules
+
+    config = {"model": {"name": "internet"}, "data": {"source": "interhand26m",
+              "codec": {"name": "heatmap3d"}}}
+    assert "handlib.data.formats.interhand" in code_modules(config)
+    assert len(code_hash(config)) > 8

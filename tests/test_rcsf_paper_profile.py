@@ -1,5 +1,5 @@
 """The RCSF ``paper`` profile end to end on tiny native-format STB and RHD copies (the published
-layouts, a few images each), overridden to one short epoch of small models: once through the
+layouts, a few images each), at the chapter's toy size (its `tiny` block): once through the
 command line, once through papermill with ``data_root``; the results land where the book reads
 them, and the notebook reuses what the command line trained."""
 import json
@@ -9,32 +9,9 @@ import pytest
 
 from fake_rgb_datasets import write_rcsf_data_root
 from handlib import cli, results
+from handlib.profiles import tiny_overrides
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL_PYRAMID = {"channels": 8, "backbone_width": 4, "backbone_layers": [1, 1, 1, 1]}
-SMALL_HRNET = {"width": 4, "blocks": 1, "modules": [1, 1, 1], "stem_channels": 8}
-#: The paper profile at toy size: the run structure, data sources and splits stay the paper's.
-OVERRIDES = {
-    "data": {"input_size": 32, "codec": {"heatmap_size": 8, "sigma": 1.0}},
-    "train": {"epochs": 1, "batch_size": 2, "num_workers": 0, "amp": False,
-              "channels_last": False},
-    "eval": {"batch_size": 4},
-    "families": {"pyramid": {"model": SMALL_PYRAMID}, "hrnet": {"model": SMALL_HRNET}},
-    "runs": {"cpn101": {"model": {"backbone_layers": [1, 1, 1, 1]}},
-             "hrnet_w48": {"model": {"width": 4}}},
-    "study": {"qualitative_samples": 1, "failure_samples": 1},
-    "bench": {"input_size": 32, "speed_runs": []},
-}
-
-
-def _set_options(overrides: dict, prefix: str = "") -> list[str]:
-    options = []
-    for key, value in overrides.items():
-        if isinstance(value, dict) and key not in ("codec",) and prefix.count(".") < 2:
-            options += _set_options(value, f"{prefix}{key}.")
-        else:
-            options += ["--set", f"{prefix}{key}={json.dumps(value)}"]
-    return options
 
 
 @pytest.mark.slow
@@ -47,7 +24,7 @@ def test_paper_profile_runs_end_to_end_through_the_cli_and_papermill(tmp_path, m
 
     argv = ["train", "--chapter", "rcsf", "--profile", "paper", "--run", "rcsf", "--dataset",
             "STB", "--device", "cpu", "--data-root", str(data_root), "--no-progress"]
-    assert cli.main(argv + _set_options(OVERRIDES)) == 0
+    assert cli.main(argv + ["--tiny"]) == 0
     cli_run = results.run_dir("rcsf", "paper", "STB-rcsf")
     assert (cli_run / results.RUN_FILE).is_file() and (cli_run / results.PREDICTIONS_FILE).is_file()
     cli_record = json.loads((cli_run / results.RUN_FILE).read_text())
@@ -57,7 +34,7 @@ def test_paper_profile_runs_end_to_end_through_the_cli_and_papermill(tmp_path, m
     papermill.execute_notebook(
         str(REPO / "notebooks" / "10_rcsf.ipynb"), str(tmp_path / "out.ipynb"),
         parameters={"profile": "paper", "data_root": str(data_root), "device": "cpu",
-                    "overrides": OVERRIDES},
+                    "overrides": tiny_overrides("rcsf")},
         cwd=str(REPO / "notebooks"), kernel_name="python3", progress_bar=False,
     )
     for dataset in ("STB", "RHD"):
