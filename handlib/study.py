@@ -129,11 +129,12 @@ def missing_names(cfg: dict) -> dict[str, str]:
 
 def run_id(cfg: dict, dataset: str, name: str, seed: int) -> str:
     """The results folder name of a run: ``[<dataset>-]<name>[-seed<k>]`` (the dataset only
-    when the profile has several, the seed only when it is not the profile's first)."""
+    when the profile has several, whether or not all are under ``data_root``, so a run keeps
+    its folder; the seed only when it is not the profile's first)."""
     parts = [name]
     if seed != cfg["study"]["seeds"][0]:
         parts.append(f"seed{seed}")
-    if len(cfg["study"]["datasets"]) > 1:
+    if len(cfg["study"]["datasets"]) + len(missing_names(cfg)) > 1:  # absent ones count too
         parts.insert(0, dataset)
     return "-".join(parts)
 
@@ -342,8 +343,11 @@ class Study:
         reason = missing_names(self.cfg).get(paper_dataset)
         return None if reason is None else f"not run: {reason}"
 
-    def tested_on(self, dataset: str) -> str:
-        """How the data of ``dataset`` is named in tables and verdicts."""
+    def tested_on(self, dataset: str | None) -> str:
+        """How the data of ``dataset`` is named in tables and verdicts (``None``: a dataset
+        absent from ``data_root``, named as not run)."""
+        if dataset is None:
+            return absent_text(self)
         entry = dict(self.cfg["study"]["datasets"][dataset])
         split = entry.pop("splits", {}).get(
             "test", engine.resolve_config(self.cfg)["eval"]["test_split"])
@@ -403,8 +407,27 @@ def sample_images(run: Run, indices) -> list[np.ndarray]:
 # ----------------------------------------------------------------------------- tables
 
 
-def describe(study: Study, dataset: str, name: str) -> str:
-    """A run as a table's *run* column names it: run, seed(s), data."""
+def absent_text(study: Study) -> str:
+    """What a table cell or verdict of a dataset absent from ``data_root`` says instead."""
+    return f"not run: absent from data_root ({', '.join(missing_names(study.cfg))})"
+
+
+def figure_for(study: Study, paper_dataset: str, draw: Callable[..., Any], *args) -> Any:
+    """``draw(study, dataset, *args)`` for the profile's dataset compared with the paper's
+    ``paper_dataset``, or, when that dataset is absent from ``data_root``, a figure saying so."""
+    dataset = study.dataset_for(paper_dataset)
+    if dataset is None:
+        from handlib import viz
+
+        return viz.note_figure(f"{paper_dataset}: {study.absent(paper_dataset)}")
+    return draw(study, dataset, *args)
+
+
+def describe(study: Study, dataset: str | None, name: str) -> str:
+    """A run as a table's *run* column names it: run, seed(s), data (``dataset`` ``None``: a
+    dataset absent from ``data_root``)."""
+    if dataset is None:
+        return absent_text(study)
     seeds = study.seeds(dataset, name)
     if not seeds:
         return f"not trained on the {study.profile} profile"
@@ -419,7 +442,8 @@ def run_labels(study: Study, table_id: str) -> dict:
     entry, group = study.table(table_id), study.group(table_id)
     datasets = entry["datasets"]
     if entry.get("rows_by_dataset"):
-        return {(paper_dataset, label): describe(study, study.dataset_for(paper_dataset), name)
+        return {(paper_dataset, label): (study.absent(paper_dataset)
+                                         or describe(study, study.dataset_for(paper_dataset), name))
                 for paper_dataset in datasets for label, name in group.items()}
     labels = {}
     for label, name in group.items():
@@ -427,8 +451,9 @@ def run_labels(study: Study, table_id: str) -> dict:
         if len(used) == 1:
             labels[label] = describe(study, next(iter(used)), name)
         else:
-            labels[label] = "; ".join(f"{d}: {describe(study, study.dataset_for(d), name)}"
-                                      for d in datasets)
+            labels[label] = "; ".join(
+                f"{d}: {study.absent(d) or describe(study, study.dataset_for(d), name)}"
+                for d in datasets)
     return labels
 
 
@@ -525,6 +550,8 @@ def claim_inputs(study: Study, claim: dict, dataset: str, score: Callable[[Recor
     on the first shared seed, against the strongest reference)."""
     group = study.group(claim["table"]) if group is None else group
     labels = [claim["subject"], *papers.claim_references(claim)]
+    if dataset is None:
+        return absent_inputs(study, labels)
     missing = [label for label in labels if label not in group]
     if missing:
         raise ValueError(f"claim {claim['id']!r} names {missing}, which the runs behind it "
@@ -561,6 +588,8 @@ def contrast_inputs(study: Study, claim: dict, dataset: str, name: str,
     seed; the margin is the paired bootstrap of the difference of the two scores over the same
     resampled test images of the first seed."""
     labels = [claim["subject"], *papers.claim_references(claim)]
+    if dataset is None:
+        return absent_inputs(study, labels)
     missing = [label for label in labels if label not in scores]
     if missing or len(labels) != 2:
         raise ValueError(f"claim {claim['id']!r} compares {labels}: give one score for each of "
@@ -577,6 +606,15 @@ def contrast_inputs(study: Study, claim: dict, dataset: str, name: str,
         + (f", seeds {seeds}" if len(seeds) > 1 else ""),
         "profile": study.profile, "run": f"{study.experiment}/{study.profile}", "floor": floor,
     }
+
+
+def absent_inputs(study: Study, labels: list) -> dict:
+    """Verdict inputs of a claim whose dataset is absent from ``data_root`` (``dataset_for``
+    gave ``None``): no reproduced value, so the verdict is "not run", and the data column says
+    which dataset was missing."""
+    return {"reproduced": {label: [] for label in labels}, "margin": None,
+            "tested_on": absent_text(study), "profile": study.profile,
+            "run": f"{study.experiment}/{study.profile}", "floor": None}
 
 
 # ----------------------------------------------------------------------------- speed and size

@@ -306,3 +306,12 @@ def comparison_grid(
                               rotation=90, ha="right", va="center", fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def note_figure(text: str, figsize: tuple[float, float] = (6.5, 1.2)) -> Figure:
+    """A figure that only says ``text``: what a chapter draws in place of a figure it could not
+    make (e.g. its dataset is absent from ``data_root``), so the page says why."""
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    ax.axis("off")
+    return fig

@@ -50,3 +50,25 @@ def test_paper_profile_runs_end_to_end_through_the_cli_and_papermill(tmp_path, m
                      .read_text())
     assert rhd["dataset"]["sizes"] == {"rcsf_train": 29, "rcsf_val": 2}
     assert (tmp_path / "results" / "rcsf" / "paper" / results.BENCH_FILE).is_file()
+
+
+@pytest.mark.slow
+def test_paper_profile_runs_on_the_datasets_present_and_names_the_absent_one(tmp_path,
+                                                                             monkeypatch):
+    import shutil
+
+    import papermill
+
+    data_root = write_rcsf_data_root(tmp_path / "hands")
+    shutil.rmtree(data_root / "RHD_published_v2")
+    monkeypatch.setenv("HANDLIB_RESULTS", str(tmp_path / "results"))
+    papermill.execute_notebook(
+        str(REPO / "notebooks" / "10_rcsf.ipynb"), str(tmp_path / "out.ipynb"),
+        parameters={"profile": "paper", "data_root": str(data_root), "device": "cpu",
+                    "overrides": tiny_overrides("rcsf")},
+        cwd=str(REPO / "notebooks"), kernel_name="python3", progress_bar=False,
+    )
+    assert (results.run_dir("rcsf", "paper", "STB-rcsf") / results.PREDICTIONS_FILE).is_file()
+    assert not results.run_dir("rcsf", "paper", "RHD-rcsf").exists()
+    shown = (tmp_path / "out.ipynb").read_text()
+    assert f"not run: RHD_published_v2/ is not under data_root {data_root}" in shown

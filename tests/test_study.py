@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from handlib import cli, engine, profiles, results, study
+from handlib import cli, engine, papers, profiles, report, results, study
 from handlib.profiles import PROFILE_NAMES, load_profile
 
 REPO = Path(__file__).resolve().parents[1]
@@ -195,10 +195,10 @@ def test_data_root_must_hold_the_dataset_folders(tmp_path):
     cfg = load_profile("rcsf", "paper")
     with pytest.raises(ValueError, match="set data_root to the folder that holds STB/"):
         study.apply_parameters(cfg)
-    (tmp_path / "STB").mkdir()
-    with pytest.raises(ValueError, match=r"lacks RHD_published_v2/.*holds STB/ \(STB\), "
+    with pytest.raises(ValueError, match=r"lacks STB/, RHD_published_v2/.*holds STB/ \(STB\), "
                                          r"RHD_published_v2/ \(RHD\)"):
         study.apply_parameters(cfg, data_root=tmp_path)
+    (tmp_path / "STB").mkdir()
     (tmp_path / "RHD_published_v2").mkdir()
     resolved = study.apply_parameters(cfg, data_root=tmp_path)
     run, = study.find_runs(resolved, "RHD", "rcsf", None)
@@ -257,3 +257,25 @@ def test_claim_inputs_name_only_the_runs_a_profile_did_not_train():
     inputs = study.claim_inputs(found, claim, "STB", score, samples=20)
     assert inputs["reproduced"] == {11: [1.0], 9: [1.0], 13: [], 15: [1.0]}
     assert inputs["margin"] is None
+
+
+def test_a_data_root_with_one_dataset_leaves_the_other_out_and_says_why(tmp_path):
+    (tmp_path / "STB").mkdir()
+    cfg = study.apply_parameters(load_profile("rcsf", "paper"), data_root=tmp_path)
+    assert list(cfg["study"]["datasets"]) == ["STB"]
+    assert study.missing_names(cfg) == {"RHD": f"RHD_published_v2/ is not under data_root {tmp_path}"}
+    assert {run.run_id for run in study.study_runs(cfg) if run.name == "rcsf"} == {"STB-rcsf"}
+    runs = study.study_runs(cfg)
+    rcsf = study.Study(cfg, runs, {run.run_id: None for run in runs})
+    assert rcsf.dataset_for("RHD") is None and rcsf.dataset_for("STB") == "STB"
+    assert rcsf.absent("RHD").startswith("not run: RHD_published_v2/ is not under data_root")
+    labels = study.run_labels(rcsf, "3")
+    assert all(text.startswith("not run: RHD_published_v2/") for (d, _), text in labels.items()
+               if d == "RHD")
+    claim = next(c for c in papers.claims("rcsf") if c.get("table") == "3")
+    inputs = study.claim_inputs(rcsf, claim, None, lambda record: 0.0)
+    verdict = report.verdict_table([claim], {claim["id"]: inputs}).iloc[0]
+    assert verdict["verdict"] == "inconclusive" and verdict["reason"].startswith("not run")
+    assert verdict["tested on"] == "not run: absent from data_root (RHD)"
+    with pytest.raises(ValueError, match="lacks STB/, RHD_published_v2/"):
+        study.apply_parameters(load_profile("rcsf", "paper"), data_root=tmp_path / "empty")
