@@ -304,6 +304,9 @@ def claim_verdict(claim: dict, reproduced: pd.DataFrame | Mapping, seeds_std: fl
         return {**result, "reason": "smoke run"}
     if unusable:
         return {**result, "reason": unusable}
+    if math.isnan(noise):  # e.g. a bootstrap whose resamples left a score undefined
+        return {**result, "reason": f"difference {difference:+.3g} with no usable noise estimate "
+                                    "(the margin is NaN): nothing to judge it against"}
     compared = [subject_value] + ([reference_value] if reference is not None else [])
     if similar:  # an error metric: the floor is a value both must be below
         return {**result, **_similar_verdict(claim, difference, noise, reference_value, compared,

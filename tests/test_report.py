@@ -26,6 +26,14 @@ def test_holds_when_better_by_more_than_the_margin():
     assert verdict["paper_subject_value"] == 0.6628 and verdict["paper_reference_value"] == 0.6018
 
 
+def test_a_nan_margin_decides_nothing():
+    # a bootstrap whose resamples leave a score undefined (no interacting frame drawn) gave a
+    # NaN margin, and "better by 0.1 (> nan)" used to read as holds
+    verdict = report.claim_verdict(BEATS, {"Ours": 0.70, "CPN101": 0.60}, margin=math.nan,
+                                   profile="cpu")
+    assert verdict["verdict"] == "inconclusive" and "no usable noise estimate" in verdict["reason"]
+
+
 def test_does_not_hold_when_worse_by_more_than_the_margin():
     verdict = report.claim_verdict(BEATS, {"Ours": 0.55, "CPN101": 0.60}, margin=0.01)
     assert verdict["verdict"] == "does not hold"
