@@ -113,9 +113,6 @@ def apply_parameters(cfg: dict, *, data_root: str | Path | None = None, seed: in
             for name in folders[folder]:
                 cfg["study"]["absent"][name] = f"{folder}/ is not under data_root {data_root}"
                 del cfg["study"]["datasets"][name]
-        for group in cfg["study"]["groups"].values():
-            if "datasets" in group:
-                group["datasets"] = [d for d in group["datasets"] if d not in missing_names(cfg)]
     cfg["data"]["data_root"] = None if data_root is None else str(data_root)
     return cfg
 
@@ -188,14 +185,21 @@ def _group_seeds(cfg: dict, group: dict) -> list[int]:
     return list(seeds) if choice == "all" else seeds[:1]
 
 
-def _group_datasets(cfg: dict, group_name: str, group: dict) -> list[str]:
-    datasets = list(cfg["study"]["datasets"])
-    chosen = group.get("datasets", datasets)
+def group_datasets(cfg: dict, group_name: str) -> list[str]:
+    """The profile datasets study group ``group_name`` covers (its ``datasets``, default all),
+    those absent from ``data_root`` included: a chapter names them as not run."""
+    datasets = [*cfg["study"]["datasets"], *missing_names(cfg)]
+    chosen = cfg["study"]["groups"][group_name].get("datasets", datasets)
     unknown = sorted(set(chosen) - set(datasets))
     if unknown:
         raise ValueError(f"study group {group_name!r} names dataset(s) {unknown} that profile "
                          f"{cfg.get('profile')!r} does not have; it has {', '.join(datasets)}")
     return [d for d in datasets if d in chosen]
+
+
+def _group_datasets(cfg: dict, group_name: str) -> list[str]:
+    """The datasets group ``group_name`` trains on: those of :func:`group_datasets` present."""
+    return [d for d in group_datasets(cfg, group_name) if d not in missing_names(cfg)]
 
 
 def study_runs(cfg: dict) -> list[Run]:
@@ -204,7 +208,7 @@ def study_runs(cfg: dict) -> list[Run]:
     in several groups is trained once. A label mapped to ``null`` (a profile dropping a sweep
     point) trains nothing: its table row shows the paper's value only."""
     groups = cfg["study"]["groups"]
-    trained_on = {name: _group_datasets(cfg, name, group) for name, group in groups.items()}
+    trained_on = {name: _group_datasets(cfg, name) for name in groups}
     wanted: dict[tuple[str, str, int], None] = {}
     for dataset in cfg["study"]["datasets"]:
         for group_name, group in groups.items():

@@ -14,21 +14,32 @@ Each writer returns the values it wrote so tests can check the loaded samples fi
   ``data/<kind>/<NNNN>/`` folders of decodable frames (256x256 crops with their joint and crop
   files); :func:`write_synthhands` ``(root, sequences=SYNTHHANDS_SEQUENCES, cameras=2, frames=1,
   images=True)`` writes ``<top>/<seq>/cam<NN>/01/`` folders of joint files (and colour images);
+- :func:`write_interhand` ``(root, splits=("test",), frames=2, official=True)`` writes the three
+  annotation files and the 334x512 images of each of ``splits`` (InterHand2.6M's native
+  ``annotations/<split>/`` and ``images/<split>/``, or MMPose's flat copy);
 - :func:`write_rcsf_data_root` ``(root) -> root`` writes ``root/STB/`` and
   ``root/RHD_published_v2/`` with every RCSF split (rcsf_train / rcsf_val / rcsf_test) at least
-  two samples: STB 8 / 2 / 2, RHD 29 / 2 / 2.
+  two samples: STB 8 / 2 / 2, RHD 29 / 2 / 2;
+- :func:`write_msff_data_root` ``(root) -> root`` writes ``root/RHD_published_v2/`` (rcsf_train
+  7, rcsf_val 1, rcsf_test 2) and ``root/InterHand2.6M/`` (train, val and test,
+  :data:`MSFF_INTERHAND_FRAMES` frames each);
+- :func:`write_internet_plus_data_root` ``(root) -> root`` writes ``root/STB/`` (train:fit 9,
+  train:val 1, test 2), ``root/RHD_published_v2/`` (as MS-FF's) and ``root/InterHand2.6M/``
+  (train, val and test, :data:`INTERNET_PLUS_INTERHAND_FRAMES` frames each).
 """
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import scipy.io
 from PIL import Image
 from scipy.spatial.transform import Rotation
 
-from handlib.data.formats import common, ganerated, rhd, stb, synthhands
+from handlib.data.formats import common, ganerated, interhand, rhd, stb, synthhands
 from handlib.skeleton import finger_joints
 
 #: STB image prefixes per camera (``stb.IMAGE_PREFIX``: SK colour, Bumblebee left and right).
@@ -147,6 +158,100 @@ def write_stb(root, frames=2, sequences=stb.SEQUENCES, image_sequences=None, cam
     return truth
 
 
+# ------------------------------------------------------------------------------- InterHand2.6M
+#: The camera of every InterHand2.6M frame written here: world -> camera rotation, its position
+#: (mm) and its intrinsics; the published images are 334 wide and 512 tall.
+INTERHAND_R = Rotation.from_euler("xyz", [10, -20, 5], degrees=True).as_matrix()
+INTERHAND_CAMPOS = np.array([100.0, -50.0, 30.0])
+INTERHAND_K = common.intrinsics(1200.0, 1210.0, 167.0, 256.0)
+INTERHAND_SIZE = (334, 512)
+#: Hand type of frame i of a split: frame i shows INTERHAND_HAND_TYPES[i % 3].
+INTERHAND_HAND_TYPES = ("interacting", "left", "right")
+#: Added to a frame's index within its split to seed its hands and image (distinct per split).
+INTERHAND_SPLIT_OFFSET = {"train": 0, "val": 1000, "test": 2000}
+
+
+class InterHandFrame(NamedTuple):
+    """One frame :func:`write_interhand` wrote: canonical camera-frame joints (21, 3) mm of each
+    hand (both are written whatever the hand type), the hand type, the annotated box (x, y, w, h)
+    and the camera matrix."""
+
+    right: np.ndarray
+    left: np.ndarray
+    hand_type: str
+    bbox: np.ndarray
+    K: np.ndarray
+
+
+def write_interhand(root, splits=("test",), frames=2, official=True) -> dict[str, list[InterHandFrame]]:
+    """InterHand2.6M with ``frames`` frames in each of ``splits`` ("train", "val", "test"); returns
+    {split: [InterHandFrame, ...]} in the order the loader reads them.
+
+    ``official``: the release's layout, ``annotations/<split>/InterHand2.6M_<split>_{data,camera,
+    joint_3d}.json`` with the images under ``images/<split>/Capture1/seq/cam400001/``; otherwise
+    MMPose's flat ``<split>_interhand2.6m_{data,camera,joint_3d}.json`` with the images beside them.
+
+    Frame i of a split is capture 1, camera 400001, ``frame_idx`` 5 + i, with right hand
+    ``canonical_hand(31 + 10 k, z=900)`` and left hand ``canonical_hand(32 + 10 k, z=950)``
+    (k = i + the split's :data:`INTERHAND_SPLIT_OFFSET`) and hand type
+    :data:`INTERHAND_HAND_TYPES` ``[i % 3]``. Every joint is annotated except the right thumb tip
+    (canonical 4) of interacting frames; frame 1 (type "left") also has its left wrist unannotated,
+    so neither of its hands counts (the loader's rule). The box is the one InterHand2.6M annotates:
+    the tight box of the hand(s) the type names, enlarged 1.2x about its centre. Images are
+    334x512 JPEGs of ``pattern_image(512, 334, 7 + k)``.
+    """
+    root = Path(root)
+    written = {}
+    for split in splits:
+        images, annotations, joints, written[split] = [], [], {}, []
+        for i in range(frames):
+            k = i + INTERHAND_SPLIT_OFFSET[split]
+            right, left = canonical_hand(31 + 10 * k, z=900.0), canonical_hand(32 + 10 * k, z=950.0)
+            cam42 = np.concatenate([to_native(right, interhand.INTERHAND_TO_CANONICAL),
+                                    to_native(left, interhand.INTERHAND_TO_CANONICAL)])
+            world = cam42 @ INTERHAND_R + INTERHAND_CAMPOS  # inverse of x_cam = R (x_world - campos)
+            hand_type = INTERHAND_HAND_TYPES[i % 3]
+            valid = np.ones(42, int)
+            if hand_type == "interacting":
+                valid[0] = 0  # right thumb tip (native 0, canonical 4)
+            if i == 1:
+                valid[41] = 0  # left wrist: the whole left hand counts as unannotated
+            shown = [hand for side, hand in (("right", right), ("left", left))
+                     if hand_type in (side, "interacting")]
+            box = common.bbox_from_keypoints(common.project(np.concatenate(shown), INTERHAND_K),
+                                             np.ones(21 * len(shown), bool))
+            centre = box[:2] + box[2:] / 2
+            bbox = np.r_[centre - 0.6 * box[2:], 1.2 * box[2:]]
+            file_name = f"Capture1/seq/cam400001/image{5 + i}.jpg" if official else f"image{k}.jpg"
+            images.append({"id": 7 + k, "file_name": file_name, "width": INTERHAND_SIZE[0],
+                           "height": INTERHAND_SIZE[1], "capture": 1, "subject": 1,
+                           "seq_name": "seq", "camera": "400001", "frame_idx": 5 + i})
+            annotations.append({"id": 7 + k, "image_id": 7 + k, "bbox": bbox.tolist(),
+                                "joint_valid": [[int(v)] for v in valid], "hand_type": hand_type,
+                                "hand_type_valid": 1})
+            joints[str(5 + i)] = {"world_coord": world.tolist(), "joint_valid": [[1]] * 42,
+                                  "hand_type": hand_type, "hand_type_valid": 1}
+            written[split].append(InterHandFrame(right, left, hand_type, bbox, INTERHAND_K))
+        cameras = {"1": {"campos": {"400001": INTERHAND_CAMPOS.tolist()},
+                         "camrot": {"400001": INTERHAND_R.tolist()},
+                         "focal": {"400001": [INTERHAND_K[0, 0], INTERHAND_K[1, 1]]},
+                         "princpt": {"400001": [INTERHAND_K[0, 2], INTERHAND_K[1, 2]]}}}
+        folder = root / "annotations" / split if official else root
+        folder.mkdir(parents=True, exist_ok=True)
+        for kind, content in zip(interhand.KINDS, ({"images": images, "annotations": annotations},
+                                                   cameras, {"1": joints})):
+            name = (f"InterHand2.6M_{split}_{kind}.json" if official
+                    else f"{split}_interhand2.6m_{kind}.json")
+            (folder / name).write_text(json.dumps(content))
+        image_dir = root / "images" / split if official else root
+        for image in images:
+            path = image_dir / image["file_name"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pattern_image(INTERHAND_SIZE[1], INTERHAND_SIZE[0], image["id"])).save(
+                path, quality=95)
+    return written
+
+
 # -------------------------------------------------------------------------------- RCSF data root
 def write_rcsf_data_root(root: Path) -> Path:
     """``root/STB/`` and ``root/RHD_published_v2/`` (one folder per dataset, as the RCSF chapter's
@@ -157,6 +262,28 @@ def write_rcsf_data_root(root: Path) -> Path:
     root = Path(root)
     write_rhd(root / "RHD_published_v2", n_train=RCSF_RHD_TRAIN, n_eval=2, size=RCSF_RHD_SIZE)
     write_stb(root / "STB", frames=1)
+    return root
+
+
+# ------------------------------------------------------------------------------- MS-FF data root
+#: Frames of each InterHand2.6M split in :func:`write_msff_data_root`: two of each hand type
+#: (interacting, left, right), so that every split has interacting and single-hand frames.
+MSFF_INTERHAND_FRAMES = 6
+#: Training images of the RHD copy there: the fewest whose RCSF validation share
+#: round(n * 2,728 / 41,258) is not empty (8 -> 0.53 -> 1; 7 would give 0).
+MSFF_RHD_TRAIN = 8
+
+
+def write_msff_data_root(root: Path) -> Path:
+    """``root/RHD_published_v2/`` and ``root/InterHand2.6M/`` (one folder per dataset, as the MS-FF
+    chapter's ``paper`` profile reads them): RHD with :data:`MSFF_RHD_TRAIN` training and 2
+    evaluation images of 64x64 (rcsf_train 7, rcsf_val 1, rcsf_test 2), InterHand2.6M in its
+    official layout with :data:`MSFF_INTERHAND_FRAMES` frames in each of train, val and test.
+    Returns ``root``."""
+    root = Path(root)
+    write_rhd(root / "RHD_published_v2", n_train=MSFF_RHD_TRAIN, n_eval=2, size=RCSF_RHD_SIZE)
+    write_interhand(root / "InterHand2.6M", splits=("train", "val", "test"),
+                    frames=MSFF_INTERHAND_FRAMES)
     return root
 
 
@@ -216,3 +343,40 @@ def write_synthhands(root, sequences=SYNTHHANDS_SEQUENCES, cameras=2, frames=1, 
                     write_png(leaf / f"{f:08d}_color.png", pattern_image(480, 640, k, block=32))
                 stems.append(f"{sequence}/cam{cam:02d}/01/{f:08d}")
     return stems
+
+
+# ------------------------------------------------------------------------- ResUnet data root
+def write_resunet_data_root(root: Path) -> Path:
+    """``root/GANeratedHands_Release/``, ``root/SynthHands_Release/`` and ``root/STB/`` (the
+    folders the ResUnet chapter's ``paper`` profile reads) with every split it uses non-empty:
+    GANerated one frame in each of :data:`GANERATED_FOLDERS` (train 16, val 3, test 1),
+    SynthHands one camera and frame per sequence of :data:`SYNTHHANDS_SEQUENCES` (train 12,
+    val 4, test 4), STB one frame per sequence (train B2-B6: 10, of which train:val holds 1 and
+    train:fit 9; test B1: 2). Returns ``root``."""
+    root = Path(root)
+    write_ganerated(root / "GANeratedHands_Release", frames=1)
+    write_synthhands(root / "SynthHands_Release", cameras=1)
+    write_stb(root / "STB", frames=1)
+    return root
+
+
+# ------------------------------------------------------------------------ InterNet+ data root
+#: Frames of each InterHand2.6M split in :func:`write_internet_plus_data_root`: one of each hand
+#: type (interacting, left, right), so that the test split has interacting and single-hand frames.
+INTERNET_PLUS_INTERHAND_FRAMES = 3
+
+
+def write_internet_plus_data_root(root: Path) -> Path:
+    """``root/STB/``, ``root/RHD_published_v2/`` and ``root/InterHand2.6M/`` (one folder per
+    dataset, as the InterNet+ chapter's ``paper`` profile reads them): STB one frame per sequence
+    (train B2-B6: 10, of which train:val holds 1 and train:fit 9; test B1: 2), RHD with
+    :data:`MSFF_RHD_TRAIN` training and 2 evaluation images of 64x64 (rcsf_train 7, rcsf_val 1,
+    rcsf_test 2), InterHand2.6M in its official layout with
+    :data:`INTERNET_PLUS_INTERHAND_FRAMES` frames in each of train, val and test. Returns
+    ``root``."""
+    root = Path(root)
+    write_stb(root / "STB", frames=1)
+    write_rhd(root / "RHD_published_v2", n_train=MSFF_RHD_TRAIN, n_eval=2, size=RCSF_RHD_SIZE)
+    write_interhand(root / "InterHand2.6M", splits=("train", "val", "test"),
+                    frames=INTERNET_PLUS_INTERHAND_FRAMES)
+    return root

@@ -66,9 +66,13 @@ def test_codec_subsets_are_the_models_palm_and_finger_joints(profile):
 def test_a_data_root_without_the_datasets_names_each_folder_once(tmp_path):
     from handlib.study import apply_parameters
 
-    (tmp_path / "NYU").mkdir()
     with pytest.raises(ValueError) as error:
         apply_parameters(load_profile("crossinfonet", "paper"), data_root=tmp_path)
     message = str(error.value)
-    assert f"data_root {tmp_path} lacks ICVL/, MSRA/:" in message
+    assert f"data_root {tmp_path} lacks ICVL/, NYU/, MSRA/:" in message
     assert "MSRA/ (MSRA-P0, MSRA-P1, MSRA-P2" in message and message.count("MSRA/") == 2
+    # with NYU/ there, the others are left out, each with its folder as the reason
+    (tmp_path / "NYU").mkdir()
+    cfg = apply_parameters(load_profile("crossinfonet", "paper"), data_root=tmp_path)
+    assert list(cfg["study"]["datasets"]) == ["NYU"]
+    assert cfg["study"]["absent"]["MSRA-P8"] == f"MSRA/ is not under data_root {tmp_path}"

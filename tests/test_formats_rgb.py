@@ -15,7 +15,7 @@ from handlib.data.formats import (
     dataset_info,
     open_dataset,
 )
-from handlib.data.formats import common, freihand, ganerated, interhand, mmpose_coco, rhd, stb, synthhands
+from handlib.data.formats import common, freihand, ganerated, mmpose_coco, rhd, stb, synthhands
 from handlib.paths import shared_data_dir
 from handlib.skeleton import finger_joints
 
@@ -28,6 +28,7 @@ from fake_rgb_datasets import (
     write_png,
     write_rcsf_data_root,
     write_ganerated,
+    write_interhand,
     write_rhd,
     write_stb,
     write_synthhands,
@@ -253,42 +254,10 @@ def test_stb_splits_follow_the_papers():
 
 
 # --------------------------------------------------------------------------- InterHand2.6M
-def write_interhand(root, official=True):
-    R = Rotation.from_euler("xyz", [10, -20, 5], degrees=True).as_matrix()
-    campos = np.array([100.0, -50.0, 30.0])
-    right, left = canonical_hand(31, z=900.0), canonical_hand(32, z=950.0)
-    cam42 = np.concatenate([to_native(right, interhand.INTERHAND_TO_CANONICAL), to_native(left, interhand.INTERHAND_TO_CANONICAL)])
-    world = cam42 @ R + campos  # inverse of x_cam = R (x_world - campos)
-    valid_interacting = np.ones(42, int)
-    valid_interacting[0] = 0  # right thumb tip (canonical 4)
-    valid_left = np.r_[np.ones(21), np.ones(21)].astype(int)
-    valid_left[41] = 0  # left wrist invalid → the whole left hand counts as invalid
-    images, annotations = [], []
-    for i, (hand_type, valid) in enumerate((("interacting", valid_interacting), ("left", valid_left))):
-        images.append({"id": 7 + i, "file_name": f"Capture1/seq/cam400001/image{i}.jpg" if official else f"image{i}.jpg",
-                       "width": 334, "height": 512, "capture": 1, "subject": 1, "seq_name": "seq",
-                       "camera": "400001", "frame_idx": 5})
-        annotations.append({"id": 7 + i, "image_id": 7 + i, "bbox": [1.0, 2.0, 3.0, 4.0],
-                            "joint_valid": [[int(v)] for v in valid], "hand_type": hand_type, "hand_type_valid": 1})
-    cameras = {"1": {"campos": {"400001": campos.tolist()}, "camrot": {"400001": R.tolist()},
-                     "focal": {"400001": [1200.0, 1210.0]}, "princpt": {"400001": [167.0, 256.0]}}}
-    joints = {"1": {"5": {"world_coord": world.tolist(), "joint_valid": [[1]] * 42, "hand_type": "interacting", "hand_type_valid": 1}}}
-    folder = root / "annotations" / "test" if official else root
-    folder.mkdir(parents=True, exist_ok=True)
-    names = {k: (f"InterHand2.6M_test_{k}.json" if official else f"test_interhand2.6m_{k}.json") for k in interhand.KINDS}
-    for kind, obj in zip(interhand.KINDS, ({"images": images, "annotations": annotations}, cameras, joints)):
-        (folder / names[kind]).write_text(json.dumps(obj))
-    image_dir = root / "images" / "test" if official else root
-    for image in images:
-        path = image_dir / image["file_name"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(pattern_image(512, 334, image["id"])).save(path, quality=95)
-    return right, left, common.intrinsics(1200.0, 1210.0, 167.0, 256.0)
-
-
 @pytest.mark.parametrize("official", [True, False])
 def test_interhand_sample_fields(tmp_path, official):
-    right, left, K = write_interhand(tmp_path, official)
+    frames = write_interhand(tmp_path, official=official)["test"]
+    right, left, K = frames[0].right, frames[0].left, frames[0].K
     ds = open_dataset("interhand26m", tmp_path, "test")
     assert len(ds) == 2
     s = ds[0]
@@ -298,7 +267,9 @@ def test_interhand_sample_fields(tmp_path, official):
     np.testing.assert_allclose(s["K"], K, atol=1e-4)
     assert tuple(s["side"]) == ("right", "left") and s["hand_valid"].tolist() == [True, True]
     assert not s["visible"][0, 4] and s["visible"].sum() == 41
-    np.testing.assert_allclose(s["bbox"], [1, 2, 3, 4])
+    # the unannotated right thumb tip is neither trained on nor scored
+    assert not s["labelled"][0, 4] and s["labelled"].sum() == 41
+    np.testing.assert_allclose(s["bbox"], frames[0].bbox, atol=1e-4)
     assert s["image"].shape == (512, 334, 3) and s["meta"]["hand_type"] == "interacting"
     single = ds[1]
     assert single["hand_valid"].tolist() == [False, False]  # 'left' frame whose left wrist is invalid
@@ -318,6 +289,23 @@ def test_interhand_split_needs_only_its_annotations_and_images(tmp_path):
     shutil.rmtree(tmp_path / "images" / "test")
     with pytest.raises(DatasetLayoutError, match=r"missing images/test/ \(the test images\)"):
         open_dataset("interhand26m", tmp_path, "test")
+
+
+def test_interhand_copy_of_every_split_reads_back(tmp_path):
+    """The fixture's whole copy (as the MS-FF paper profile reads it): every split complete, each
+    frame's hands and annotated box as written, the hand type cycling."""
+    written = write_interhand(tmp_path, splits=("train", "val", "test"), frames=4)
+    check_layout("interhand26m", tmp_path)
+    for split, frames in written.items():
+        ds = open_dataset("interhand26m", tmp_path, split)
+        assert len(ds) == 4
+        for sample, frame in zip(ds, frames):
+            np.testing.assert_allclose(sample["kp3d"][0], frame.right, atol=1e-3)
+            np.testing.assert_allclose(sample["kp3d"][1], frame.left, atol=1e-3)
+            np.testing.assert_allclose(sample["bbox"], frame.bbox, atol=1e-4)
+            assert sample["meta"]["hand_type"] == frame.hand_type
+    assert [f.hand_type for f in written["val"]] == ["interacting", "left", "right", "interacting"]
+    assert not np.allclose(written["train"][0].right, written["test"][0].right)
 
 
 def test_interhand_corrupt_json_is_named(tmp_path):

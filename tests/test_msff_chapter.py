@@ -181,8 +181,11 @@ def test_a_claim_without_table_or_source_and_a_wrong_data_root_are_clear_errors(
     claim = {**next(c for c in papers.claims("msff") if c.get("table") is None), "source": None}
     with pytest.raises(ValueError, match="source"):
         papers.format_claim(claim)
-    (tmp_path / "RHD_published_v2").mkdir()  # InterHand2.6M missing
-    with pytest.raises(ValueError, match="InterHand2.6M/"):
+    with pytest.raises(ValueError, match="RHD_published_v2/, InterHand2.6M/"):  # neither there
         studies.apply_parameters(load_profile("msff", "paper"), data_root=tmp_path)
+    (tmp_path / "RHD_published_v2").mkdir()  # InterHand2.6M missing: left out, and named
+    cfg = studies.apply_parameters(load_profile("msff", "paper"), data_root=tmp_path)
+    assert list(cfg["study"]["datasets"]) == ["RHD"]
+    assert "InterHand2.6M/ is not under data_root" in studies.missing_names(cfg)["InterHand2.6M"]
     with pytest.raises(ValueError, match="data_root"):
         studies.apply_parameters(load_profile("msff", "paper"))

@@ -19,7 +19,8 @@ Every sample uses the two-hand layout (``common.TWO_HAND_ORDER`` = right, left):
 included (the absent hand has ``hand_valid`` False), so batches of any frames collate. As the
 authors' loader does, a hand's joints count as valid only if its wrist is valid; ``hand_valid``
 is "``hand_type`` names this hand and its wrist is valid". ``bbox`` is the annotated box
-(image level). InterHand2.6M has no visibility labels: ``visible`` means annotated.
+(image level). InterHand2.6M has no visibility labels: ``visible`` means annotated, and
+``labelled`` is the same mask, so a joint with ``joint_valid`` 0 is neither a target nor scored.
 
 Three arrangements are recognised (first match wins), so one loader serves the official releases
 and MMPose's copies: ``annotations/<split>/`` (v1.0, 5 fps and 30 fps), ``annotations/all/``
@@ -219,6 +220,8 @@ class InterHandSplit(SampleSequence):
             "kp2d": project(kp3d, K).astype(np.float32),
             "kp3d": kp3d.astype(np.float32),
             "visible": np.stack(visible),
+            # a joint whose joint_valid is 0 has no annotation: neither trained on nor scored
+            "labelled": np.stack(visible),
             "hand_valid": np.array(hand_valid),
             "K": K.astype(np.float32),
             "side": np.array(TWO_HAND_ORDER),

@@ -69,7 +69,6 @@ from handlib.models.layers import Bottleneck
 from handlib.skeleton import FINGER_ONLY_JOINTS, NUM_JOINTS, PALM_JOINTS
 
 CHANNELS = 256     # T's width (Fig. 2); the residual blocks' inner width is half of it (code)
-HEATMAP_SIZE = 24  # Fig. 2
 REFINEMENTS = ("base", "cross", "single")
 
 
@@ -80,7 +79,8 @@ def residual_block(in_channels: int, channels: int = CHANNELS) -> Bottleneck:
 
 
 def heatmap_head(channels: int, joints: int) -> nn.Sequential:
-    """P₀/F₀ → 1×1 conv (ReLU) → 3×3 conv to ``joints`` maps (resized to 24² by the caller)."""
+    """P₀/F₀ → 1×1 conv (ReLU) → 3×3 conv to ``joints`` maps (resized by the caller to the
+    all-joint maps' 1/4 of the crop: 24² at 96²)."""
     return nn.Sequential(nn.Conv2d(channels, channels, 1), nn.ReLU(inplace=True),
                          nn.Conv2d(channels, joints, 3, padding=1))
 
@@ -176,7 +176,7 @@ class CrossInfoNet(nn.Module):
             for name, head, features in (("palm", self.palm_heatmaps, P0),
                                          ("finger", self.finger_heatmaps, F0)):
                 out[f"heatmaps_{name}"] = F.interpolate(
-                    head(features), size=(HEATMAP_SIZE, HEATMAP_SIZE), mode="bilinear",
+                    head(features), size=levels[0].shape[-2:], mode="bilinear",
                     align_corners=False)
         if self.refinement == "cross":
             P1 = torch.cat([P0, T - F0], dim=1) if "palm" in self.masks else P0    # steps 2-3

@@ -32,7 +32,7 @@ from handlib.data.formats.msra import CANONICAL_FROM_MSRA
 from handlib.data.pipeline import build_codec, build_dataset
 from handlib.skeleton import JOINT_NAMES
 from handlib.study import (Record, Study, bench_row, claim_inputs, first_records_floors,
-                           sample_images, seed_mean)
+                           group_datasets, missing_names, sample_images, seed_mean)
 
 PAPER = "crossinfonet"
 
@@ -56,6 +56,34 @@ def scorer(study: Study, joints: list[int] | None = None):
 def subsets(study: Study) -> dict[str, list[int]]:
     """The palm and finger joints of the profile's codec (the branches' subsets)."""
     return build_codec(study.runs[0].config["data"]).subsets
+
+
+# ----------------------------------------------------------------------------- which data
+
+
+def present_columns(study: Study) -> list[str]:
+    """Table 1's columns (ICVL, NYU) whose data the profile has: on the ``paper`` profile a
+    column whose folder is not under ``data_root`` is left out (:meth:`Study.absent`)."""
+    return [column for column in study.table("1")["datasets"] if study.dataset_for(column)]
+
+
+def column_data(study: Study, column: str) -> str:
+    """What the runs of a paper column were tested on (the real dataset and split, or the
+    stand-in: :meth:`Study.tested_on`), or why the column was not run."""
+    dataset = study.dataset_for(column)
+    return study.tested_on(dataset) if dataset else study.absent(column)
+
+
+def not_run_note(study: Study) -> str | None:
+    """One line per folder missing under ``data_root``: the datasets it would have given and
+    why they were not run (None when every dataset of the profile ran)."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in missing_names(study.cfg).items():
+        by_reason.setdefault(reason, []).append(name)
+    if not by_reason:
+        return None
+    return "\n".join(f"- {', '.join(names)}: not run, {reason}; their table cells, figure panels "
+                     "and claims are left empty" for reason, names in by_reason.items())
 
 
 # ----------------------------------------------------------------------------- the floor
@@ -97,11 +125,13 @@ def floors(study: Study) -> dict[str, Record]:
 
 
 def table_1(study: Study) -> pd.DataFrame:
-    """Table 1 as the paper lays it out: strategy x ICVL/NYU, mean 3D error (mm), seed means."""
+    """Table 1 as the paper lays it out: strategy x ICVL/NYU, mean 3D error (mm), seed means;
+    NaN in a column that was not run (:func:`handlib.study.run_labels` says why)."""
     group, columns = study.group("1"), study.table("1")["datasets"]
-    score = scorer(study)
+    score, present = scorer(study), present_columns(study)
     rows = {label: {column: seed_mean([score(p) for p in
                                        study.of(study.dataset_for(column), name)])
+                    if column in present else np.nan
                     for column in columns} for label, name in group.items()}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = papers.table(PAPER, "1").index.name
@@ -136,14 +166,19 @@ def table_2(study: Study, comparison: pd.DataFrame) -> pd.DataFrame:
     chapter's ``depth_eval.table2_comparison``, the one code path for those rows), plus
     :data:`OURS`: the first Table 1 group's Cross+HM, seed mean, on the data of its run (a
     stand-in on every profile but ``paper``: not comparable with the published rows), and on the
-    ``paper`` profile the mean of the nine MSRA folds (:func:`msra_folds`) once all are trained."""
+    ``paper`` profile the mean of the nine MSRA folds (:func:`msra_folds`) once all are trained.
+    The table's ``ours_tested_on`` attribute names the data of each of our cells, or why it is
+    empty."""
     reproduced = depth_eval.table2_reproduced(comparison)
     ours = table_1(study).loc["Cross+HM"].to_dict()
-    tested_on = [f"{column}: {study.tested_on(study.dataset_for(column))}" for column in ours]
+    tested_on = [f"{column}: {column_data(study, column)}" for column in ours]
     folds = msra_folds(study)
-    if folds is not None:
+    if folds is not None and len(folds):
         ours["MSRA"] = folds.mean() if folds.notna().all() else np.nan
-        tested_on.append(f"MSRA: the mean of its {len(folds)} leave-one-subject-out folds")
+        tested_on.append(f"MSRA: the mean of its {len(folds)} leave-one-subject-out folds, "
+                         f"each its {MSRA_TEST_SPLIT_NOTE}")
+    elif folds is not None:
+        tested_on.append(f"MSRA: {msra_absent(study)}")
     attrs = {**reproduced.attrs, "ours_tested_on": "; ".join(tested_on)}
     reproduced = reproduced.reindex(columns=list(dict.fromkeys([*reproduced.columns, *ours])))
     reproduced.loc[OURS] = {column: ours.get(column, np.nan) for column in reproduced.columns}
@@ -151,9 +186,22 @@ def table_2(study: Study, comparison: pd.DataFrame) -> pd.DataFrame:
     return reproduced
 
 
+#: How Table 2 names the test data of one MSRA fold (each ``paper`` fold tests on its subject).
+MSRA_TEST_SPLIT_NOTE = "held-out subject's frames (test_P<k> split, paper profile)"
+def msra_absent(study: Study) -> str | None:
+    """Why the MSRA folds (the ``msra`` group) were not run (their folder is not under
+    ``data_root``), or None."""
+    if "msra" not in study.cfg["study"]["groups"]:
+        return None
+    reasons = sorted({study.absent(name) for name in group_datasets(study.cfg, "msra")
+                      if study.absent(name)})
+    return "; ".join(reasons) or None
+
+
 def msra_folds(study: Study) -> pd.Series | None:
     """The full model's mean 3D error on each MSRA leave-one-subject-out fold (the ``msra``
-    group of the ``paper`` profile; NaN for a fold not trained yet), or None without the group.
+    group of the ``paper`` profile; NaN for a fold not trained yet; empty when MSRA is not under
+    ``data_root``, :func:`msra_absent`), or None without the group.
     Table 2's MSRA cell is their mean over the folds: the paper does not say whether it averages
     over folds or over all frames (the folds hold about equally many)."""
     group = study.cfg["study"]["groups"].get("msra")
@@ -182,7 +230,7 @@ def table_3(bench: dict) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- claims
 
 #: The claims the paper makes without a run (Sections 1, 3.2, 3.3) -> the joints they are scored
-#: on (a subset of the codec's, or all): ablations on :data:`ABLATION_COLUMN`'s stand-in.
+#: on (a subset of the codec's, or all): ablations on :data:`ABLATION_COLUMN`'s data.
 ABLATION_CLAIMS: dict[str, str | None] = {"palm_mask_helps_palm": "palm",
                                           "finger_mask_helps_finger": "finger",
                                           "two_branches_beat_single": None}
@@ -209,10 +257,11 @@ def ablation_runs(study: Study) -> dict[str, str]:
 def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
                   bench: dict | None = None) -> dict[str, dict]:
     """``handlib.report.verdict_table`` inputs of the claims this profile's runs test: Table 1's
-    (the mean 3D error of the claim's variants on the stand-in of its column) and the ablations
-    of :data:`ABLATION_CLAIMS` (on the claim's joints), per seed over shared seeds, each with the
-    constant offset's error on the same joints as the floor; with ``bench``, the own-speed claim
-    (``speed_claim``)."""
+    (the mean 3D error of the claim's variants on the data of its column: the real dataset on
+    the ``paper`` profile, its stand-in otherwise) and the ablations of :data:`ABLATION_CLAIMS`
+    (on the claim's joints), per seed over shared seeds, each with the constant offset's error on
+    the same joints as the floor; a claim whose column was not run is inconclusive, its *tested
+    on* saying why; with ``bench``, the own-speed claim (``speed_claim``)."""
     floor_records = floor_records or {}
     joint_sets = subsets(study)
     found = {}
@@ -223,6 +272,10 @@ def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
             continue
         column = claim["column"] if claim.get("table") == "1" else ABLATION_COLUMN
         dataset = study.dataset_for(column)
+        if dataset is None:  # its data is not under data_root: no values, and the reason
+            found[cid] = {"reproduced": {}, "tested_on": study.absent(column),
+                          "profile": study.profile, "run": f"{study.experiment}/{study.profile}"}
+            continue
         part = ABLATION_CLAIMS.get(cid)
         score = scorer(study, joint_sets[part] if part else None)
         floor = float(score(floor_records[dataset])) if dataset in floor_records else None
@@ -236,16 +289,23 @@ def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
 
 def speed_claim(bench: dict, profile: str) -> dict:
     """The own-speed claim (124.5 fps, Section 3.5): our paper-size model at batch 1, eager; a CPU
-    measurement cannot decide a GPU's speed, so it is marked unusable there."""
+    measurement cannot decide a GPU's speed, so it is marked unusable there. Without that
+    measurement (the bench did not time the model at batch 1) the claim is not run, and its
+    *tested on* says why."""
     row = bench_row(bench, PAPER_ROW)
-    speed = next(s for s in row["speed"] if s["mode"] == "eager" and s["batch"] == 1)
+    speeds = [s for s in row["speed"] if s["mode"] == "eager" and s["batch"] == 1]
+    inputs = {"profile": profile, "run": "handlib bench"}
+    if not speeds:
+        return {**inputs, "reproduced": {}, "tested_on": (
+            f"not measured: the bench on {bench['device_name']} timed {PAPER_ROW} at no batch "
+            f"of 1 (bench.speed_runs {bench['settings']['speed_runs']}, batch_sizes "
+            f"{bench['settings']['batch_sizes']})")}
     paper = float(papers.table(PAPER, "3").loc[PAPER_ROW].iloc[0])
     on_gpu = str(row["device"]).startswith("cuda")
-    return {"reproduced": {PAPER_ROW: speed["infer_img_s"]},
+    return {**inputs, "reproduced": {PAPER_ROW: speeds[0]["infer_img_s"]},
             "margin": SPEED_MARGIN * paper,
             "tested_on": f"{bench['device_name']}, batch 1, eager fp32, "
                          f"{bench['settings']['input_size']}² input",
-            "profile": profile, "run": "handlib bench",
             "unusable": None if on_gpu else (
                 f"measured on a CPU ({bench['device_name']}); the paper's speed is one GPU's "
                 "(RTX 2080 Ti)")}
@@ -357,14 +417,21 @@ def fig4_partition(dataset: str) -> dict[str, list[int]]:
     return {"palm": list(palm), "finger": [j for j in range(joints) if j not in palm]}
 
 
-def msra_stand_in_pose(study: Study) -> np.ndarray:
-    """(21, 2) pixels in MSRA's joint order: the ICVL-like test frame whose joints span the
-    largest box (the most open, frontal hand), to draw Fig. 4's MSRA panel without MSRA data."""
-    kp2d = study.first(study.dataset_for("ICVL"), study.group("1")["Cross+HM"])["kp2d"]
-    canonical = kp2d[int(np.argmax(np.ptp(kp2d, axis=1).prod(axis=-1)))]
-    msra = np.empty_like(canonical)
-    msra[list(CANONICAL_FROM_MSRA)] = canonical
-    return msra
+def msra_stand_in_pose(study: Study) -> np.ndarray | None:
+    """(21, 2) pixels in MSRA's joint order: among the full model's test frames of the Table 1
+    columns that were run, in order, with all 21 canonical joints labelled (ICVL labels five),
+    the one whose joints span the largest box (the most open, frontal hand), to draw Fig. 4's
+    MSRA panel on the canonical layout; None when no such frame exists."""
+    for column in present_columns(study):
+        p = study.first(study.dataset_for(column), study.group("1")["Cross+HM"])
+        full = np.flatnonzero(np.asarray(p["labelled"], bool).all(axis=1))
+        if len(full):
+            kp2d = np.asarray(p["kp2d"])[full]
+            canonical = kp2d[int(np.argmax(np.ptp(kp2d, axis=1).prod(axis=-1)))]
+            msra = np.empty_like(canonical)
+            msra[list(CANONICAL_FROM_MSRA)] = canonical
+            return msra
+    return None
 
 
 def figure_subsets(poses: dict[str, np.ndarray]) -> Figure:
@@ -391,20 +458,23 @@ def figure_subsets(poses: dict[str, np.ndarray]) -> Figure:
 
 
 def figure_network_input(study: Study) -> Figure:
-    """What the network is given and supervised by, for the first training item of each Table 1
-    stand-in, as the ``depth_crop`` codec encodes it: the 96² crop with depth normalised to the
-    cube ([-1, 1]), and the maxima over the palm and over the finger joints of the 24² heat-map
-    targets (eqs. 1-3)."""
-    columns = study.table("1")["datasets"]
+    """What the network is given and supervised by, for the first test item of each Table 1
+    column that was run (:func:`present_columns`; the real dataset's test split on the ``paper``
+    profile, its stand-in otherwise, as each row's title says), as the ``depth_crop`` codec
+    encodes every item (training items also pass the augmentation): the crop with depth
+    normalised to the cube ([-1, 1]), and the maxima over the palm and over the finger joints of
+    the heat-map targets (eqs. 1-3)."""
+    columns = present_columns(study)
     fig, axes = plt.subplots(len(columns), 3, figsize=(9.6, 3.3 * len(columns)), squeeze=False)
     for row, column in enumerate(columns):
         dataset = study.dataset_for(column)
         run = next(r for r in study.runs if r.dataset == dataset)
-        item = build_dataset(run.config["data"],
-                             engine.resolve_config(run.config)["train"]["split"]).item(0)
+        split = engine.resolve_config(run.config)["eval"]["test_split"]
+        item = build_dataset(run.config["data"], split).item(0)
         shown = axes[row, 0].imshow(item["depth"][0], cmap="gray_r", vmin=-1, vmax=1)
         fig.colorbar(shown, ax=axes[row, 0], fraction=0.046)
-        axes[row, 0].set_title(f"{dataset}: normalised depth crop", fontsize=9)
+        axes[row, 0].set_title(f"{study.tested_on(dataset)}, item 0:\nnormalised depth crop",
+                               fontsize=8)
         for ax, part in zip(axes[row, 1:], ("palm", "finger")):
             ax.imshow(item[f"heatmaps_{part}"].max(axis=0), cmap="magma", vmin=0, vmax=1)
             ax.set_title(f"{part} heat maps (max over joints)", fontsize=9)
@@ -438,8 +508,9 @@ def success_curve(study: Study, p: Record, thresholds) -> np.ndarray:
 def figure_success(study: Study, evaluations: list, thresholds,
                    floor_records: dict[str, Record]) -> Figure:
     """Fig. 7 for ICVL and NYU: success frames (top) and per-joint mean errors (bottom) of every
-    published prediction file (``evaluations``), and, in a third column on its own data, Table
-    1's four variants (first seeds) and the constant offset on each stand-in."""
+    published prediction file (``evaluations``), and, in a third column on its own data (each
+    Table 1 column that was run: the stand-in, or the real dataset on the ``paper`` profile,
+    named in the title), Table 1's four variants (first seeds) and the constant offset."""
     fig, axes = plt.subplots(2, 3, figsize=(18, 9.5), gridspec_kw={"height_ratios": [1.1, 1]})
     for col, dataset in enumerate(("icvl", "nyu")):
         curves, per_joint, names = depth_eval.fig7_series(evaluations, dataset, thresholds)
@@ -449,7 +520,8 @@ def figure_success(study: Study, evaluations: list, thresholds,
         viz.plot_per_joint_errors(per_joint, names, axes[1, col], legend=False,
                                   highlight=[PAPER_ROW])
     ours, per_joint = {}, {}
-    for column in study.table("1")["datasets"]:
+    columns = present_columns(study)
+    for column in columns:
         dataset = study.dataset_for(column)
         for label, name in study.group("1").items():
             records = study.of(dataset, name)
@@ -463,7 +535,8 @@ def figure_success(study: Study, evaluations: list, thresholds,
             per_joint[f"Cross+HM, {dataset}"] = np.nanmean(frame_errors(study, full[0]), axis=0)
     viz.plot_success_frames(thresholds, ours, axes[0, 2], highlight=[
         k for k in ours if k.startswith("Cross+HM")],
-        title=f"ours on the stand-ins ({study.profile} profile): other data")
+        title="ours, canonical 21-joint layout, on\n" + "\n".join(
+            column_data(study, column) for column in columns))
     if per_joint:
         viz.plot_per_joint_errors(per_joint, JOINT_NAMES, axes[1, 2], legend=True)
         axes[1, 2].tick_params(axis="x", labelsize=6)
@@ -483,10 +556,12 @@ def qualitative_frames(study: Study, dataset: str, name: str,
 
 def figure_qualitative(study: Study, name: str = "cross_hm",
                        quantiles=FIG8_QUANTILES) -> Figure:
-    """Fig. 8: for each Table 1 stand-in, test depth frames at fixed quantiles of ``name``'s
-    error (:func:`qualitative_frames`), cropped around the hand, with the true (green) and the
-    predicted (red) skeleton."""
-    columns = study.table("1")["datasets"]
+    """Fig. 8: for each Table 1 column that was run (the stand-in, or the real dataset on the
+    ``paper`` profile, named in each title), test depth frames at fixed quantiles of ``name``'s
+    error (:func:`qualitative_frames`), cropped around the hand's labelled joints, with the true
+    (green) and the predicted (red) skeleton on them (ICVL labels only the five fingertips of
+    the canonical layout: the other joints are neither drawn nor scored)."""
+    columns = present_columns(study)
     fig, axes = plt.subplots(len(columns), len(quantiles),
                              figsize=(3.2 * len(quantiles), 3.4 * len(columns)), squeeze=False)
     for row, column in enumerate(columns):
@@ -496,16 +571,19 @@ def figure_qualitative(study: Study, name: str = "cross_hm",
         picks = qualitative_frames(study, dataset, name, quantiles)
         frames = sample_images(run, [p["index"][i] for i, _ in picks])
         for ax, (i, error), depth, q in zip(axes[row], picks, frames, quantiles):
-            truth, pred = p["kp2d"][i], p["kp2d_pred"][i]
+            labelled = np.asarray(p["labelled"][i], bool)[:, None]
+            truth = np.where(labelled, p["kp2d"][i], np.nan)
+            pred = np.where(labelled, p["kp2d_pred"][i], np.nan)
             box = np.concatenate([truth, pred])
-            lo, hi = box.min(axis=0) - 12, box.max(axis=0) + 12
+            lo, hi = np.nanmin(box, axis=0) - 12, np.nanmax(box, axis=0) + 12
             hand = np.where(depth > 0, depth, np.nan)
             ax.imshow(hand, cmap="gray_r")
             viz.draw_skeleton(ax, truth, colour="tab:green")
             viz.draw_skeleton(ax, pred, colour="tab:red")
             ax.set_xlim(lo[0], hi[0])
             ax.set_ylim(hi[1], lo[1])
-            ax.set_title(f"{dataset}, {round(100 * q)}th pct: {error:.1f} mm", fontsize=9)
+            ax.set_title(f"{study.tested_on(dataset)}\n{round(100 * q)}th pct: {error:.1f} mm",
+                         fontsize=7)
             ax.axis("off")
     fig.tight_layout()
     return fig

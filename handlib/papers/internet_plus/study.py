@@ -27,6 +27,12 @@ rate is about to return to its maximum (:func:`cycle_ends`).
 256², 2 × 2 on the 64² cheap profiles), bilinearly upsampled to the crop; its *background share*
 is the part of that map's mass outside the box of the hand's labelled joints
 (:func:`background_share`). Fig. 6's images are chosen by rule: evenly spaced test images.
+
+**The data behind each number.** Tables, figures and verdicts name their data from the runs' own
+data spec (``Study.tested_on``: the real dataset and split, or the synthetic stand-in), by
+:func:`data_of`. On the ``paper`` profile a dataset whose folder is not under ``data_root`` is
+not run: its table columns stay empty with the reason in the caption, its figure panels say so,
+and the claims on it are *not run* (``handlib.study.claim_inputs``).
 """
 from __future__ import annotations
 
@@ -61,6 +67,20 @@ SCHEDULES = {"as printed: period 2, multiplier 3": (2, 3),
 REPORTED_EPOCHS = {"STB": 45, "RHD": 189}
 #: Table 3's extractors: the registered model behind each row (the paper-size trunks).
 EXTRACTORS = {"InterNet": "resnet50", "InterNet+": "internet_plus_extractor"}
+
+
+def data_of(study: Study, paper_dataset: str) -> str:
+    """How tables, figures and verdicts name the data behind the paper's ``paper_dataset``: the
+    profile's dataset and test split (``Study.tested_on``), or why it was not run (its folder is
+    not under ``data_root``: ``Study.absent``)."""
+    return study.absent(paper_dataset) or study.tested_on(study.dataset_for(paper_dataset))
+
+
+def validated_on(study: Study, run: Run) -> str:
+    """How Fig. 7 and its claims name the data of a validation curve: the run's validation split
+    (``eval.split``) of its dataset, with the data that dataset is tested on."""
+    split = engine.resolve_config(run.config)["eval"]["split"]
+    return f"validation split {split} of {run.dataset} (test: {study.tested_on(run.dataset)})"
 
 
 # ----------------------------------------------------------------------------- Table 1
@@ -131,7 +151,7 @@ def table_epe(study: Study, table_id: str, columns: dict[str, str]) -> pd.DataFr
             for label, name in study.group(table_id).items()}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = papers.table(PAPER, table_id).index.name
-    frame.attrs = {"tested_on": "; ".join(f"{c}: {study.tested_on(study.dataset_for(d))}"
+    frame.attrs = {"tested_on": "; ".join(f"{c}: {data_of(study, d)}"
                                           for c, d in columns.items()),
                    "profile": study.profile}
     return frame
@@ -169,7 +189,7 @@ def table_5(study: Study) -> pd.DataFrame:
             for label, name in study.group("5").items()}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "Model"
-    frame.attrs = {"tested_on": study.tested_on(dataset), "profile": study.profile}
+    frame.attrs = {"tested_on": data_of(study, "InterHand2.6M"), "profile": study.profile}
     return frame
 
 
@@ -280,13 +300,19 @@ def pck_thresholds(study: Study) -> np.ndarray:
 
 
 def figure_pck(study: Study, floor_records: dict[str, Record]) -> Figure:
-    """Fig. 5: 3D PCK curves on STB and RHD (their stand-ins) of every model trained there,
-    with the constant mean pose; the legend gives each AUC over 20-50 mm."""
+    """Fig. 5: 3D PCK curves on the STB and RHD data (the datasets or their stand-ins, named in
+    each panel's title) of every model trained there, with the constant mean pose; the legend
+    gives each AUC over 20-50 mm. A dataset absent from ``data_root`` gets a panel that says so."""
     thresholds = pck_thresholds(study)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     spec = study.cfg["eval"]
     for ax, paper_dataset in zip(axes, ("STB", "RHD")):
         dataset = study.dataset_for(paper_dataset)
+        title = f"{paper_dataset}: {data_of(study, paper_dataset)}"
+        if dataset is None:
+            ax.set_axis_off()
+            ax.set_title(title, fontsize="x-small", wrap=True)
+            continue
         curves = {label: seed_mean([pck3d_curve(p, spec, thresholds)
                                     for p in study.of(dataset, name)])
                   for label, name in models_by_label(study).items() if study.of(dataset, name)}
@@ -295,7 +321,7 @@ def figure_pck(study: Study, floor_records: dict[str, Record]) -> Figure:
                                                                thresholds)
         viz.plot_pck_curves(thresholds, curves, ax=ax, xlabel="threshold (mm)",
                             ylabel="3D PCK", auc_range=AUC_RANGE, highlight=["InterNet+"],
-                            title=f"{paper_dataset}: {study.tested_on(dataset)}")
+                            title=title)
         ax.axvspan(*AUC_RANGE, color="0.92", zorder=0)
         ax.title.set_fontsize("x-small")
         ax.legend(fontsize="xx-small", loc="upper left")
@@ -358,7 +384,7 @@ def run_history(study: Study, run: Run) -> pd.DataFrame | None:
 def convergence_curves(study: Study, column: str = "val_epe_mm_predicted_hand") -> pd.DataFrame:
     """Epoch x "label, seed k": the validation EPE (GT H = N, as Table 2) per epoch of every
     InterNet and InterNet+ training on the STB data (Fig. 7: the ``convergence`` group's InterNet
-    seeds and the main comparison's InterNet+)."""
+    seeds and the main comparison's InterNet+); empty when the STB data is absent."""
     main = study.cfg["study"]["groups"]["main"]["runs"]
     dataset = study.dataset_for("STB")
     curves = {}
@@ -378,20 +404,24 @@ def main_run(study: Study, label: str, paper_dataset: str = "STB") -> Run:
 
 
 def figure_convergence(study: Study) -> Figure:
-    """Fig. 7: (a) InterNet's trainings, (b) InterNet+'s, validation EPE per epoch; the
-    InterNet+ panel marks its warm-restart cycle ends."""
+    """Fig. 7: (a) InterNet's trainings, (b) InterNet+'s, validation EPE per epoch on the STB
+    data's validation split (named in the title); the InterNet+ panel marks its warm-restart
+    cycle ends. Without the STB data, a figure that says why."""
+    if study.dataset_for("STB") is None:
+        return viz.note_figure(f"STB: {study.absent('STB')}")
     curves = convergence_curves(study)
+    run = main_run(study, "InterNet+")
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     for ax, model in zip(axes, ("InterNet", "InterNet+")):
         for column in [c for c in curves if c.split(",")[0] == model]:
             ax.plot(curves.index, curves[column], marker="o", markersize=3, label=column)
         ax.set(title=f"({'a' if model == 'InterNet' else 'b'}) {model}", xlabel="epoch")
         ax.legend(fontsize="small")
-    run = main_run(study, "InterNet+")
     scheduler = run.config["scheduler"]
     for end in cycle_ends(scheduler["T_0"], scheduler["T_mult"], run.config["train"]["epochs"]):
         axes[1].axvline(end, color="0.6", linestyle=":", linewidth=1)
     axes[0].set_ylabel("validation EPE (mm)")
+    fig.suptitle(validated_on(study, run), fontsize="small")
     fig.tight_layout()
     return fig
 
@@ -479,14 +509,19 @@ def qualitative_positions(p: Record, count: int) -> np.ndarray:
 
 
 def figure_feature_maps(study: Study) -> Figure:
-    """Fig. 6: for test images of STB and RHD (their stand-ins) the input crop, InterNet's and
-    InterNet+'s feature maps, and their predicted skeletons (the ground-truth hand's slot)."""
+    """Fig. 6: for test images of the STB and RHD data (named in the title: the datasets or their
+    stand-ins) the input crop, InterNet's and InterNet+'s feature maps, and their predicted
+    skeletons (the ground-truth hand's slot). A dataset absent from ``data_root`` has no rows and
+    the title says why; without either, a figure that says so."""
     main = study.cfg["study"]["groups"]["main"]["runs"]
     count = study.cfg["study"]["qualitative_samples"]
     columns = ["(a) input", "(b) InterNet features", "(c) InterNet+ features",
                "(d) InterNet output", "(e) InterNet+ output"]
+    present = [d for d in ("STB", "RHD") if study.dataset_for(d) is not None]
+    if not present:
+        return viz.note_figure("; ".join(f"{d}: {study.absent(d)}" for d in ("STB", "RHD")))
     rows = []
-    for paper_dataset in ("STB", "RHD"):
+    for paper_dataset in present:
         dataset = study.dataset_for(paper_dataset)
         records = {label: study.first(dataset, name) for label, name in main.items()}
         positions = qualitative_positions(records["InterNet+"], count)
@@ -520,9 +555,11 @@ def figure_feature_maps(study: Study) -> Figure:
                 ax.set_ylim(crop.shape[0], 0)
             if r == 0:
                 ax.set_title(columns[c], fontsize="x-small")
-        axes[r, 0].text(-0.05, 0.5, f"{paper_dataset}-like, test {int(item['index'])}",
+        axes[r, 0].text(-0.05, 0.5, f"{paper_dataset}, test {int(item['index'])}",
                         transform=axes[r, 0].transAxes, rotation=90, ha="right", va="center",
                         fontsize="x-small")
+    fig.suptitle("; ".join(f"{d}: {data_of(study, d)}" for d in ("STB", "RHD")),
+                 fontsize="small", wrap=True)
     fig.tight_layout()
     return fig
 
@@ -688,9 +725,8 @@ def _convergence_claims(study: Study) -> dict[str, dict]:
     curves = convergence_curves(study)
     if curves.empty:
         return {}
-    tested = study.tested_on(study.dataset_for("STB")) + ", validation split"
     base = {"profile": study.profile, "run": f"{study.experiment}/{study.profile}",
-            "tested_on": tested}
+            "tested_on": validated_on(study, main_run(study, "InterNet+"))}
     found = {}
     firsts = {model: curves[[c for c in curves if c.split(",")[0] == model][0]]
               for model in ("InterNet", "InterNet+")
@@ -752,9 +788,17 @@ ASSUMED_GPU_SAMPLES_PER_S = 600.0
 
 
 def reproduced_with_runs(study: Study, table_id: str, reproduced: pd.DataFrame) -> pd.DataFrame:
-    """``report.paper_vs_reproduced`` of a model table with its runs named."""
+    """``report.paper_vs_reproduced`` of a model table with its runs named; the caption names
+    each reproduced column left empty because its dataset is absent from ``data_root``, and
+    why."""
     from handlib.study import run_labels
 
-    return report.paper_vs_reproduced(papers.table(PAPER, table_id), reproduced,
-                                      run_labels(study, table_id), profile=study.profile)
+    table = report.paper_vs_reproduced(papers.table(PAPER, table_id), reproduced,
+                                       run_labels(study, table_id), profile=study.profile)
+    empty = [f"{column}: {study.absent(COLUMN_DATASETS[column])}" for column in reproduced.columns
+             if study.absent(COLUMN_DATASETS[column])]
+    if empty:
+        table.attrs["caption"] = (f"{table.attrs['caption']} Reproduced columns left empty: "
+                                  f"{'; '.join(empty)}.")
+    return table
 

@@ -15,30 +15,28 @@ the larger too (:func:`contrast_floors`).
 
 **Figure selections** by rule: Fig. 6 shows the interacting test frames with the most joints
 occluded by the other hand (ties: the earlier frame).
+
+**What the data was**: every table's caption and figure's title names it from the run's own data
+spec (``Study.tested_on``: the real dataset and split, or the stand-in). A paper dataset absent
+from ``data_root`` (``Study.absent``) is not run: its tables show as not run with the reason, and
+the claims scored on it get no entry (verdict "not run").
 """
 from __future__ import annotations
+
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from handlib import metrics, papers, study3d, viz
+from handlib import metrics, papers, report, study3d, viz
 from handlib.skeleton import JOINT_FINGER, JOINT_NAMES, NUM_JOINTS, WRIST
-from handlib.study import (Record, Study, claim_inputs, contrast_inputs, sample_images,
-                           seed_mean, validation_curves)
+from handlib.study import (Record, Study, claim_inputs, contrast_inputs, run_labels,
+                           sample_images, seed_mean, validation_curves)
 from handlib.study3d import (HANDS, JOINT_SETS, PROTOCOLS, TWO_HAND_BONES, box_centre_record,
                              epe_under, most_occluded_by_other_hand, mpjpe, protocol_epe,
                              scored_count, scorer, seed_mean_score)
-
-# ----------------------------------------------------------------------------- joint and frame sets
-
-
-# ----------------------------------------------------------------------------- scores
-
-
-# ----------------------------------------------------------------------------- the floor
-
 
 # ----------------------------------------------------------------------------- tables
 
@@ -54,10 +52,18 @@ def floor_table(study: Study, floor_records: dict[str, Record]) -> pd.DataFrame:
     return study3d.floor_table(study, floor_records, _models(study))
 
 
-def table_interhand(study: Study, dataset: str) -> pd.DataFrame:
+def _captioned(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """``frame`` with the caption ``report.styled`` shows: ``what``, then the data it was scored
+    on (its ``tested_on``)."""
+    frame.attrs["caption"] = f"{what}; {frame.attrs['tested_on']}"
+    return frame
+
+
+def table_interhand(study: Study, dataset: str | None) -> pd.DataFrame:
     """Beyond the paper (MS-FF prints no InterHand2.6M number): InterNet's InterHand2.6M metrics
     for every model (PoseNet predicts neither relative root nor hand type: empty)."""
-    return study3d.table_interhand(study, dataset, _models(study))
+    return _captioned(study3d.table_interhand(study, dataset, _models(study)),
+                      "InterNet's InterHand2.6M metrics of every model")
 
 
 def table_rhd(study: Study) -> pd.DataFrame:
@@ -76,6 +82,18 @@ def table_rhd(study: Study) -> pd.DataFrame:
     return frame
 
 
+def table1(study: Study) -> pd.DataFrame:
+    """Table 1 as *paper | reproduced | run* (``report.paper_vs_reproduced``); when its dataset is
+    absent from ``data_root``, the run column of the reproduced rows says why they were not
+    run."""
+    frame = report.paper_vs_reproduced(papers.table("msff", "1"), table_rhd(study),
+                                       run_labels(study, "1"), profile=study.profile)
+    reason = study.absent(study.table("1")["datasets"][0])
+    if reason is not None:
+        frame.loc[list(study.group("1")), ("run", "")] = reason
+    return frame
+
+
 def table_ground_truth(study: Study, dataset: str, floor: Record | None = None) -> pd.DataFrame:
     """Beyond the paper: what ground truth at test time is worth: EPE (mm) of every model under
     each protocol (:data:`PROTOCOLS`), and of the constant mean pose."""
@@ -88,7 +106,7 @@ def table_ground_truth(study: Study, dataset: str, floor: Record | None = None) 
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "Model"
     frame.attrs = {"tested_on": study.tested_on(dataset), "profile": study.profile}
-    return frame
+    return _captioned(frame, "EPE (mm) of every model under each ground-truth protocol")
 
 
 def table_joint_sets(study: Study, dataset: str, frames: str = "all",
@@ -111,7 +129,7 @@ def table_joint_sets(study: Study, dataset: str, frames: str = "all",
     frame.index.name = "Model"
     frame.attrs = {"tested_on": f"{study.tested_on(dataset)}, {frames} frames",
                    "profile": study.profile}
-    return frame
+    return _captioned(frame, "MPJPE (mm) of every model on each joint set")
 
 
 def per_joint_pooled(study: Study, dataset: str, frames: str = "interacting") -> pd.DataFrame:
@@ -145,7 +163,9 @@ def figure_learning_curves(study: Study) -> Figure:
         curves = learning_curves(study, dataset)
         for label in curves:
             ax.plot(curves.index, curves[label], marker="o", markersize=3, label=label)
-        ax.set(title=dataset, xlabel="epoch", ylabel="validation MPJPE (mm)")
+        ax.set(xlabel="epoch", ylabel="validation MPJPE (mm)")
+        ax.set_title(textwrap.fill(f"validation split of the runs tested on "
+                                   f"{study.tested_on(dataset)}", 60), fontsize="small")
     axes[0][0].legend(fontsize="small")
     fig.tight_layout()
     return fig
@@ -179,11 +199,13 @@ def figure_qualitative(study: Study, dataset: str) -> Figure:
     indices = reference["index"][positions]
     predictions = {label: study.first(dataset, name)["kp2d_pred"][positions]
                    for label, name in main.items() if study.of(dataset, name)}
-    return viz.comparison_grid(
+    fig = viz.comparison_grid(
         sample_images(run, indices), predictions, ground_truth=reference["kp2d"][positions],
         visible=reference["visible"][positions].astype(bool), bones=TWO_HAND_BONES,
         joint_finger=tuple(JOINT_FINGER) * HANDS,
         row_titles=[f"test frame {int(i)}" for i in indices])
+    fig.suptitle(study.tested_on(dataset), fontsize="small")
+    return fig
 
 
 # ----------------------------------------------------------------------------- claims
@@ -249,7 +271,9 @@ def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
     ``measure="2d"`` re-tests the claims by the normalised 2D error (:func:`error_2d`, the
     ground truth's hand slot) with the box-centre floor (:func:`box_centre_record`), beyond the
     paper: short runs whose 3D errors sit at the constant's can still be ordered in 2D. The
-    claims "at every joint" are then left out (their joint is chosen in 3D)."""
+    claims "at every joint" are then left out (their joint is chosen in 3D). Claims on a dataset
+    absent from ``data_root`` get no entry either (verdict "not run"; the chapter names the
+    absent datasets and why at its top)."""
     floor_records = floor_records or {}
     if measure == "2d":
         floor_records = {d: box_centre_record(p) for d, p in floor_records.items()}
@@ -264,8 +288,11 @@ def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
         if claim["testable_on"] == "not_here":
             continue
         cid = claim["id"]
+        dataset = (study.dataset_for(study.table("1")["datasets"][0]) if claim.get("table") == "1"
+                   else interacting)
+        if dataset is None:
+            continue
         if claim.get("table") == "1":
-            dataset = study.dataset_for(study.table("1")["datasets"][0])
             if measure == "2d":
                 score = floor_score = scorer(study, measure="2d")
                 note = ", 2D error"
@@ -335,6 +362,8 @@ def table_speed(bench: dict) -> pd.DataFrame:
         }
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "Model"
-    frame.attrs = {"device": bench["device_name"],
-                   "input_size": bench["settings"]["input_size"]}
+    size = bench["settings"]["input_size"]
+    frame.attrs = {"device": bench["device_name"], "input_size": size,
+                   "caption": f"every model at {size}² (random input, no dataset), measured on "
+                              f"{bench['device_name']}"}
     return frame
