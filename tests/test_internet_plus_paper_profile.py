@@ -149,5 +149,5 @@ def test_an_absent_dataset_leaves_its_columns_and_panels_empty_with_the_reason(t
     without_stb = Study(cfg, runs, {run.run_id: None for run in runs})
     assert ip.convergence_curves(without_stb).empty
     figure = ip.figure_convergence(without_stb)
-    assert figure.axes[0].get_title() == (
+    assert figure.axes[0].texts[0].get_text() == (
         f"STB: not run: STB/ is not under data_root {tmp_path}")
