@@ -41,7 +41,9 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from handlib import models
+from handlib.data.pipeline import resolve_spec
 from handlib.engine import autocast, memory_format, resolve_device
+from handlib.profiles import load_profile, resolve_run
 from handlib.results import device_name
 
 
@@ -97,7 +99,7 @@ def module_table(model: nn.Module, input_size: int, in_channels: int = 3,
     last call (of the first tensor when it returns several; empty for containers that are not
     called, such as a ``ModuleDict``), ``params (M)`` of its own and its children's, in
     millions), the compact replacement for a paper's architecture diagram."""
-    import torchinfo
+    import torchinfo  # here only: just the notebooks' module table needs it (the device has none)
 
     probe = next(model.parameters())
     was_training = model.training
@@ -236,8 +238,6 @@ def benchmark_config(config: dict, batch_sizes: Sequence[int] = (1,), device: st
                      counts_only: bool = False, **options) -> dict[str, Any]:
     """:func:`benchmark` of the model a run's ``config`` describes, fed the input its data
     gives it (``data.input_size``; 1 channel for ``data.modality: depth``, else 3)."""
-    from handlib.data.pipeline import resolve_spec
-
     data = resolve_spec(config.get("data", {}))
     kwargs = {key: value for key, value in config["model"].items() if key != "name"}
     return benchmark(config["model"]["name"], data["input_size"], batch_sizes, device,
@@ -292,8 +292,6 @@ def _bench_command(args: argparse.Namespace) -> int:
     options = {"compile": not args.no_compile, "warmup": args.warmup, "repeats": args.repeats}
     batches = _batch_sizes(args.batch)
     if args.chapter is not None:
-        from handlib.profiles import load_profile, resolve_run
-
         config = resolve_run(load_profile(args.chapter, args.profile), args.run)
         if args.input is not None:
             config["data"] = {**config.get("data", {}), "input_size": args.input}

@@ -16,7 +16,7 @@ import sys
 COMMAND_MODULES: tuple[str, ...] = (
     "handlib.papers",
     "handlib.depth_eval",
-    "handlib.engine",
+    "handlib.train_cli",
     "handlib.bench",
     "handlib.data.datasets_cli",
     "handlib.data.synthetic_cli",

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from handlib import metrics
+from handlib import metrics, papers
 from handlib.data.formats.depth import uvd_to_xyz
 
 SOURCE_URL = "https://github.com/xinghaochen/awesome-hand-pose-estimation/tree/master/evaluation"
@@ -423,8 +423,6 @@ def table2_comparison(
     and the note. Paper values come from ``handlib.papers.table("crossinfonet", "2")``. Pass
     ``evaluations`` (from :func:`table2_evaluations`) to reuse them.
     """
-    from handlib import papers
-
     paper = papers.table("crossinfonet", "2")
     rows = []
     for entry, result in evaluations if evaluations is not None else table2_evaluations(eval_root):

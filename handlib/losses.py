@@ -14,8 +14,9 @@ Heatmap losses (RCSF §3.3, CPN §3, HRNet):
   ``key`` selects the output (default ``heatmaps``).
 - ``ohkm``: online hard keypoint mining, RCSF eq. (2) / CPN §3.3: per sample, keep only the
   ``m`` joints with the largest ``e_bj`` and sum them (gradient flows only through those ``m``).
-- each paper's own losses live in its package and are registered in :data:`LOSSES` by
-  ``module:function`` (e.g. RCSF's eq. 3 and CPN's loss in ``handlib.papers.rcsf.losses``).
+- each paper's own losses live in its package, which registers them by ``module:function``
+  in the ``LOSSES`` dict of its ``__init__.py`` (e.g. RCSF's eq. 3 and CPN's loss, in
+  ``handlib.papers.rcsf.losses``); :data:`LOSSES` gathers them (``handlib.papers.registry``).
 
 The equations in the paper sum over joints (Σ_j), which fixes the relative weight of L_G (21
 terms) and L_R (m terms); we keep those sums. With Adam a common scale of the loss does not
@@ -27,6 +28,9 @@ import importlib
 from collections.abc import Callable
 
 import torch
+
+from handlib import papers
+from handlib.codecs.heatmap3d import render_volumes
 
 LossFn = Callable[[dict, dict], dict[str, torch.Tensor]]
 
@@ -103,8 +107,6 @@ def internet() -> LossFn:
     over voxels; ``rel_root_depth``, the L1 of the relative root depth (bins) where
     ``root_depth_weight`` is 1; ``hand_type``, the binary cross-entropy of the two hand-type
     logits. Each is a mean over the batch, as in the reference."""
-    from handlib.codecs.heatmap3d import render_volumes
-
     def loss(outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
         volumes = outputs["heatmaps3d"].float()
         depth_bins, height, width = volumes.shape[-3:]
@@ -125,17 +127,15 @@ def internet() -> LossFn:
     return loss
 
 
-#: Loss name -> ``module:function`` (shared losses here, each paper's own in its package).
-LOSSES: dict[str, str] = {
+#: The shared losses: name -> ``module:function``.
+CORE: dict[str, str] = {
     "heatmap_mse": "handlib.losses:heatmap_mse",
     "ohkm": "handlib.losses:ohkm",
     "internet": "handlib.losses:internet",
-    "rcsf": "handlib.papers.rcsf.losses:rcsf",
-    "cpn": "handlib.papers.rcsf.losses:cpn",
-    "zb_posenet": "handlib.papers.msff.posenet:zb_posenet_loss",
-    "resunet": "handlib.papers.resunet.models:resunet_loss",
-    "crossinfonet": "handlib.papers.crossinfonet.models:crossinfonet_loss",
 }
+
+#: Every registered loss: the shared ones and each paper's (its package's ``LOSSES``).
+LOSSES: dict[str, str] = papers.registry(CORE, "LOSSES")
 
 
 def module_of(name: str) -> str:

@@ -7,9 +7,10 @@ joint's visibility kind (visible, self-occluded, hidden by an object, by the oth
 frame), which no public benchmark offers. This module puts the chapters' trained runs on it.
 
 **Evaluation only.** The models are the runs each chapter trains under the same profile
-(``configs/occlusion.yaml``: per chapter, a stand-in dataset and a group of runs, first seed),
-found through ``handlib.study`` and reused through ``handlib.engine.load_or_train`` (their
-checkpoints). Nothing is trained here that the chapter would not train.
+(each paper's ``paper.yaml`` ``book: occlusion``: a stand-in dataset and a group of runs, first
+seed, gathered by :func:`load_config`), found through ``handlib.study`` and reused through
+``handlib.engine.load_or_train`` (their checkpoints). Nothing is trained here that the chapter
+would not train.
 
 **The frames** (:func:`render_test_set`): three test sets rendered once by the synthetic engine at
 one size, with the engine's own scene (no dataset's preset): the ordinary ``test`` split, the
@@ -34,7 +35,12 @@ and a bootstrap interval over hands (:func:`breakdown`).
 
 **The floor** (:func:`floor_errors`): a prediction that ignores the image: every joint at the
 centre of the hand's box in 2D, the mean wrist-relative pose of the engine's ``val`` frames in
-3D. A model at the floor has learnt nothing that carries over to these frames.
+3D (``handlib.floors``, left hands mirrored). A model at the floor has learnt nothing that
+carries over to these frames.
+
+Length: one module, for now: the benchmark's frames, its per-model predictions, its splits
+by visibility kind, finger and viewpoint, its bootstrap intervals, its claims and its figures
+read as one experiment from top to bottom; the figures are the part to split out next.
 """
 from __future__ import annotations
 
@@ -42,13 +48,16 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from handlib import engine, metrics, papers, report, results, study, viz
+from handlib import engine, floors, metrics, papers, report, results, study, viz
+from handlib.bench import benchmark_config
 from handlib.data import presets
 from handlib.data.hand_model import palm_to_camera
 from handlib.data.pipeline import PoseDataset, build_codec, kind_codes
+from handlib.data.synthetic import GENERATOR_VERSION, SyntheticHands
 from handlib.profiles import load_profile
 from handlib.skeleton import FINGERS, JOINT_FINGER, NUM_JOINTS, WRIST
 
@@ -102,8 +111,20 @@ class Model:
 
 
 def load_config(profile: str, **overrides) -> dict:
-    """The benchmark's settings under ``profile`` (``configs/occlusion.yaml``)."""
-    return load_profile(EXPERIMENT, profile, **overrides)
+    """The benchmark's settings under ``profile`` (``configs/occlusion.yaml``) and the papers
+    it benchmarks, each from its own folder (paper.yaml ``book: occlusion``, for every paper
+    that has one): ``chapters`` (paper -> ``name``, ``dataset``, ``group``, ``main``) and
+    ``claims`` (each paper's occlusion claim, its ``paper`` added)."""
+    cfg = load_profile(EXPERIMENT, profile, **overrides)
+    cfg["chapters"], cfg["claims"] = {}, []
+    for paper in papers.PAPERS:
+        place = papers.book(paper)
+        if "occlusion" in place:
+            entry = place["occlusion"]
+            cfg["chapters"][paper] = {"name": place["name"], "dataset": entry["dataset"],
+                                      "group": entry["group"], "main": entry["main"]}
+            cfg["claims"].append({"paper": paper, **entry["claim"]})
+    return cfg
 
 
 def models(cfg: dict, *, data_root=None, seed: int = 0, device: str = "auto") -> list[Model]:
@@ -137,8 +158,6 @@ def models(cfg: dict, *, data_root=None, seed: int = 0, device: str = "auto") ->
 def render_test_set(cfg: dict, test_set: str, frames: int | None = None, split: str | None = None):
     """The rendered frames of ``test_set`` (``cfg["test_sets"]``), RGB and depth, cached by the
     engine; ``split`` overrides the set's split (the floor's ``val`` frames)."""
-    from handlib.data.synthetic import SyntheticHands
-
     if test_set not in cfg["test_sets"]:
         raise ValueError(f"occlusion benchmark: no test set {test_set!r}; the test sets are "
                          f"{', '.join(cfg['test_sets'])}")
@@ -244,8 +263,6 @@ def model_dataset(model: Model, source) -> PoseDataset:
 def _digest(model: Model, cfg: dict, test_set: str) -> str:
     """What a saved benchmark record depends on: the run's configuration (its hash covers the
     code) and the frames (scene, test set, count, generator version)."""
-    from handlib.data.synthetic import GENERATOR_VERSION
-
     what = {"run": engine.config_hash(model.run.config), "scene": cfg["scene"],
             "test_set": cfg["test_sets"][test_set], "frames": cfg["frames"],
             "generator": GENERATOR_VERSION}
@@ -345,18 +362,17 @@ def _as_right_hands(points: np.ndarray, side: np.ndarray) -> np.ndarray:
 
 
 def floor_errors(hands: Hands, mean_pose: np.ndarray) -> Record:
-    """The floor's errors: every joint at the centre of its hand's box in 2D, ``mean_pose``
-    (21, 3), a right hand's wrist-relative mean pose, in 3D (mirrored for left hands)."""
-    low, high = hands.kp2d.min(axis=1), hands.kp2d.max(axis=1)
-    centre = np.repeat(((low + high) / 2)[:, None], NUM_JOINTS, axis=1)
+    """The floor's errors: every joint at the centre of its hand's box in 2D
+    (``handlib.floors.box_centres``), ``mean_pose`` (21, 3), a right hand's wrist-relative mean
+    pose, in 3D (mirrored for left hands)."""
     pose = _as_right_hands(np.repeat(mean_pose[None], len(hands), axis=0), hands.side)
-    return errors_of({"kp2d": centre, "kp3d_rel": pose}, hands)
+    return errors_of({"kp2d": floors.box_centres(hands.kp2d), "kp3d_rel": pose}, hands)
 
 
 def mean_pose(hands: Hands) -> np.ndarray:
-    """(21, 3) the mean wrist-relative pose of ``hands`` as right hands (left hands mirrored)."""
-    relative = hands.kp3d - hands.kp3d[:, WRIST:WRIST + 1]
-    return _as_right_hands(relative, hands.side).mean(axis=0)
+    """(21, 3) the mean wrist-relative pose of ``hands`` as right hands (left hands mirrored
+    first, ``handlib.floors.mean_pose``)."""
+    return floors.mean_pose(_as_right_hands(hands.kp3d, hands.side))
 
 
 # ----------------------------------------------------------------------------- the benchmark
@@ -729,8 +745,6 @@ def cost(bench: Benchmark, *, measure_speed: bool = True) -> pd.DataFrame:
     builds it, measured with ``handlib.bench`` on this machine; saved as ``cost.json`` in the
     benchmark's profile folder and reused when it holds the same settings and models measured
     on a device of the same name."""
-    from handlib.bench import benchmark_config
-
     settings = bench.cfg["cost"]
     device = str(engine.resolve_device(
         engine.resolve_config(bench.models[0].run.config)["train"]["device"]))
@@ -793,8 +807,6 @@ def _style(bench: Benchmark, key: str) -> dict:
 def figure_frames(bench: Benchmark, count: int = 3):
     """The same frames as RGB and as depth: the first ``count`` frames of each test set (frame
     order, no choice), ground-truth skeletons with hidden joints hollow."""
-    import matplotlib.pyplot as plt
-
     sets = list(bench.cfg["test_sets"])
     fig, axes = plt.subplots(2 * len(sets), count, figsize=(2.2 * count, 4.4 * len(sets)),
                              squeeze=False)
@@ -820,8 +832,6 @@ def figure_frames(bench: Benchmark, count: int = 3):
 def figure_pck(bench: Benchmark):
     """PCK against the threshold (fraction of the hand's box) of every model and the floor,
     one panel per test set, over all joints."""
-    import matplotlib.pyplot as plt
-
     grid, sets = thresholds(bench.cfg), list(bench.cfg["test_sets"])
     fig, axes = plt.subplots(1, len(sets), figsize=(5.0 * len(sets), 4.2), sharey=True)
     for ax, test_set in zip(np.atleast_1d(axes), sets):
@@ -849,8 +859,6 @@ def occluded_fraction_curves(bench: Benchmark, which: str) -> pd.DataFrame:
 def figure_occluded_fraction(bench: Benchmark):
     """2D AUC and 3D MPJPE against the fraction of the hand's joints that are hidden (binned),
     one curve per model and the floor, over the three test sets pooled."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.2))
     for ax, which in zip(axes, MEASURES):
         curves = occluded_fraction_curves(bench, which)
@@ -867,8 +875,6 @@ def figure_occluded_fraction(bench: Benchmark):
 def figure_cost(bench: Benchmark, costs: pd.DataFrame):
     """Accuracy against cost: each model's 2D AUC over every test set's joints pooled against
     its GMACs (log scale), main models filled, baselines hollow."""
-    import matplotlib.pyplot as plt
-
     grid = thresholds(bench.cfg)
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for key in bench.keys():

@@ -1,6 +1,6 @@
 """Paper-versus-reproduced tables and claim verdicts: how every chapter reports its results.
 
-Two rules from the book's design (DESIGN.md, "Results and the book") live here:
+Two rules of the book's design (``book/design.md``, "Results and the book") live here:
 
 1. Every paper table is shown as *paper value | reproduced value | which run*.
    :func:`paper_vs_reproduced` lines a transcribed table (:func:`handlib.papers.table`) up with a
@@ -38,14 +38,19 @@ between; ``d`` is then the plain difference, subject minus reference.
 """
 from __future__ import annotations
 
+import datetime
+import inspect
 import math
+import numbers
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from handlib import papers
+from handlib import papers, results
+from handlib.metrics import record_rows
 
 VERDICTS: tuple[str, ...] = ("holds", "does not hold", "inconclusive")
 DEFAULT_RELATIVE_MARGIN = 0.01
@@ -65,7 +70,6 @@ def paired_bootstrap_margin(score, subject: Mapping, reference: Mapping, *,
     (e.g. a model's error on fingertips and on palm joints) are compared with ``subject`` and
     ``reference`` the same record."""
     reference_score = score if reference_score is None else reference_score
-    from handlib.metrics import record_rows
 
     count = len(subject["index"])
     if len(reference["index"]) != count or not np.array_equal(subject["index"],
@@ -129,6 +133,16 @@ def paper_vs_reproduced(paper_table: pd.DataFrame, reproduced: pd.DataFrame,
     return out
 
 
+def docstring_markdown(obj) -> str:
+    """``obj``'s docstring (a module's: the equations it implements and the choices recorded where
+    the paper is silent) as Markdown for a chapter page: Sphinx's inline markup (````code````,
+    ``:func:`name```) becomes Markdown code, so the page shows the source's own words and
+    cannot drift from them."""
+    text = inspect.getdoc(obj) or ""
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", text)
+    return re.sub(r"``([^`]+)``", r"`\1`", text)
+
+
 def styled(frame: pd.DataFrame, title: str | None = None):
     """A table for the book: numbers rounded for reading, NaN and None as an en dash, long text
     columns wrapped, and a caption (default: "<source>. <caption>" from ``frame.attrs``).
@@ -147,8 +161,6 @@ def styled(frame: pd.DataFrame, title: str | None = None):
     characters) in every row, such as a table's one run label, is said once, in the caption
     ("run: ..."), not in every row.
     """
-    import numbers
-
     dash = "\u2013"
 
     def number(value) -> str:
@@ -399,10 +411,6 @@ def save_verdicts(verdicts: pd.DataFrame, chapter: str, profile: str) -> None:
     """Save a chapter's verdict table (:func:`verdict_table`) as
     ``<results>/<chapter>/<profile>/verdicts.json`` (atomically, with the commit and the time),
     for the book's scoreboard (``handlib.scoreboard``)."""
-    import datetime
-
-    from handlib import results
-
     table = verdicts.reset_index()
     rows = table.astype(object).where(table.notna(), None)
     results.write_json_atomic(results.results_root() / chapter / profile / VERDICTS_FILE, {
@@ -417,8 +425,6 @@ def load_verdicts(chapter: str, profile: str) -> dict | None:
     """The saved verdicts of ``chapter`` under ``profile`` (:func:`save_verdicts`), with
     ``verdicts`` as a DataFrame indexed by claim; ``None`` when the chapter has not been run on
     that profile."""
-    from handlib import results
-
     path = results.results_root() / chapter / profile / VERDICTS_FILE
     if not path.is_file():
         return None

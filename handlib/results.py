@@ -35,7 +35,9 @@ from typing import IO, Any
 
 import numpy as np
 import pandas as pd
+import torch
 
+import handlib
 from handlib.paths import REPO_ROOT, results_root
 
 RUN_FILE = "run.json"
@@ -132,10 +134,6 @@ def git_state(repo: Path = REPO_ROOT) -> dict[str, Any]:
 
 
 def library_versions() -> dict[str, str]:
-    import torch
-
-    import handlib
-
     return {
         "python": platform.python_version(),
         "handlib": handlib.__version__,
@@ -147,8 +145,6 @@ def library_versions() -> dict[str, str]:
 
 def device_name(device: str) -> str:
     """A human-readable name of ``device`` ("cpu", "cuda", "cuda:1"): GPU model or CPU model."""
-    import torch
-
     if str(device).startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
     name = platform.processor() or platform.machine()

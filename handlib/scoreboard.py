@@ -12,15 +12,19 @@ Every number is counted from files, like the rest of the book:
   stand-in, the authors' published predictions, a real dataset, a measurement that needs no
   data, or the paper's own printed tables.
 
+The papers are found in their folders (``handlib.papers.PAPERS``), each paper.yaml's ``book``
+block giving its short name and chapter: a new paper joins the scoreboard with no edit here.
 A chapter not yet run on a profile has no verdict file: its row says so, and nothing is counted.
 """
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
 
-from handlib import papers, report
+from handlib import occlusion, papers, report
+from handlib.paths import REPO_ROOT
 from handlib.profiles import load_profile
 
 CHAPTER = "scoreboard"
@@ -35,13 +39,18 @@ DATA_KINDS = ("synthetic stand-in", "real published predictions", "real dataset"
 
 
 def load_config(profile: str) -> dict:
-    return load_profile(CHAPTER, profile)
+    """The scoreboard's settings under ``profile`` (``configs/scoreboard.yaml``) and its papers,
+    found in their folders: ``chapters``, paper -> its chapter's notebook, in the book's order
+    (``handlib.papers.PAPERS``, paper.yaml ``book``)."""
+    cfg = load_profile(CHAPTER, profile)
+    cfg["chapters"] = {paper: papers.book(paper)["notebook"] for paper in papers.PAPERS}
+    return cfg
 
 
 def section_link(notebook: str, heading: str | None) -> str | None:
     """The address of a chapter section on the built book: ``<notebook>.html#<id>``, with the
     id Sphinx gives the heading (docutils' ``make_id``)."""
-    from docutils.nodes import make_id
+    from docutils.nodes import make_id  # Sphinx's (the book extra), not handlib's own
 
     return None if heading is None else f"{notebook}.html#{make_id(heading)}"
 
@@ -62,10 +71,6 @@ def artefacts(paper: str) -> list[dict]:
 def headings(notebook: str) -> set[str]:
     """The text of every markdown heading of ``notebooks/<notebook>.ipynb``: the sections a
     link can name."""
-    import json
-
-    from handlib.paths import REPO_ROOT
-
     path = REPO_ROOT / "notebooks" / f"{notebook}.ipynb"
     if not path.is_file():
         raise ValueError(f"the scoreboard names notebook {notebook!r}, but {path} does not exist")
@@ -124,8 +129,6 @@ def scoreboard(profile: str) -> pd.DataFrame:
     tables and figures regenerated (fully, partly, not), its claims that hold, do not hold and
     are inconclusive on ``profile``, what data the verdicts rest on, where they come from, and
     the verdict of its occlusion claim on the book's benchmark."""
-    from handlib import occlusion
-
     cfg = load_config(profile)
     bench = report.load_verdicts(occlusion.EXPERIMENT, profile)
     bench_claims = {c["paper"]: c["id"] for c in occlusion.claims(occlusion.load_config(profile))}
@@ -138,7 +141,7 @@ def scoreboard(profile: str) -> pd.DataFrame:
                        for level in REGENERATED}
         claim_id = bench_claims.get(paper)
         rows.append({
-            "paper": f'<a href="{notebook}.html">{cfg["names"][paper]}</a>',
+            "paper": f'<a href="{notebook}.html">{papers.book(paper)["name"]}</a>',
             "tables and figures": len(listed),
             "regenerated": regenerated["yes"], "partly regenerated": regenerated["partial"],
             "not regenerated": regenerated["no"],

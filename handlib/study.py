@@ -32,6 +32,10 @@ the same results folder. Each run is trained (or reused) by ``handlib.engine.loa
 scored once on its test split (``eval.test_split``); its prediction record is saved next to its
 results (``handlib.results.write_predictions``) with the configuration hash, so that tables and
 figures can be rebuilt without the checkpoint, e.g. from committed gpu results on a CPU.
+
+Length: the machinery every chapter shares (runs, predictions, tables, claim inputs, the
+bench cache) in one module, so that a chapter imports one place; the claim inputs move to the
+claims evaluator (``handlib.claims``) as the papers' claims become declarations.
 """
 from __future__ import annotations
 
@@ -42,9 +46,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
-from handlib import engine, papers, report, results
+from handlib import engine, models, papers, report, results, viz
+from handlib.bench import benchmark_config
 from handlib.data import presets
+from handlib.data.pipeline import build_dataset
 from handlib.profiles import deep_merge, load_profile, resolve_run
 
 Record = dict[str, np.ndarray]
@@ -254,8 +261,6 @@ def predict_test_split(run: Run, experiment: str, profile: str, *, train: bool =
     results folder when this configuration made it, else (``train=True``) trained or reused
     and predicted, together with its records on the splits of ``eval.also_test_on``
     (:func:`split_predictions`); ``None`` when absent and ``train=False``."""
-    from handlib.data.pipeline import build_dataset
-
     folder = results.run_dir(experiment, profile, run.run_id)
     digest = engine.config_hash(run.config)
     also = engine.resolve_config(run.config)["eval"]["also_test_on"]
@@ -400,8 +405,6 @@ def sample_images(run: Run, indices) -> list[np.ndarray]:
     """The test samples at dataset ``indices`` as their source gives them (RGB uint8 image, or
     depth map): the frame in which a prediction record's keypoints lie (``kp2d`` in
     original-image pixels), so figures draw predictions on the images they belong to."""
-    from handlib.data.pipeline import build_dataset
-
     test_split = engine.resolve_config(run.config)["eval"]["test_split"]
     source = build_dataset(run.config["data"], test_split).source
     key = "depth" if run.config["data"].get("modality") == "depth" else "image"
@@ -421,8 +424,6 @@ def figure_for(study: Study, paper_dataset: str, draw: Callable[..., Any], *args
     ``paper_dataset``, or, when that dataset is absent from ``data_root``, a figure saying so."""
     dataset = study.dataset_for(paper_dataset)
     if dataset is None:
-        from handlib import viz
-
         return viz.note_figure(f"{paper_dataset}: {study.absent(paper_dataset)}")
     return draw(study, dataset, *args)
 
@@ -499,10 +500,6 @@ def runs_table(study: Study, val_metric: str) -> pd.DataFrame:
 
 def parameter_count(model_spec: dict) -> int:
     """Parameter count of a model spec ({name, **kwargs}), built on the meta device."""
-    import torch
-
-    from handlib import models
-
     kwargs = {key: value for key, value in model_spec.items() if key != "name"}
     with torch.device("meta"):
         return sum(p.numel() for p in models.build(model_spec["name"], **kwargs).parameters())
@@ -521,8 +518,9 @@ def training_estimate(cfg: dict, samples_per_s: float) -> dict:
 def first_records_floors(study: Study,
                          floor_of: Callable[[Record, str], Record]) -> dict[str, Record]:
     """Dataset -> ``floor_of(record, dataset)`` for the test record of the dataset's first run
-    that has one: a chapter's floor (a prediction that ignores the input) on the same test
-    samples and labels as its models'."""
+    that has one: a chapter's floor (a prediction that ignores the input, ``handlib.floors``) on
+    the same test samples and labels as its models'. Only the choice of record lives here; the
+    floors themselves are ``handlib.floors``' (which knows records, not studies)."""
     found = {}
     for dataset in study.cfg["study"]["datasets"]:
         records = [study.predictions[r.run_id] for r in study.runs if r.dataset == dataset
@@ -637,8 +635,6 @@ def bench_study(cfg: dict, *, measure: bool = True) -> dict | None:
     The result is saved as ``bench.json`` in the profile's results folder and reused when it
     holds the same settings measured on a device of the same name; ``measure=False`` only reads
     it (``None`` when absent)."""
-    from handlib.bench import benchmark_config
-
     settings = cfg["bench"]
     models_cfg = load_profile(cfg["chapter"], settings["models_of"]) if settings.get(
         "models_of") else cfg

@@ -22,9 +22,10 @@ truth used at inference": scale and handedness), for our runs (:data:`PROTOCOLS`
 
 **The floor.** An error metric has no fixed floor, so each claim is judged against the error of
 the *constant mean pose*: every test hand predicted as the mean wrist-relative pose of its slot
-over the training split (:func:`mean_pose_record`). A model worse than that has learnt nothing
-about the hand it sees; a claim whose compared values are all at or above it is inconclusive. In
-2D the floor is every joint at the centre of the hand's box (:func:`box_centre_record`).
+over the training split (``handlib.floors.mean_pose_record``; :func:`mean_pose` counts every
+joint of a present hand, this family's rule). A model worse than that has learnt nothing about
+the hand it sees; a claim whose compared values are all at or above it is inconclusive. In 2D the
+floor is every joint at the centre of the hand's box (``handlib.floors.box_centre_record``).
 
 **Joint and frame sets**: fingertips are the five TIP joints, palm joints the wrist and the
 five MCP joints (``handlib.skeleton``); occluded joints are those the ground truth marks not
@@ -38,9 +39,10 @@ import numpy as np
 import pandas as pd
 
 from handlib import codecs, metrics
-from handlib.data.pipeline import build_dataset, to_two_slots
+from handlib.data.pipeline import build_dataset
+from handlib.floors import mean_pose_record, training_mean_pose
 from handlib.profiles import resolve_run
-from handlib.skeleton import BONES, NUM_JOINTS, WRIST, PALM_JOINTS, TIP_JOINTS
+from handlib.skeleton import BONES, NUM_JOINTS, PALM_JOINTS, TIP_JOINTS
 from handlib.study import Record, Study, seed_mean
 
 HANDS = 2
@@ -153,47 +155,18 @@ def epe_under(study: Study, name: str, gt_scale: bool, gt_hand: bool):
 
 def mean_pose(study: Study, dataset: str) -> np.ndarray:
     """(2, 21, 3) the mean wrist-relative pose of each hand slot over the training split of
-    ``dataset`` (the labels of the first main run's training data)."""
+    ``dataset`` (the labels of the first run's training data on it), every joint of a present
+    hand counting (``handlib.floors.training_mean_pose``, ``joints="hand"``: this family's rule
+    since its first chapter, kept so that its floors do not change)."""
     run = next(r for r in study.runs if r.dataset == dataset)
     source = build_dataset(run.config["data"], run.config["train"].get("split", "train")).source
-    poses, valid = [], []
-    for index in range(len(source)):
-        sample = to_two_slots(source[index])
-        hands = np.asarray(sample["kp3d"], np.float64).reshape(HANDS, NUM_JOINTS, 3)
-        poses.append(hands - hands[:, WRIST:WRIST + 1])
-        valid.append(np.asarray(sample["hand_valid"], bool))
-    poses, valid = np.array(poses), np.array(valid)
-    poses[~valid] = np.nan
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(poses, axis=0)
-
-
-def mean_pose_record(p: Record, pose: np.ndarray) -> Record:
-    """The test record ``p`` with every hand predicted as ``pose`` ((2, 21, 3) wrist-relative,
-    :func:`mean_pose`) and the true hand type (so that every protocol scores it alike)."""
-    constant = np.broadcast_to(np.asarray(pose).reshape(1, HANDS * NUM_JOINTS, 3),
-                               np.shape(p["kp3d"]))
-    record = {key: value for key, value in p.items() if key not in ("kp3d_pred", "rel_root_pred")}
-    record["kp3d_rel_pred"] = np.nan_to_num(constant).astype(np.float32)
-    record["hand_type_pred"] = np.asarray(p["hand_valid"], np.float32)
-    return record
-
-
-def box_centre_record(p: Record) -> Record:
-    """The 2D floor: the test record ``p`` with every joint of a hand predicted at the centre of
-    that hand's ground-truth box (where the crop is centred: what a model that learnt nothing
-    about the hand's pose would best predict in 2D)."""
-    hands = np.asarray(p["kp2d"], np.float64).reshape(len(p["index"]), HANDS, NUM_JOINTS, 2)
-    labelled = np.asarray(p["labelled"], bool).reshape(hands.shape[:-1])
-    low = np.where(labelled[..., None], hands, np.inf).min(axis=2, keepdims=True)
-    high = np.where(labelled[..., None], hands, -np.inf).max(axis=2, keepdims=True)
-    with np.errstate(invalid="ignore"):  # an absent hand: inf - inf
-        centre = np.where(np.isfinite(low + high), (low + high) / 2, 0.0)
-    return {**p, "kp2d_pred": np.broadcast_to(centre, hands.shape).reshape(p["kp2d"].shape)}
+    return training_mean_pose((source[index] for index in range(len(source))), joints="hand")
 
 
 def floors(study: Study) -> dict[str, Record]:
-    """Dataset -> the constant mean-pose record on its test split (first main run's labels)."""
+    """Dataset -> the constant mean-pose record (``handlib.floors.mean_pose_record``) on its test
+    split (first main run's labels); the 2D re-tests score ``handlib.floors.box_centre_record``
+    of it."""
     main = study.cfg["study"]["groups"]["main"]["runs"]
     found = {}
     for dataset in study.cfg["study"]["datasets"]:

@@ -270,3 +270,31 @@ def test_screenshots_are_written_for_every_page_and_width(chromium, bad_site, tm
     names = sorted(p.relative_to(tmp_path / "shots").as_posix() for p in written)
     assert names == ["desktop/good.png", "desktop/other.png", "phone/good.png", "phone/other.png"]
     assert all(p.stat().st_size > 0 and p.read_bytes()[:4] == b"\x89PNG" for p in written)
+
+
+#: Each paper chapter shows its model's code, and the engine chapter its training loop, on the
+#: page itself (book/conventions.md, "Code on the page"): the object whose code must be visible.
+CODE_SHOWN = {
+    "notebooks/10_rcsf.html": "RCSF.forward", "notebooks/11_msff.html": "MSFF.forward",
+    "notebooks/12_internet_plus.html": "Extractor.forward",
+    "notebooks/13_resunet.html": "ResUnet.forward",
+    "notebooks/14_crossinfonet.html": "CrossInfoNet.forward", "notebooks/03_engine.html": "fit",
+}
+
+
+@pytest.mark.parametrize("relative", sorted(CODE_SHOWN))
+def test_chapter_shows_its_model_code(chromium, book, relative):
+    base, _ = book
+    shown = CODE_SHOWN[relative]
+    context = chromium.new_context(viewport=book_browser.VIEWPORTS["desktop"])
+    try:
+        page = context.new_page()
+        page.goto(base + relative)
+        block = page.locator("div.literal-block-wrapper").filter(
+            has=page.locator("div.code-block-caption", has_text=f"{shown} in"))
+        assert block.count() == 1, f"{relative}: no code block captioned {shown!r}"
+        assert block.first.is_visible(), f"{relative}: the code of {shown} is hidden"
+        code = block.first.locator("pre").inner_text()
+    finally:
+        context.close()
+    assert f"def {shown.split('.')[-1]}(" in code, f"{relative}: {shown}'s block shows {code[:80]!r}"

@@ -372,9 +372,12 @@ def test_config_hash_covers_the_code_behind_the_run(monkeypatch):
 
     base = {"model": {"name": "rcsf"}, "loss": {"name": "rcsf"}}
     modules = engine.code_modules(engine.resolve_config(base))
-    assert {"handlib.papers.rcsf.models", "handlib.papers.rcsf.losses", "handlib.engine",
+    assert {"handlib.papers.rcsf.models", "handlib.papers.rcsf.losses", "handlib.runs",
             "handlib.data.pipeline", "handlib.codecs.heatmap2d"} <= set(modules)
     followed = code_version.closure(modules)
+    # the run machinery: the loop, prediction, the configuration and the runtime
+    assert {"handlib.training", "handlib.evaluation", "handlib.runconfig",
+            "handlib.runtime"} <= set(followed)
     assert "handlib.papers.rcsf.cpn" in followed and "handlib.models.backbones" in followed
     assert "handlib.results" not in followed and "handlib.viz" not in followed
     digest = engine.config_hash(base)

@@ -189,3 +189,32 @@ def test_a_claim_without_table_or_source_and_a_wrong_data_root_are_clear_errors(
     assert "InterHand2.6M/ is not under data_root" in studies.missing_names(cfg)["InterHand2.6M"]
     with pytest.raises(ValueError, match="data_root"):
         studies.apply_parameters(load_profile("msff", "paper"))
+
+
+def test_the_2d_retest_scores_every_claim_in_2d_but_those_at_every_joint(cpu_study):
+    at_the_wrist = np.zeros((2, NUM_JOINTS, 3))
+    floor = {d: study3d.mean_pose_record(fake_predictions("msff", 0), at_the_wrist)
+             for d in cpu_study.cfg["study"]["datasets"]}
+    found = chapter.claim_results(cpu_study, floor, measure="2d")
+    testable = {c["id"] for c in papers.claims("msff") if c["testable_on"] != "not_here"}
+    assert set(found) == testable - {"every_joint_beats_internet", "every_joint_beats_posenet"}
+    assert found["beats_internet_rhd"]["tested_on"].endswith(", 2D error")
+    assert found["channel_conversion_helps"]["tested_on"].endswith(
+        ", all joints, all frames, 2D error")
+    in_3d = chapter.claim_results(cpu_study, floor)
+    assert in_3d["beats_internet_rhd"]["tested_on"].endswith(", GT S = N, GT H = N")
+    assert ", interacting frames, at the " in in_3d["every_joint_beats_internet"]["tested_on"]
+    assert found["channel_conversion_helps"]["floor"] != in_3d["channel_conversion_helps"]["floor"]
+
+
+def test_claims_on_a_dataset_absent_from_data_root_are_not_run(tmp_path):
+    (tmp_path / "RHD_published_v2").mkdir()  # InterHand2.6M missing
+    cfg = studies.apply_parameters(load_profile("msff", "paper"), data_root=tmp_path)
+    runs = studies.study_runs(cfg)
+    study = studies.Study(cfg, runs, {r.run_id: fake_predictions(r.name, r.seed) for r in runs})
+    found = chapter.claim_results(study)
+    table = report.verdict_table(papers.claims("msff"), found)
+    for cid in ("channel_conversion_helps", "fingertips_harder_msff"):  # runs and a contrast
+        assert table.loc[cid, "reason"].startswith(report.NOT_RUN)
+        assert "absent from data_root" in table.loc[cid, "tested on"]
+    assert table.loc["beats_internet_rhd", "verdict"] == "holds"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from handlib.data import presets, synthetic
+from handlib.data import preset_check, presets, synthetic
 from handlib.data.pipeline import build_dataset
 from handlib.data.stats import bone_ratios
 from handlib.paths import shared_data_dir
@@ -42,10 +42,10 @@ def assert_bone_ratios_match(name: str, preset3d: np.ndarray, real3d: np.ndarray
 
 def real_or_skip(name: str) -> dict:
     shared = shared_data_dir()
-    found = presets.real_statistics(name, shared) if shared is not None else None
+    found = preset_check.real_statistics(name, shared) if shared is not None else None
     if found is None:
-        pytest.skip(f"the real files behind {name} ({presets.REAL_FILES[name][1]}/"
-                    f"{presets.REAL_FILES[name][2]} in ../shared/data) are not on this machine")
+        pytest.skip(f"the real files behind {name} ({preset_check.REAL_FILES[name][1]}/"
+                    f"{preset_check.REAL_FILES[name][2]} in ../shared/data) are not on this machine")
     return found
 
 
@@ -62,7 +62,7 @@ def test_a_preset_sits_under_the_split_defaults_and_the_explicit_options():
 
 def test_every_preset_builds_and_names_a_source_for_every_option():
     for name, preset in presets.PRESETS.items():
-        params = presets.scene_params(name)
+        params = preset_check.scene_params(name)
         assert params.image_size == preset.image_size
         documented = {part.strip() for key in preset.sources for part in key.split(",")}
         undocumented = set(preset.options) - documented - {"image_size", "modality", "framing"}
@@ -144,7 +144,7 @@ def test_a_cold_cache_filled_by_two_processes_holds_what_one_process_renders(tmp
 # ------------------------------------------------------------------------------ real files
 @pytest.mark.parametrize("name", ["rhd_like", "interhand_like", "freihand_like"])
 def test_rgb_presets_match_their_real_samples(name):
-    real, ours = real_or_skip(name), presets.preset_statistics(name, PRESET_SAMPLES)
+    real, ours = real_or_skip(name), preset_check.preset_statistics(name, PRESET_SAMPLES)
     for statistic in ("box_px", "depth_mm"):
         if statistic in real:  # FreiHAND's MMPose conversion has no 3D
             assert_matches(statistic, ours[statistic], real[statistic])
@@ -154,32 +154,32 @@ def test_rgb_presets_match_their_real_samples(name):
 
 def test_the_interhand_preset_mixes_single_and_two_hand_frames_like_its_samples():
     assert len(real_or_skip("interhand_like")["box_px"]) > 4  # several frames hold two hands
-    hands_per_frame = np.bincount(presets.scene_geometry("interhand_like", 200)["frame"])
+    hands_per_frame = np.bincount(preset_check.scene_geometry("interhand_like", 200)["frame"])
     assert set(hands_per_frame) == {1, 2}
     assert 0.35 < np.mean(hands_per_frame == 1) < 0.65  # single_prob 0.5
 
 
 @pytest.mark.parametrize("name", ["nyu_like", "icvl_like"])
 def test_depth_presets_match_the_public_test_labels(name):
-    real, ours = real_or_skip(name), presets.preset_statistics(name, PRESET_SAMPLES)
+    real, ours = real_or_skip(name), preset_check.preset_statistics(name, PRESET_SAMPLES)
     for statistic in ("box_px", "depth_mm"):
         assert_matches(statistic, ours[statistic], real[statistic])
         low, high = np.percentile(ours[statistic], [1, 99])
         real_low, real_high = np.percentile(real[statistic], [5, 95])
         assert low <= real_low and real_high <= high, (statistic, real_low, real_high, low, high)
-    assert presets.get(name).num_joints == presets.REAL_FILES[name][3]
+    assert presets.get(name).num_joints == preset_check.REAL_FILES[name][3]
 
 
 def test_a_preset_without_real_files_says_which_have_them():
     with pytest.raises(ValueError, match="stb_like.*no real files.*rhd_like"):
-        presets.real_statistics("stb_like", Path("."))
+        preset_check.real_statistics("stb_like", Path("."))
 
 
 def test_the_comparison_table_has_a_row_per_real_statistic():
     if shared_data_dir() is None:
         pytest.skip("no shared data folder on this machine")
-    table = presets.comparison_table(shared_data_dir(), n=50)
-    assert set(table.index.get_level_values("preset")) <= set(presets.REAL_FILES)
+    table = preset_check.comparison_table(shared_data_dir(), n=50)
+    assert set(table.index.get_level_values("preset")) <= set(preset_check.REAL_FILES)
     assert table.loc[("nyu_like", "box_px"), "real hands"] == 8252
 
 

@@ -333,3 +333,26 @@ def test_paired_bootstrap_margin_is_the_spread_of_a_paired_difference(cpu_study)
     assert 2 * 0.5 * np.sqrt(0.25 / (N * 21)) < noise < 2 * 3 * np.sqrt(0.25 / (N * 21))
     with pytest.raises(ValueError, match="same test samples"):
         report.paired_bootstrap_margin(score, same, {**same, "index": same["index"] + 1})
+
+
+def test_claims_on_a_dataset_absent_from_data_root_are_not_run(tmp_path):
+    (tmp_path / "STB").mkdir()  # RHD missing: its claims are not run, and say why
+    cfg = studies.apply_parameters(load_profile("rcsf", "paper"), data_root=tmp_path)
+    runs = studies.study_runs(cfg)
+    study = studies.Study(cfg, runs, {r.run_id: fake_predictions(r.name, r.seed) for r in runs})
+    table = report.verdict_table(papers.claims("rcsf"), chapter.claim_results(study))
+    rhd = table.loc["beats_cpn101_rhd"]
+    assert rhd["verdict"] == "inconclusive" and rhd["reason"].startswith(report.NOT_RUN)
+    assert "absent from data_root" in rhd["tested on"]
+    assert "absent" in table.loc["low_res_first_beats_hrnet_like_rhd", "tested on"]
+    assert table.loc["beats_cpn101_stb", "verdict"] == "holds"
+    assert table.loc["beats_cpn101_stb", "tested on"].startswith("STB")
+
+
+def test_each_claim_is_tested_as_its_paper_yaml_declares(cpu_study):
+    found = chapter.claim_results(cpu_study)
+    # Table 4's claims compare the design group on RHD, Table 5's the sweep on STB
+    assert set(found["low_res_first_beats_hrnet_like_rhd"]["reproduced"]) == {
+        "ours", "Models in (2)"}
+    assert set(found["ohkm_m11_best"]["reproduced"]) == {11, 9, 13, 15, 17, 19, 21}
+    assert all(inputs["floor"] == chapter.PCK_FLOOR for inputs in found.values())

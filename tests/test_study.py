@@ -1,10 +1,12 @@
 """The shared study machinery: run expansion, one run-configuration builder for the notebooks and
 ``handlib train --chapter``, families, the split and device guards, and data_root checks."""
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from handlib import cli, engine, papers, profiles, report, results, study
 from handlib.profiles import PROFILE_NAMES, load_profile
@@ -164,7 +166,7 @@ def test_load_or_train_refuses_the_test_split(tmp_path, monkeypatch):
 
 
 def test_a_gpu_profile_refuses_to_start_on_a_cpu_unless_the_device_is_explicit(monkeypatch):
-    monkeypatch.setattr(engine.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     config = load_profile("rcsf", "gpu")
     run = study.study_runs(config)[0]
     with pytest.raises(ValueError, match="expects a GPU"):
@@ -176,14 +178,14 @@ def test_a_gpu_profile_refuses_to_start_on_a_cpu_unless_the_device_is_explicit(m
 
 def test_the_gpu_profile_on_a_cpu_fails_in_the_cli_with_one_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("HANDLIB_RESULTS", str(tmp_path))
-    monkeypatch.setattr(engine.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert cli.main(["train", "--chapter", "rcsf", "--profile", "gpu", "--run", "rcsf"]) == 2
     err = capsys.readouterr().err
     assert "expects a GPU" in err and "--device cpu" in err
 
 
 def test_loaders_never_start_more_workers_than_cores(monkeypatch):
-    monkeypatch.setattr(engine.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert engine.usable_workers(8) == 2
     assert engine.usable_workers(1) == 1 and engine.usable_workers(0) == 0
 

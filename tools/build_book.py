@@ -5,7 +5,8 @@ Usage: python tools/build_book.py --profile {smoke,cpu,gpu,paper}
 Notebooks execute in the order of _toc.yml, except a notebook whose metadata holds ``handbook:
 {execute_last: true}``, which runs after the others (the scoreboard counts their results).
 
-The sources are staged under _build/src (prose, configuration and the executed notebooks), so the
+The sources are staged under _build/src (prose, configuration, the package's source that chapters
+include and the executed notebooks), so the
 committed notebooks stay output-free. The cell papermill injects after each notebook's parameters
 cell (tagged ``injected-parameters``) is tagged ``remove-cell``: the pages show the profile in the
 output of the cell that resolves it, and the downloadable notebook keeps the cell. Jupyter Book renders with warnings as errors; execution
@@ -59,6 +60,9 @@ def stage_sources() -> list[str]:
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(REPO / name, STAGE / name)
     shutil.copytree(REPO / "book", STAGE / "book", ignore=shutil.ignore_patterns("results"))
+    # the package's source, for the chapters that show it ({literalinclude} ../handlib/...)
+    shutil.copytree(REPO / "handlib", STAGE / "handlib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.yaml"))
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
     notebooks = []
     for entry in toc_files(toc):

@@ -43,7 +43,10 @@ import numpy as np
 import torch
 
 from handlib import codecs
-from handlib.data import transforms
+from handlib.data import presets, transforms
+from handlib.data.formats import dataset_info, open_dataset
+from handlib.data.synthetic import SyntheticHands
+from handlib.data.two_hands import to_two_slots
 from handlib.metrics import bbox_size
 from handlib.skeleton import NUM_JOINTS, WRIST
 
@@ -121,7 +124,6 @@ def _check_preset(name: str | None, spec: dict) -> None:
     """A dataset preset's one-or-two hands must match the data spec's ``two_hands``."""
     if name is None:
         return
-    from handlib.data import presets
 
     two = bool(presets.get(name).options.get("two_hands", False))
     if two != bool(spec["two_hands"]):
@@ -137,8 +139,6 @@ def build_dataset(spec: dict, split: str, *, training: bool = False) -> "PoseDat
     """
     spec = resolve_spec(spec)
     if spec["source"] == "synthetic":
-        from handlib.data.synthetic import SyntheticHands
-
         if not spec["n"] or split not in spec["n"]:
             raise ValueError(f"no sample count for split {split!r}: set data.n.{split}")
         options = {"framing": "hand", "crop_padding": spec["crop_padding"],
@@ -151,8 +151,6 @@ def build_dataset(spec: dict, split: str, *, training: bool = False) -> "PoseDat
                                 **options)
         source.fill_cache()
     else:
-        from handlib.data.formats import open_dataset
-
         if spec["data_root"] is None:
             raise ValueError(f"data source {spec['source']!r} needs data_root: the folder "
                              "holding the dataset as its authors publish it")
@@ -168,7 +166,6 @@ def split_size(spec: dict, split: str) -> int | None:
     if spec["source"] == "synthetic":
         count = (spec["n"] or {}).get(split)
         return None if count is None else int(count)
-    from handlib.data.formats import open_dataset
 
     if spec["data_root"] is None:
         raise ValueError(f"data source {spec['source']!r} needs data_root: the folder "
@@ -193,7 +190,6 @@ def check_splits_have_samples(spec: dict, roles: dict[str, str]) -> None:
     if spec["source"] == "synthetic":
         raise ValueError(f"{named} of the synthetic data has no samples: set data.n."
                          f"{roles[empty[0]]} to a positive count")
-    from handlib.data.formats import dataset_info
 
     info = dataset_info(spec["source"])
     copy_sizes = []
@@ -216,38 +212,6 @@ def kind_codes(sample: dict, shape: tuple[int, ...]) -> np.ndarray:
         return np.full(shape, -1, np.int8)
     return np.vectorize(lambda w: _KIND_CODES.get(str(w), -1), otypes=[np.int8])(
         np.asarray(words, dtype=object)).reshape(shape)
-
-
-def to_two_slots(sample: dict) -> dict:
-    """A sample in the two-hand layout (right hand first, then left; ``hand_valid`` (2,)): a
-    one-hand sample fills the slot of its ``side``; the other slot is unlabelled."""
-    if np.ndim(sample["kp2d"]) == 3:
-        return sample
-    side = sample.get("side")
-    if side not in ("right", "left"):
-        raise ValueError(f"a two-hand codec needs each hand's side; this sample's side is "
-                         f"{side!r}")
-    slot = 0 if side == "right" else 1
-    out = dict(sample)
-    for key, fill in (("kp2d", 0.0), ("kp3d", np.nan), ("visible", False)):
-        if key in sample:
-            value = np.asarray(sample[key])
-            both = np.full((2, *value.shape), fill, dtype=value.dtype)
-            both[slot] = value
-            out[key] = both
-    labelled = np.asarray(sample.get("labelled", np.ones(NUM_JOINTS, bool)), bool)
-    out["labelled"] = np.stack([labelled if k == slot else np.zeros_like(labelled)
-                                for k in range(2)])
-    out["hand_valid"] = np.array([slot == 0, slot == 1])
-    if "bbox" in sample:
-        out["bbox"] = np.stack([np.asarray(sample["bbox"], np.float32) if k == slot
-                                else np.zeros(4, np.float32) for k in range(2)])
-    occlusion = sample.get("meta", {}).get("occlusion")
-    if occlusion is not None:
-        blank = ["unannotated"] * NUM_JOINTS
-        out["meta"] = {**sample["meta"],
-                       "occlusion": [list(occlusion) if k == slot else blank for k in range(2)]}
-    return out
 
 
 class PoseDataset(torch.utils.data.Dataset):

@@ -39,7 +39,12 @@ occluded by an ``object``, by the ``other_hand``, or ``self``-occluded. Joint sp
 least ``MIN_RADIUS_PX`` wide, so a joint's pixel always shows its own sphere unless something
 hides it.
 
-The sample is the canonical sample of DESIGN.md plus ``mask`` (H,W int8 part id, ``PART_NAMES``;
+Length: one module, because a sample's randomness is read top to bottom in one place: the
+parameters, the scene sampler, the hand placement, the occluders, the labels from the z-buffer
+and the dataset with its shard cache all draw from the one per-sample generator, and splitting
+them would scatter the order in which it is consumed (which fixes every sample).
+
+The sample is the canonical sample (``book/design.md``) plus ``mask`` (H,W int8 part id, ``PART_NAMES``;
 the second hand's parts are offset by ``SECOND_HAND_OFFSET``). Two hands: leading axis 2 (index 0
 the right hand, 1 the left, as in InterHand2.6M) and ``hand_valid`` (2,).
 """
@@ -58,8 +63,11 @@ import cv2
 import numpy as np
 import torch
 
-from handlib.data import appearance, hand_model
+from handlib.data import appearance, hand_model, presets
 from handlib.data.render import plane_depth, render
+from handlib.data.shard_cache import ShardCache
+from handlib.data.two_hands import to_two_slots
+from handlib.paths import cache_dir
 from handlib.skeleton import FINGERS, JOINT_FINGER, NUM_JOINTS, PALM_JOINTS, PARENTS, finger_joints
 
 #: Bump whenever a change alters any generated sample; cached shards are keyed by it.
@@ -185,8 +193,6 @@ def make_params(split: str, image_size: int, preset: str | None = None,
                          f"preset, {', '.join(sorted(fields))}")
     base = {}
     if preset is not None:
-        from handlib.data import presets
-
         base = {k: v for k, v in presets.get(preset).options.items() if k != "image_size"}
     merged = {**base, **SPLIT_DEFAULTS[split],
               **{k: v for k, v in options.items() if v is not None}}
@@ -748,9 +754,7 @@ def _assemble(params, split, seed, index, scene, part, rng, buffers) -> dict:
 
 def _single_in_two_slots(sample: dict, valid: bool) -> dict:
     """A one-hand frame in the two-hand layout, as InterHand2.6M's single-hand frames: the
-    absent hand's slot is unlabelled and not valid (``handlib.data.pipeline.to_two_slots``)."""
-    from handlib.data.pipeline import to_two_slots
-
+    absent hand's slot is unlabelled and not valid (``handlib.data.two_hands.to_two_slots``)."""
     slot = 0 if sample["side"] == "right" else 1
     out = to_two_slots(sample)
     out["side"] = np.array(["right", "left"])
@@ -793,9 +797,6 @@ class SyntheticHands(torch.utils.data.Dataset):
                                   occluder_prob=occluder_prob, **options)
         self._cache = None
         if cache:
-            from handlib.data.shard_cache import ShardCache
-            from handlib.paths import cache_dir
-
             folder = cache_dir() / "synthetic" / f"{split}-s{seed}-{self.params.key}"
             # one sample at a time is fastest on a CPU (measured); a GPU wants big batches
             chunk = 1 if torch.device(device).type == "cpu" else shard_size

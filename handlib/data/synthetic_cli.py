@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
+from handlib.data.synthetic import SyntheticHands, generation_workers
 from handlib.results import atomic_write, write_npz_atomic
+from handlib.viz import draw_skeleton, show_image
 
 
 def register_cli(subparsers) -> None:
@@ -55,9 +62,6 @@ def save_sample(sample: dict, path: Path) -> None:
 
 def preview_grid(samples: list[dict], columns: int = 8):
     """A matplotlib figure of the samples with their skeletons."""
-    import matplotlib.pyplot as plt
-
-    from handlib.viz import draw_skeleton, show_image
 
     rows = math.ceil(len(samples) / columns)
     cols = min(columns, len(samples))
@@ -81,12 +85,7 @@ def preview_grid(samples: list[dict], columns: int = 8):
 
 
 def run_synth(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from handlib.data.synthetic import SyntheticHands
+    matplotlib.use("Agg")  # files only: no window, whatever the environment's backend
 
     if args.n <= 0:
         raise ValueError(f"--n must be a positive number of samples, got {args.n}")
@@ -115,8 +114,6 @@ BENCH_CASES = [(modality, size, two) for modality in ("rgb", "depth") for size i
 def _render_for(case: tuple, seconds: float, device: str, batch: int,
                 first: int) -> tuple[int, float]:
     """Render samples of ``case`` from index ``first`` for about ``seconds``: (count, elapsed)."""
-    from handlib.data.synthetic import SyntheticHands
-
     modality, size, two = case
     dataset = SyntheticHands("train", 10 ** 6, size, two_hands=two, modality=modality,
                              device=device)
@@ -134,12 +131,6 @@ def benchmark(seconds: float = 2.0, device: str = "cpu", batch_size: int = 64,
     """Samples/second for each of ``BENCH_CASES``: on a CPU one sample at a time in each of
     ``workers`` processes at once (default: one per core, as a cold shard cache is filled), on
     a GPU in batches of ``batch_size`` in this process."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    import torch
-
-    from handlib.data.synthetic import generation_workers
 
     if workers is not None and workers < 1:
         raise ValueError(f"--workers must be at least 1 process, got {workers}")

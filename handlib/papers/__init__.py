@@ -8,6 +8,17 @@ transcription (``paper.yaml``). Shared pieces (backbones, layers, codecs, metric
 the study machinery) live in the core of ``handlib``. The book's page "Adding a paper" walks
 through the files a new paper needs.
 
+A paper is its folder: the book finds the papers here (:data:`PAPERS`, every package with a
+``paper.yaml``), and each folder says where the book places its paper, so adding one edits no
+list elsewhere in ``handlib``:
+
+- ``paper.yaml`` ``book`` (:func:`book`): the short name the paper goes by, its chapter's
+  notebook (whose name sets the book's order), the headline tables the claims chapter leads
+  with, and its entry in the occlusion benchmark (``handlib.occlusion``); ``citation_key`` is
+  its entry in ``book/references.bib``;
+- ``__init__.py`` ``MODELS`` and ``LOSSES``: the models and losses the paper adds to the
+  registries (``handlib.models``, ``handlib.losses``, through :func:`registry`).
+
 This module reads the transcriptions. ``paper.yaml`` holds the paper's bibliographic record,
 its stated training settings (each with the section it comes from), every numeric table keyed by
 its number in the paper, and the claims those tables support.
@@ -35,6 +46,11 @@ stand-in here; on the real dataset with the ``paper`` profile when a user has it
 ``paper_table`` (no data here: the verdict reads the paper's own printed table, a check of its
 text against its numbers, which can fail) or ``not_here``. ``reference: null`` makes a claim about the subject's own value ("reaches 0.999").
 
+A claim its chapter tests declares how in ``test``: what is compared (``compare: runs``, the
+runs behind a table's rows or study groups, or ``contrast``, two scores of one run), on which of
+the paper's ``datasets``, by which score and against which floor; :func:`claims` checks its
+fields, ``handlib.claims`` (which documents them) evaluates it. A ``not_here`` claim has none.
+
 A claim the paper makes without a printed number (about a figure whose values are not
 transcribed, or in its prose with no evidence at all) has ``table: null`` and ``source`` (where
 it is made: "Fig. 5", "Introduction, contribution 2"); its subject, references and column are
@@ -50,6 +66,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import json
 import math
 from functools import lru_cache
@@ -60,9 +77,42 @@ import numpy as np
 import pandas as pd
 import yaml
 
-PAPERS: tuple[str, ...] = ("rcsf", "msff", "internet_plus", "resunet", "crossinfonet")
 TESTABLE_ON: tuple[str, ...] = ("real", "synthetic", "paper_table", "not_here")
+#: What a claim's ``test`` compares, and the rules of its ``floor`` (``handlib.claims``).
+TEST_COMPARES: tuple[str, ...] = ("runs", "contrast")
+FLOOR_RULES: tuple[str, ...] = ("fixed", "record")
 DASHES = ("-", "—", "–")  # hyphen, em dash, en dash as printed
+#: What a paper's ``book`` block must say (``occlusion``, its benchmark entry, is optional).
+BOOK_KEYS: tuple[str, ...] = ("name", "notebook", "headline_tables")
+
+
+@lru_cache(maxsize=None)
+def _load_cached(paper: str) -> dict:
+    text = (resources.files("handlib") / "papers" / paper / "paper.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _book_block(paper: str) -> dict:
+    """The ``book`` block of ``paper``'s paper.yaml, checked to say :data:`BOOK_KEYS`."""
+    block = _load_cached(paper).get("book") or {}
+    missing = [key for key in BOOK_KEYS if key not in block]
+    if missing:
+        raise ValueError(f"handlib/papers/{paper}/paper.yaml: its `book` block lacks "
+                         f"{', '.join(missing)} (it says where the book places the paper: "
+                         f"{', '.join(BOOK_KEYS)}, and optionally its `occlusion` entry)")
+    return block
+
+
+def _discover() -> tuple[str, ...]:
+    """The paper packages: the folders here with a ``paper.yaml``, in the book's order (by the
+    name of their chapter's notebook, ``10_rcsf`` before ``11_msff``)."""
+    folder = resources.files("handlib") / "papers"
+    found = [entry.name for entry in folder.iterdir() if (entry / "paper.yaml").is_file()]
+    return tuple(sorted(found, key=lambda paper: _book_block(paper)["notebook"]))
+
+
+#: The papers of the book, in its order: every package of ``handlib/papers/`` with a paper.yaml.
+PAPERS: tuple[str, ...] = _discover()
 
 
 def _check_paper(paper: str) -> None:
@@ -70,10 +120,31 @@ def _check_paper(paper: str) -> None:
         raise ValueError(f"unknown paper {paper!r}; valid papers are {', '.join(PAPERS)}")
 
 
-@lru_cache(maxsize=None)
-def _load_cached(paper: str) -> dict:
-    text = (resources.files("handlib") / "papers" / paper / "paper.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+def book(paper: str) -> dict:
+    """Where the book places ``paper`` (its paper.yaml ``book`` block, a copy): ``name`` (the
+    short name it goes by), ``notebook`` (its chapter, ``notebooks/<notebook>.ipynb``),
+    ``headline_tables`` (the tables its section of the claims chapter leads with) and, for a
+    paper in the occlusion benchmark, ``occlusion`` (``handlib.occlusion``)."""
+    _check_paper(paper)
+    return copy.deepcopy(_book_block(paper))
+
+
+def registry(core: dict[str, Any], attribute: str) -> dict[str, Any]:
+    """A registry of the book: the ``core`` entries and every paper package's own, the dict
+    named ``attribute`` in its ``__init__.py`` (``MODELS``, ``LOSSES``), in the book's order.
+
+    Importing a paper package runs only its ``__init__.py``, which holds plain data, so the
+    registry stays cheap to build. A name registered twice is refused, naming both places.
+    """
+    merged, owner = dict(core), dict.fromkeys(core, "the core registry")
+    for paper in PAPERS:
+        package = f"{__name__}.{paper}"
+        for name, entry in getattr(importlib.import_module(package), attribute, {}).items():
+            if name in merged:
+                raise ValueError(f"{attribute}: {name!r} is registered twice, by {owner[name]} "
+                                 f"and by {package}; give one of them another name")
+            merged[name], owner[name] = entry, package
+    return merged
 
 
 def load(paper: str) -> dict:
@@ -165,9 +236,63 @@ def settings(paper: str, with_sources: bool = False) -> dict:
 
 
 def claims(paper: str) -> list[dict]:
-    """The paper's claims (each with ``paper`` added), in the order the YAML lists them."""
+    """The paper's claims (each with ``paper`` added), in the order the YAML lists them; a
+    malformed ``test`` is a clear error (:func:`check_test`)."""
     _check_paper(paper)
-    return [{"paper": paper, **claim} for claim in load(paper).get("claims", [])]
+    found = [{"paper": paper, **claim} for claim in load(paper).get("claims", [])]
+    for claim in found:
+        check_test(claim, _load_cached(paper).get("datasets", []))
+    return found
+
+
+def _score_problems(spec: Any, what: str) -> list[str]:
+    return [] if isinstance(spec, dict) and isinstance(spec.get("name"), str) else [
+        f"{what} must be {{name: SCORER, ...its parameters}}"]
+
+
+def check_test(claim: dict, datasets: list[str]) -> None:
+    """Check a claim's ``test`` block (if any) against the fields of its kind (``handlib.claims``):
+    ``runs`` as ``{table: N}`` or ``{groups: [...]}``, ``dataset`` one of the paper's
+    ``datasets``; for ``compare: runs`` a ``score`` and optionally a ``floor``, for ``compare:
+    contrast`` the ``run`` and one score per label of the claim in ``scores``."""
+    test = claim.get("test")
+    if test is None:
+        return
+    problems = []
+    if claim["testable_on"] == "not_here":
+        problems.append("a claim marked not_here declares no test")
+    runs = test.get("runs")
+    if not (isinstance(runs, dict) and len(runs) == 1 and ("table" in runs or "groups" in runs)):
+        problems.append("runs must be {table: N} or {groups: [GROUP, ...]}")
+    if test.get("dataset") not in datasets:
+        problems.append(f"dataset {test.get('dataset')!r} is not one of the paper's datasets "
+                        f"({', '.join(datasets)})")
+    if test.get("compare") == "runs":
+        problems += _score_problems(test.get("score"), "score")
+        floor = test.get("floor")
+        if floor is not None and not (isinstance(floor, dict) and floor.get("rule") in FLOOR_RULES
+                                      and (floor["rule"] != "fixed" or "name" in floor)):
+            problems.append(f"floor must be {{rule: fixed, name: NAME}} or {{rule: record}}, "
+                            f"got {floor!r}")
+        elif floor is not None and "score" in floor:
+            problems += _score_problems(floor["score"], "floor.score")
+    elif test.get("compare") == "contrast":
+        labels = [claim["subject"], *claim_references(claim)]
+        scores = test.get("scores") or {}
+        if list(scores) != labels:
+            problems.append(f"scores must give one score for each of {labels}, in that order")
+        for label, spec in scores.items():
+            problems += _score_problems(spec, f"scores[{label!r}]")
+        if not isinstance(test.get("run"), str):
+            problems.append("run must name the label of the one run compared")
+        if "floor" in test:
+            problems.append("a contrast has no floor")
+    else:
+        problems.append(f"compare {test.get('compare')!r} is not one of "
+                        f"{', '.join(TEST_COMPARES)}")
+    if problems:
+        raise ValueError(f"{claim.get('paper', '')} claim {claim['id']!r}: test: "
+                         + "; ".join(problems))
 
 
 def _label(value: Any) -> Any:

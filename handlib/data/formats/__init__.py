@@ -5,7 +5,7 @@ Every module in ``DATASET_MODULES`` defines
 - ``INFO``: a :class:`DatasetInfo` (modality, resolution, joints and their source order, units,
   splits and their sizes with the source of each split, licence, download page, papers using it);
 - ``open_split(root, split) -> Sequence[dict]``: a lazy, indexable sequence of canonical samples
-  (see ``../shared/DESIGN.md``), joints already in the canonical order of ``handlib.skeleton``;
+  (see ``book/design.md``), joints already in the canonical order of ``handlib.skeleton``;
 - ``check_layout(root, split=None) -> None``: raises :class:`DatasetLayoutError` listing the files
   expected, the download page and how to arrange them, when ``root`` is not a valid copy. With a
   ``split`` it asks only for the files that split reads (an RHD copy holding only

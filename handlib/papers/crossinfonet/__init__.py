@@ -13,3 +13,21 @@ heat-map guidance, for the 3D hand pose from one depth map. Its chapter is
   the constant-offset floor, Tables 1-3, Figs. 4, 7 and 8, and the inputs of every claim's
   verdict (from the runs, the published predictions or the paper's printed table).
 """
+
+
+#: The 3D cube crop of a depth map, with heat maps of the palm and finger joints.
+_DEPTH_CROP = {"codecs": ["depth_crop"], "codec": "depth_crop", "loss": "crossinfonet"}
+
+#: The paper's models (``handlib.models``): name -> the ``module:function`` that builds it, the
+#: codecs it works with, and the codec and loss a run gets when it names none.
+MODELS: dict[str, dict] = {
+    name: {"build": f"handlib.papers.crossinfonet.models:{name}", **_DEPTH_CROP}
+    for name in ("crossinfonet", "crossinfonet_cross", "crossinfonet_base",
+                 "crossinfonet_base_hm", "crossinfonet_single_branch",
+                 "crossinfonet_palm_mask_only", "crossinfonet_finger_mask_only")
+}
+
+#: The paper's losses (``handlib.losses``): name -> ``module:function``.
+LOSSES: dict[str, str] = {
+    "crossinfonet": "handlib.papers.crossinfonet.models:crossinfonet_loss",
+}

@@ -7,9 +7,10 @@ lives here:
 - **the score** (§4.1): the mean 3D distance error in camera millimetres, without alignment,
   over every labelled joint (``handlib.metrics``' ``mean3d``), also over the palm and the finger
   joints separately (the two branches' subsets, claim 15);
-- **the floor**: the *constant offset*, every test hand predicted as the crop centre plus the
-  training split's mean joint offset from it, i.e. a model that ignores the depth map. A trained
-  model must get below it before its differences mean anything;
+- **the floor** (``handlib.floors.constant_offset_record``): the *constant offset*, every test
+  hand predicted as the crop centre plus the training split's mean joint offset from it, i.e. a
+  model that ignores the depth map. A trained model must get below it before its differences
+  mean anything;
 - **Table 1** (Base, Base+HM, Cross, Cross+HM on ICVL and NYU), seed means, and its claims;
 - **Fig. 4**, the palm / finger subsets, which the paper gives only as a picture: each is data
   here (:data:`FIG4_SUBSETS`, in each benchmark's own joint order, ``handlib.depth_eval``) with
@@ -18,6 +19,10 @@ lives here:
   beside them on its own data) and **Fig. 8** (test crops at fixed quantiles of the error);
 - the claims: Table 1's and the ablations' from the runs, Table 2's from the published
   predictions or, for MSRA, from the paper's own printed table.
+
+Length: everything the CrossInfoNet chapter computes beyond the shared machinery: Table 1-3's
+scoring, the published-prediction comparison of Table 2, the MSRA folds and Figs. 4, 7 and 8;
+its claim code shrinks as its claims become ``paper.yaml`` declarations (``handlib.claims``).
 """
 from __future__ import annotations
 
@@ -27,9 +32,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from handlib import depth_eval, engine, metrics, papers, report, viz
-from handlib.codecs.depth_crop import DepthCrop
 from handlib.data.formats.msra import CANONICAL_FROM_MSRA
 from handlib.data.pipeline import build_codec, build_dataset
+from handlib.floors import constant_offset_record, mean_offset
 from handlib.skeleton import JOINT_NAMES
 from handlib.study import (Record, Study, bench_row, claim_inputs, first_records_floors,
                            group_datasets, missing_names, sample_images, seed_mean)
@@ -91,32 +96,26 @@ def not_run_note(study: Study) -> str | None:
 
 def training_offset(study: Study, dataset: str) -> np.ndarray:
     """(J, 3) mm: the training split's mean offset of each joint from the crop centre (the
-    labelled joints' mean, the ``depth_crop`` codec's centre)."""
+    ``depth_crop`` codec's centre: the labelled joints' mean), over the samples that label it
+    (``handlib.floors.mean_offset``)."""
     runs = [r for r in study.runs if r.dataset == dataset]
     if not runs:
         raise ValueError(f"the profile trains nothing on {dataset!r}; its datasets are "
                          f"{', '.join(study.cfg['study']['datasets'])}")
     run = runs[0]
     data = build_dataset(run.config["data"], engine.resolve_config(run.config)["train"]["split"])
-    offsets = []
+    kp3d, centres, labelled = [], [], []
     for i in range(len(data)):
         item = data.item(i)
-        labelled = item["labelled"].astype(bool)[:, None]
-        offsets.append(np.where(labelled, item["kp3d"] - data.codec.centre(item), np.nan))
-    return np.nanmean(np.stack(offsets), axis=0)
-
-
-def constant_offset_record(p: Record, offset: np.ndarray) -> Record:
-    """``p`` with every prediction replaced by its crop centre (the mean of its labelled joints)
-    plus ``offset``: the floor a model must get below."""
-    centre_of = DepthCrop().centre  # the codec's rule; records carry no given centre
-    centre = np.stack([centre_of({"kp3d": k, "labelled": m})
-                       for k, m in zip(p["kp3d"], p["labelled"])])
-    return {**p, "kp3d_pred": (centre[:, None] + offset[None]).astype(np.float32)}
+        kp3d.append(item["kp3d"])
+        centres.append(data.codec.centre(item))
+        labelled.append(item["labelled"])
+    return mean_offset(np.stack(kp3d), np.stack(centres), np.stack(labelled))
 
 
 def floors(study: Study) -> dict[str, Record]:
-    """Dataset -> the constant-offset record on its test split (beside its first run's)."""
+    """Dataset -> the constant-offset record (``handlib.floors.constant_offset_record``) on its
+    test split (beside its first run's)."""
     return first_records_floors(study, lambda p, dataset: constant_offset_record(
         p, training_offset(study, dataset)))
 

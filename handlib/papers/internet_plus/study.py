@@ -33,6 +33,10 @@ data spec (``Study.tested_on``: the real dataset and split, or the synthetic sta
 :func:`data_of`. On the ``paper`` profile a dataset whose folder is not under ``data_root`` is
 not run: its table columns stay empty with the reason in the caption, its figure panels say so,
 and the claims on it are *not run* (``handlib.study.claim_inputs``).
+
+Length: everything the InterNet+ chapter computes beyond the shared machinery: seven tables,
+the convergence rules of Fig. 7, the feature maps of Fig. 6 and 34 claims; its claim code
+shrinks as its claims become ``paper.yaml`` declarations (``handlib.claims``).
 """
 from __future__ import annotations
 
@@ -48,13 +52,27 @@ from matplotlib.figure import Figure
 from handlib import bench as benchmarks, engine, metrics, papers, report, results, viz
 from handlib.data.pipeline import build_dataset
 from handlib.data.transforms import denormalise_image
+from handlib.floors import box_centre_record
 from handlib.models.layers import AconC
 from handlib.papers.internet_plus.models import TABLE_1, Extractor
 from handlib.skeleton import JOINT_FINGER, NUM_JOINTS
-from handlib.study import (Record, Run, Study, bench_row, claim_inputs, parameter_count,
-                           seed_mean)
-from handlib.study3d import (HANDS, box_centre_record, epe_under, error_2d, protocol_epe,
-                             seed_mean_score)
+from handlib.study import (
+    Record,
+    Run,
+    Study,
+    bench_row,
+    claim_inputs,
+    parameter_count,
+    run_labels,
+    seed_mean,
+)
+from handlib.study3d import (
+    HANDS,
+    epe_under,
+    error_2d,
+    protocol_epe,
+    seed_mean_score,
+)
 
 PAPER = "internet_plus"
 PAPER_INPUT = 256
@@ -791,8 +809,6 @@ def reproduced_with_runs(study: Study, table_id: str, reproduced: pd.DataFrame) 
     """``report.paper_vs_reproduced`` of a model table with its runs named; the caption names
     each reproduced column left empty because its dataset is absent from ``data_root``, and
     why."""
-    from handlib.study import run_labels
-
     table = report.paper_vs_reproduced(papers.table(PAPER, table_id), reproduced,
                                        run_labels(study, table_id), profile=study.profile)
     empty = [f"{column}: {study.absent(COLUMN_DATASETS[column])}" for column in reproduced.columns

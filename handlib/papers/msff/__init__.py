@@ -14,3 +14,26 @@ Everything of this paper in one place:
 - ``profiles.yaml``: every run the chapter trains, under each profile;
 - ``paper.yaml``: the transcription of the paper's settings, its one table and its claims.
 """
+
+
+#: InterNet's 2.5D heat maps, relative root depth and hand type, which MS-FF's heads predict.
+_INTERNET_HEADS = {"codecs": ["heatmap3d"], "codec": "heatmap3d", "loss": "internet"}
+
+#: The paper's models (``handlib.models``): name -> the ``module:function`` that builds it, the
+#: codecs it works with, and the codec and loss a run gets when it names none.
+MODELS: dict[str, dict] = {
+    "msff": {"build": "handlib.papers.msff.models:msff", **_INTERNET_HEADS},
+    "msff_no_channel_conversion": {
+        "build": "handlib.papers.msff.models:msff_no_channel_conversion", **_INTERNET_HEADS},
+    "msff_no_global_regression": {
+        "build": "handlib.papers.msff.models:msff_no_global_regression", **_INTERNET_HEADS},
+    "msff_no_local_optimization": {
+        "build": "handlib.papers.msff.models:msff_no_local_optimization", **_INTERNET_HEADS},
+    "zb_posenet": {"build": "handlib.papers.msff.posenet:zb_posenet",
+                   "codecs": ["scoremap_lift"], "codec": "scoremap_lift", "loss": "zb_posenet"},
+}
+
+#: The paper's losses (``handlib.losses``): name -> ``module:function``.
+LOSSES: dict[str, str] = {
+    "zb_posenet": "handlib.papers.msff.posenet:zb_posenet_loss",
+}

@@ -19,7 +19,11 @@ occluded by the other hand (ties: the earlier frame).
 **What the data was**: every table's caption and figure's title names it from the run's own data
 spec (``Study.tested_on``: the real dataset and split, or the stand-in). A paper dataset absent
 from ``data_root`` (``Study.absent``) is not run: its tables show as not run with the reason, and
-the claims scored on it get no entry (verdict "not run").
+the claims scored on it are "not run", their data column naming the missing dataset.
+
+**Claims** are tested as ``paper.yaml`` declares (``handlib.claims``): the InterNet family's
+joint-set and protocol errors are shared scorers; MS-FF registers only its own, the error at the
+worst joint (:data:`SCORERS`).
 """
 from __future__ import annotations
 
@@ -30,13 +34,23 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from handlib import metrics, papers, report, study3d, viz
+from handlib import claims, metrics, papers, report, study3d, viz
+from handlib.floors import box_centre_record
 from handlib.skeleton import JOINT_FINGER, JOINT_NAMES, NUM_JOINTS, WRIST
-from handlib.study import (Record, Study, claim_inputs, contrast_inputs, run_labels,
-                           sample_images, seed_mean, validation_curves)
-from handlib.study3d import (HANDS, JOINT_SETS, PROTOCOLS, TWO_HAND_BONES, box_centre_record,
-                             epe_under, most_occluded_by_other_hand, mpjpe, protocol_epe,
-                             scored_count, scorer, seed_mean_score)
+from handlib.study import Record, Study, run_labels, sample_images, seed_mean, validation_curves
+from handlib.study3d import (
+    HANDS,
+    JOINT_SETS,
+    PROTOCOLS,
+    TWO_HAND_BONES,
+    epe_under,
+    most_occluded_by_other_hand,
+    mpjpe,
+    protocol_epe,
+    scored_count,
+    scorer,
+    seed_mean_score,
+)
 
 # ----------------------------------------------------------------------------- tables
 
@@ -210,34 +224,6 @@ def figure_qualitative(study: Study, dataset: str) -> Figure:
 
 # ----------------------------------------------------------------------------- claims
 
-#: The score behind each claim without a table: (kind, joint set, frame set) where kind is
-#: "models" (the claim's subject and reference are models) or a model label (the claim compares
-#: two scores of that one model; its subject and reference name joint or frame sets).
-#: Fig. 5's contrast: fingertips against palm joints on interacting frames.
-FINGERTIPS_VS_PALM = {"fingertips": ("fingertips", "interacting"),
-                      "palm joints": ("palm joints", "interacting")}
-CLAIM_SCORES: dict[str, tuple] = {
-    "fingertips_harder_msff": ("MS-FF", FINGERTIPS_VS_PALM),
-    "fingertips_harder_internet": ("InterNet(2020)", FINGERTIPS_VS_PALM),
-    "fingertips_harder_posenet": ("PoseNet(2017)", FINGERTIPS_VS_PALM),
-    "beats_baselines_interacting": ("models", ("all joints", "interacting")),
-    "occluded_beats_internet": ("models", ("occluded", "all")),
-    "channel_conversion_helps": ("models", ("all joints", "all")),
-    "global_regression_helps_fingertips": ("models", ("fingertips", "all")),
-    "local_optimization_helps_occluded": ("models", ("occluded", "all")),
-    "multiscale_beats_single_scale": ("models", ("all joints", "all")),
-    "internet_worse_on_interacting": ("InterNet(2020)",
-                                      {"interacting frames": ("all joints", "interacting"),
-                                       "single-hand frames": ("all joints", "single")}),
-    "internet_worse_on_occluded": ("InterNet(2020)",
-                                   {"occluded joints": ("occluded", "all"),
-                                    "visible joints": ("visible", "all")}),
-    "fingertips_beat_internet": ("models", ("fingertips", "all")),
-}
-#: Claims "at every joint": tested at the joint where the subject does worst against the
-#: reference, on interacting frames.
-EVERY_JOINT_CLAIMS: tuple[str, ...] = ("every_joint_beats_internet", "every_joint_beats_posenet")
-
 
 def worst_joint(study: Study, dataset: str, subject: str, reference: str) -> int:
     """The joint (1-20, L/R pooled) at which ``subject``'s interacting-frame MPJPE exceeds
@@ -256,91 +242,69 @@ def pooled_joint_scorer(study: Study, joint: int):
     return lambda p: float(metrics.mpjpe_per_joint_pooled_hands(p, study.cfg["eval"])[joint])
 
 
+def worst_joint_error(target: claims.Target, measure: str) -> tuple[claims.Score, str] | None:
+    """MS-FF's score of a claim "at every joint" (``score: {name: worst_joint_error, measure:
+    3d}``): the interacting-frame MPJPE at the joint where the claim's subject does worst
+    against its reference (:func:`worst_joint`); lower there means lower at every joint. The
+    joint is chosen in 3D, so a 2D re-test has no such score (``None``: the claim is left
+    out)."""
+    if measure != "3d":
+        return None
+    runs, claim = target.runs, target.claim
+    joint = worst_joint(target.study, target.dataset, runs[claim["subject"]],
+                        runs[claim["reference"]])
+    return (pooled_joint_scorer(target.study, joint),
+            f", interacting frames, at the {JOINT_NAMES[joint]}")
+
+
+#: MS-FF's own scorers, named by the ``test`` blocks of its claims (``handlib.claims``); the
+#: joint-set and protocol errors are the InterNet family's, shared (``handlib.claims.SCORERS``).
+SCORERS = {"worst_joint_error": worst_joint_error}
+
+
 def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
                   measure: str = "3d") -> dict[str, dict]:
-    """``handlib.report.verdict_table`` inputs for every claim testable on this profile.
+    """``handlib.report.verdict_table`` inputs for every claim testable on this profile, from
+    the ``test`` blocks of ``paper.yaml`` (``handlib.claims.evaluate``).
 
-    Table 1 claims compare EPE on RHD under the protocol of the subject's row (GT S = N, GT H =
-    N for MS-FF and InterNet); the others are scored on the ``study.interacting_dataset`` by
-    :data:`CLAIM_SCORES` and :data:`EVERY_JOINT_CLAIMS`. Model-against-model claims use
-    ``handlib.study.claim_inputs`` (per-seed values over shared seeds, noise the larger of the
-    seed spread and the paired bootstrap); two scores of one model use
-    ``handlib.study.contrast_inputs``. ``floor_records`` (:func:`floors`) sets each model
-    claim's floor, the constant mean pose's score; claims marked ``not_here`` get no entry.
+    Table 1's claims compare EPE on RHD under the protocol of the subject's row (GT S = N, GT H =
+    N for MS-FF and InterNet; the constant is scored on the true hand's slot); the others score
+    joint sets and frame sets on InterHand2.6M (or its stand-in), model against model or two
+    scores of one model. ``floor_records`` (``study3d.floors``) sets each model claim's floor,
+    the constant mean pose's score; claims marked ``not_here`` declare no test and get no
+    entry; a claim on a dataset absent from ``data_root`` is not run, its data column saying
+    which.
 
-    ``measure="2d"`` re-tests the claims by the normalised 2D error (:func:`error_2d`, the
-    ground truth's hand slot) with the box-centre floor (:func:`box_centre_record`), beyond the
-    paper: short runs whose 3D errors sit at the constant's can still be ordered in 2D. The
-    claims "at every joint" are then left out (their joint is chosen in 3D). Claims on a dataset
-    absent from ``data_root`` get no entry either (verdict "not run"; the chapter names the
-    absent datasets and why at its top)."""
+    ``measure="2d"`` re-tests the claims by the normalised 2D error (``study3d.error_2d``, the
+    ground truth's hand slot) with the box-centre floor (``handlib.floors.box_centre_record``), beyond
+    the paper: short runs whose 3D errors sit at the constant's can still be ordered in 2D. The
+    claims "at every joint" are then left out (their joint is chosen in 3D)."""
     floor_records = floor_records or {}
     if measure == "2d":
         floor_records = {d: box_centre_record(p) for d, p in floor_records.items()}
-    models = _models(study)
-    interacting = study.dataset_for(study.cfg["study"]["interacting_dataset"])
-
-    def floor_of(dataset: str, score) -> float | None:
-        return float(score(floor_records[dataset])) if dataset in floor_records else None
-
-    found: dict[str, dict] = {}
-    for claim in papers.claims("msff"):
-        if claim["testable_on"] == "not_here":
-            continue
-        cid = claim["id"]
-        dataset = (study.dataset_for(study.table("1")["datasets"][0]) if claim.get("table") == "1"
-                   else interacting)
-        if dataset is None:
-            continue
-        if claim.get("table") == "1":
-            if measure == "2d":
-                score = floor_score = scorer(study, measure="2d")
-                note = ", 2D error"
-            else:  # the subject's protocol; the constant is scored on the true hand's slot
-                score, floor_score = (epe_under(study, models[claim["subject"]], False, False),
-                                      epe_under(study, models[claim["subject"]], False, True))
-                note = ", GT S = N, GT H = N"
-            found[cid] = claim_inputs(study, claim, dataset, score,
-                                      floor=floor_of(dataset, floor_score), note=note)
-        elif cid in EVERY_JOINT_CLAIMS:
-            if measure == "2d":
-                continue
-            joint = worst_joint(study, interacting, models[claim["subject"]],
-                                models[claim["reference"]])
-            score = pooled_joint_scorer(study, joint)
-            found[cid] = claim_inputs(study, claim, interacting, score, group=models,
-                                      floor=floor_of(interacting, score),
-                                      note=f", interacting frames, at the {JOINT_NAMES[joint]}")
-        elif CLAIM_SCORES[cid][0] == "models":
-            joints, frames = CLAIM_SCORES[cid][1]
-            score = scorer(study, joints, frames, measure)
-            found[cid] = claim_inputs(study, claim, interacting, score, group=models,
-                                      floor=floor_of(interacting, score),
-                                      note=f", {joints}, {frames} frames"
-                                      + (", 2D error" if measure == "2d" else ""))
-        else:
-            label, sets = CLAIM_SCORES[cid]
-            scores = {name: scorer(study, *spec, measure) for name, spec in sets.items()}
-            found[cid] = contrast_inputs(study, claim, interacting, models[label], scores)
-    return found
+    return claims.evaluate(study, papers.claims("msff"), SCORERS, floor_records=floor_records,
+                           overrides={"measure": measure})
 
 
 def contrast_floors(study: Study, floor_records: dict[str, Record]) -> pd.DataFrame:
-    """For each claim comparing two scores of one model: the same two scores of the constant
-    mean pose, i.e. the order that needs no model at all."""
-    interacting = study.dataset_for(study.cfg["study"]["interacting_dataset"])
-    if interacting not in floor_records:
-        return pd.DataFrame()
+    """For each claim comparing two scores of one model (``compare: contrast``): the same two
+    scores of the constant mean pose, i.e. the order that needs no model at all."""
+    evaluator = claims.Evaluator(SCORERS)
     rows = {}
-    for cid, (kind, sets) in CLAIM_SCORES.items():
-        if kind == "models":
+    for claim in papers.claims("msff"):
+        test = claim.get("test", {})
+        if test.get("compare") != "contrast":
             continue
-        (first, first_spec), (second, second_spec) = sets.items()
-        floor = floor_records[interacting]
-        a, b = mpjpe(study, floor, *first_spec), mpjpe(study, floor, *second_spec)
-        rows[cid] = {"subject": first, "constant mean pose, subject (mm)": a,
-                     "reference": second, "constant mean pose, reference (mm)": b,
-                     "same order without a model": bool(a > b)}
+        dataset = study.dataset_for(test["dataset"])
+        if dataset not in floor_records:
+            continue
+        target = claims.Target(study, claim, dataset, claims.compared_runs(study, test["runs"]))
+        (first, a), (second, b) = (
+            (label, float(evaluator.score(target, spec)[0](floor_records[dataset])))
+            for label, spec in test["scores"].items())
+        rows[claim["id"]] = {"subject": first, "constant mean pose, subject (mm)": a,
+                             "reference": second, "constant mean pose, reference (mm)": b,
+                             "same order without a model": bool(a > b)}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "claim"
     return frame

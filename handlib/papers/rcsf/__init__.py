@@ -12,3 +12,25 @@ Everything of this paper in one place:
   map from the paper's tables to those runs;
 - ``paper.yaml``: the transcription of the paper's settings, tables and claims.
 """
+
+
+#: 2D heat maps, the codec every model of this paper predicts.
+_HEATMAPS = {"codecs": ["heatmap2d"], "codec": "heatmap2d"}
+
+#: The paper's models (``handlib.models``): name -> the ``module:function`` that builds it, the
+#: codecs it works with, and the codec and loss a run gets when it names none.
+MODELS: dict[str, dict] = {
+    "rcsf": {"build": "handlib.papers.rcsf.models:rcsf", **_HEATMAPS, "loss": "rcsf"},
+    "rcsf_global_only": {"build": "handlib.papers.rcsf.models:rcsf_global_only", **_HEATMAPS,
+                         "loss": "heatmap_mse"},  # GlobalNet alone: one heat-map output
+    "rcsf_high_res_first": {"build": "handlib.papers.rcsf.models:rcsf_high_res_first",
+                            **_HEATMAPS, "loss": "rcsf"},
+    "cpn50": {"build": "handlib.papers.rcsf.cpn:cpn50", **_HEATMAPS, "loss": "cpn"},
+    "cpn101": {"build": "handlib.papers.rcsf.cpn:cpn101", **_HEATMAPS, "loss": "cpn"},
+}
+
+#: The paper's losses (``handlib.losses``): name -> ``module:function``.
+LOSSES: dict[str, str] = {
+    "rcsf": "handlib.papers.rcsf.losses:rcsf",
+    "cpn": "handlib.papers.rcsf.losses:cpn",
+}

@@ -17,8 +17,9 @@ are data in ``profiles.yaml``. What is RCSF's own lives here:
 - **Figure selections** by rule, never by hand: Figures 4-5 show the test images with the most
   occluded joints (the paper's subject); Figure 6 the images where "Ours" has the largest mean
   normalised error.
-- **Claims**: which dataset and threshold each claim of ``handlib.papers.claims("rcsf")`` is
-  about; ``handlib.study.claim_inputs`` compares the runs like with like.
+- **Claims**: each claim of ``handlib.papers.claims("rcsf")`` declares in ``paper.yaml`` the runs,
+  dataset, PCK threshold and floor it is tested by; ``handlib.claims`` evaluates them with the
+  scorer and floor RCSF registers here (:data:`SCORERS`, :data:`FLOORS`).
 
 Choices that change results, written down here because the paper leaves them open:
 
@@ -38,6 +39,10 @@ Choices that change results, written down here because the paper leaves them ope
   sizes beside the accuracies.
 - *CPN's loss* follows RCSF's equations rather than the CPN reference code
   (``handlib.papers.rcsf.losses``).
+
+Length: one module, because it is the chapter's notebook in code: every table, figure and claim
+of ``notebooks/10_rcsf.ipynb`` is one function here, in the chapter's order, all scored by the
+one PCK above; split by concern, a reader would follow each table across files.
 """
 from __future__ import annotations
 
@@ -48,10 +53,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from handlib import metrics, papers, viz
+from handlib import claims, metrics, papers, viz
 from handlib.skeleton import FINGERS, JOINT_NAMES, NUM_JOINTS
-from handlib.study import (Record, Study, bench_row, claim_inputs, sample_images, seed_mean,
-                           validation_curves)
+from handlib.study import Record, Study, bench_row, sample_images, seed_mean, validation_curves
 
 PAPER_DATASETS: tuple[str, ...] = ("STB", "RHD")
 #: Thresholds of Table 3, and the one of Tables 4-6 and of most claims.
@@ -254,39 +258,31 @@ def per_joint_consistency() -> pd.DataFrame:
 # ----------------------------------------------------------------------------- claims
 
 
-def claim_results(study: Study, threshold: float | None = None) -> dict[str, dict]:
-    """``handlib.report.verdict_table`` inputs for every claim testable on this profile's data.
+def pck_scorer(target: claims.Target, threshold: float) -> tuple[claims.Score, str]:
+    """RCSF's claim score (``score: {name: pck, threshold: T}``): PCK@T of a record."""
+    return pck_at(target.study, threshold), ""
 
-    Table 3 claims are about the dataset named in ``within`` at the threshold in ``column``;
-    Table 4 claims about the dataset column at PCK@0.02; Table 5 claims about STB at PCK@0.02.
-    ``handlib.study.claim_inputs`` compares per-seed values over the seeds the runs share, with
-    the larger of the seed spread and the paired-bootstrap noise as the margin; a claim whose
-    compared PCKs all sit below :data:`PCK_FLOOR` is inconclusive. Claims marked ``not_here``
-    get no entry.
+
+#: RCSF's own scorers and floors, named by the ``test`` blocks of its claims (``handlib.claims``).
+SCORERS = {"pck": pck_scorer}
+FLOORS = {"pck": PCK_FLOOR}
+
+
+def claim_results(study: Study, threshold: float | None = None) -> dict[str, dict]:
+    """``handlib.report.verdict_table`` inputs for every claim testable on this profile's data,
+    from the ``test`` blocks of ``paper.yaml`` (``handlib.claims.evaluate``): each compares the
+    runs behind a table's rows on one paper dataset at a PCK threshold, per seed over the seeds
+    the runs share; a claim whose compared PCKs all sit below :data:`PCK_FLOOR` is
+    inconclusive. Claims marked ``not_here`` declare no test and get no entry.
 
     ``threshold`` re-tests every claim at that PCK threshold instead of the paper's (beyond the
     paper: short runs that sit at the floor of PCK@0.01-0.05 can still be ordered at a coarser
     threshold); the paper's own values stay those of its threshold.
     """
-    found: dict[str, dict] = {}
-    for claim in papers.claims("rcsf"):
-        table_id = str(claim["table"])
-        if claim["testable_on"] == "not_here" or table_id not in ("3", "4", "5"):
-            continue
-        if table_id == "3":
-            dataset = study.dataset_for(claim["within"])
-            claim_threshold = float(str(claim["column"]).split("@")[1])
-        elif table_id == "4":
-            dataset, claim_threshold = study.dataset_for(claim["column"]), MAIN_THRESHOLD
-        else:
-            dataset = study.dataset_for(study.table("5")["datasets"][0])
-            claim_threshold = MAIN_THRESHOLD
-        used = claim_threshold if threshold is None else threshold
-        found[claim["id"]] = claim_inputs(
-            study, claim, dataset, pck_at(study, used), floor=PCK_FLOOR,
-            note="" if threshold is None else f", at PCK@{threshold:g}",
-        )
-    return found
+    overrides = None if threshold is None else {"threshold": threshold}
+    note = "" if threshold is None else f", at PCK@{threshold:g}"
+    return claims.evaluate(study, papers.claims("rcsf"), SCORERS, floors=FLOORS,
+                           overrides=overrides, note=note)
 
 
 # ----------------------------------------------------------------------------- figures

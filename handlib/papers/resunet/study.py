@@ -10,14 +10,18 @@ runs are data in ``profiles.yaml``. What is ResUnet's own lives here:
   rescaled to the true wrist-to-middle-MCP length (ground-truth scale, the Zimmermann & Brox
   protocol the paper's AUC of 0.999 would need); the angle between predicted and true bones
   (the conclusion's claim, never measured in the paper);
-- **the floors**: in 3D the *constant mean pose* (every test hand predicted as the training
-  split's mean wrist-relative pose), in 2D every joint at the centre of the hand's box; a model
-  must get below them before its differences mean anything;
+- **the floors** (``handlib.floors``): in 3D the *constant mean pose* (every test hand
+  predicted as the training split's mean wrist-relative pose), in 2D every joint at the centre
+  of the hand's box; a model must get below them before its differences mean anything;
 - **the occlusion breakdown** (the paper's title): every error split by the synthetic engine's
   per-joint visibility (visible, self-occluded, object-occluded), on the test split and on the
   synthetic ``hard`` split (objects in every image, near the hand), and by viewpoint (the cosine
   between the palm normal and the direction to the camera);
 - Figs. 3-8 and the claims.
+
+Length: everything the ResUnet chapter computes beyond the shared machinery: its floors,
+scores under two scale protocols, the occlusion and viewpoint splits, Figs. 3-8 and 17 claims;
+its claim code shrinks as its claims become ``paper.yaml`` declarations (``handlib.claims``).
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+import handlib.floors
 from handlib import engine, metrics, papers, viz
 from handlib.data import hand_model
 from handlib.data.pipeline import build_dataset
@@ -143,28 +148,24 @@ def palm_to_camera(p: Record) -> np.ndarray:
 
 
 def mean_pose(study: Study, dataset: str) -> np.ndarray:
-    """(21, 3) the training split's mean wrist-relative pose on ``dataset``."""
+    """(21, 3) the training split's mean wrist-relative pose on ``dataset``: its labelled
+    joints, as the pipeline gives them to the network (float32, a left hand mirrored), averaged
+    by ``handlib.floors.mean_pose``."""
     run = next(r for r in study.runs if r.dataset == dataset)
     data = build_dataset(run.config["data"], engine.resolve_config(run.config)["train"]["split"])
-    poses = []
+    kp3d, labelled = [], []
     for index in range(len(data.source)):
         item = data.item(index)
-        kp3d = np.where(item["labelled"].astype(bool)[:, None], item["kp3d"], np.nan)
-        poses.append(kp3d - kp3d[WRIST])
-    return np.nanmean(np.stack(poses), axis=0)
+        kp3d.append(item["kp3d"])
+        labelled.append(item["labelled"])
+    return handlib.floors.mean_pose(np.stack(kp3d), np.stack(labelled))
 
 
 def floor_record(p: Record, pose: np.ndarray) -> Record:
     """``p`` with every hand predicted as the constant ``pose`` in 3D and every joint at the
-    centre of its hand's true box in 2D: the floors of the two errors."""
-    kp2d = np.asarray(p["kp2d"], np.float64)
-    labelled = np.asarray(p["labelled"], bool)[..., None]
-    low = np.where(labelled, kp2d, np.inf).min(axis=1, keepdims=True)
-    high = np.where(labelled, kp2d, -np.inf).max(axis=1, keepdims=True)
-    centre = np.broadcast_to((low + high) / 2, kp2d.shape)
-    constant = np.broadcast_to(np.nan_to_num(pose), np.shape(p["kp3d"]))
-    return {**p, "kp2d_pred": centre.astype(np.float32),
-            "kp3d_rel_pred": constant.astype(np.float32)}
+    centre of its hand's true box in 2D (float32, as the chapter's models predict): the floors
+    of the two errors, in one record (``handlib.floors``)."""
+    return handlib.floors.mean_pose_record(handlib.floors.box_centre_record(p, np.float32), pose)
 
 
 def floors(study: Study) -> dict[str, Record]:

@@ -1,0 +1,178 @@
+"""The claim evaluator (``handlib.claims``) on a tiny hand-made study: each run's record holds one
+known score per test sample, so every verdict is known in advance; and every RCSF and MS-FF claim
+declares a test the evaluator can run."""
+import numpy as np
+import pytest
+
+from handlib import claims, papers, report
+from handlib.papers.msff import study as msff
+from handlib.papers.rcsf import study as rcsf
+from handlib.study import Run, Study
+
+N = 20
+#: Run -> its score on every test sample (higher is better in these claims).
+SCORES = {"good": 0.8, "bad": 0.4, "tied": 0.4}
+
+
+def record(value: float) -> dict:
+    return {"index": np.arange(N), "value": np.full(N, value),
+            "other": np.full(N, value / 2)}
+
+
+def toy_study(absent: tuple[str, ...] = ()) -> Study:
+    """Two datasets (``A`` and ``B``, real data) with the three runs on each; ``absent`` datasets
+    are missing from ``data_root``, as ``handlib.study.apply_parameters`` leaves them."""
+    datasets = {name: {"source": "stb"} for name in ("A", "B") if name not in absent}
+    cfg = {"profile": "toy", "chapter": "toy", "data": {"source": "stb"}, "eval": {},
+           "study": {"datasets": datasets, "seeds": [0],
+                     "absent": {name: f"{name}/ is not under data_root" for name in absent},
+                     "groups": {"main": {"runs": {"Good": "good", "Bad": "bad"}},
+                                "extra": {"runs": {"Tied": "tied"}}},
+                     "tables": {"1": {"group": "main", "datasets": ["A"]}}}}
+    runs = [Run(dataset, name, 0, f"{dataset}-{name}", {}) for dataset in datasets
+            for name in SCORES]
+    return Study(cfg, runs, {r.run_id: record(SCORES[r.name]) for r in runs})
+
+
+def mean_of(target: claims.Target, key: str):
+    """A toy chapter's scorer: the mean of one array of the record."""
+    return (lambda p: float(p[key].mean())), f", {key}"
+
+
+SCORERS = {"mean_of": mean_of}
+FLOORS = {"high": 0.9}
+
+
+def claim(cid: str, subject: str, reference, test: dict, better: str = "higher") -> dict:
+    found = {"id": cid, "paper": "toy", "text": "{subject} beats {reference}", "table": None,
+             "source": "a toy", "metric": "score", "better": better, "subject": subject,
+             "reference": reference, "column": "score", "testable_on": "synthetic",
+             "why": "a toy", "test": test}
+    papers.check_test(found, ["A", "B"])
+    return found
+
+
+def runs_test(dataset: str = "A", **extra) -> dict:
+    return {"compare": "runs", "runs": {"groups": ["main", "extra"]}, "dataset": dataset,
+            "score": {"name": "mean_of", "key": "value"}, **extra}
+
+
+TOY_CLAIMS = [
+    claim("holds", "Good", "Bad", runs_test()),
+    claim("does_not_hold", "Bad", "Good", runs_test("B")),
+    claim("at_the_floor", "Good", "Bad", runs_test(floor={"rule": "fixed", "name": "high"})),
+    claim("tie", "Bad", "Tied", runs_test()),
+    claim("on_table_1", "Good", "Bad", {**runs_test(), "runs": {"table": "1"}}),
+    claim("contrast", "value", "other",
+          {"compare": "contrast", "runs": {"groups": ["main"]}, "run": "Good", "dataset": "A",
+           "scores": {"value": {"name": "mean_of", "key": "value"},
+                      "other": {"name": "mean_of", "key": "other"}}}),
+]
+
+
+def verdicts(study: Study, **options):
+    found = claims.evaluate(study, TOY_CLAIMS, SCORERS, floors=FLOORS, **options)
+    return found, report.verdict_table(TOY_CLAIMS, found)
+
+
+def test_declared_claims_get_their_known_verdicts():
+    found, table = verdicts(toy_study())
+    assert list(found) == [c["id"] for c in TOY_CLAIMS]
+    assert table.loc["holds", "verdict"] == "holds"                  # 0.8 against 0.4
+    assert table.loc["does_not_hold", "verdict"] == "does not hold"  # on dataset B too
+    assert table.loc["tie", "verdict"] == "inconclusive"
+    assert table.loc["on_table_1", "verdict"] == "holds"             # the runs of Table 1
+    assert table.loc["contrast", "verdict"] == "holds"               # 0.8 against 0.4, one run
+    assert found["holds"]["reproduced"] == {"Good": [pytest.approx(0.8)],
+                                            "Bad": [pytest.approx(0.4)]}
+    assert found["holds"]["tested_on"] == "A test split (toy profile), value"  # the scorer's note
+
+
+def test_a_claim_below_its_floor_is_inconclusive():
+    found, table = verdicts(toy_study())
+    assert found["at_the_floor"]["floor"] == 0.9
+    assert table.loc["at_the_floor", "verdict"] == "inconclusive"
+    assert "floor" in table.loc["at_the_floor", "reason"]
+
+
+def test_a_claim_on_an_absent_dataset_is_not_run():
+    found, table = verdicts(toy_study(absent=("B",)))
+    assert found["does_not_hold"]["reproduced"] == {"Bad": [], "Good": []}
+    assert table.loc["does_not_hold", "verdict"] == "inconclusive"
+    assert table.loc["does_not_hold", "reason"].startswith(report.NOT_RUN)
+    assert "absent from data_root" in table.loc["does_not_hold", "tested on"]
+    assert table.loc["holds", "verdict"] == "holds"  # dataset A is still there
+
+
+def test_a_record_floor_scores_the_floor_prediction_by_the_claims_score():
+    at_record = claim("record_floor", "Good", "Bad", runs_test(floor={"rule": "record"}))
+    by_other = claim("other_score", "Good", "Bad", runs_test(floor={
+        "rule": "record", "score": {"name": "mean_of", "key": "other"}}))
+    found = claims.evaluate(toy_study(), [at_record, by_other], SCORERS,
+                            floor_records={"A": record(0.6)})
+    assert found["record_floor"]["floor"] == pytest.approx(0.6)
+    assert found["other_score"]["floor"] == pytest.approx(0.3)
+    assert claims.evaluate(toy_study(), [at_record], SCORERS)["record_floor"]["floor"] is None
+
+
+def test_overrides_retest_every_claim_that_declares_the_parameter():
+    found = claims.evaluate(toy_study(), TOY_CLAIMS[:1], SCORERS, overrides={"key": "other"},
+                            note=", re-tested")
+    assert found["holds"]["reproduced"] == {"Good": [pytest.approx(0.4)],
+                                            "Bad": [pytest.approx(0.2)]}
+    assert found["holds"]["tested_on"].endswith(", other, re-tested")
+
+
+def test_a_scorer_without_a_score_leaves_the_claim_out():
+    def only_in_3d(target, measure):
+        return None if measure == "2d" else ((lambda p: 1.0), "")
+
+    toy = claim("three_d", "Good", "Bad", {**runs_test(), "score": {"name": "only_3d",
+                                                                    "measure": "3d"}})
+    assert "three_d" in claims.evaluate(toy_study(), [toy], {"only_3d": only_in_3d})
+    assert claims.evaluate(toy_study(), [toy], {"only_3d": only_in_3d},
+                           overrides={"measure": "2d"}) == {}
+
+
+def test_unknown_names_and_shadowed_scorers_are_clear_errors():
+    unknown = claim("unknown", "Good", "Bad", {**runs_test(), "score": {"name": "nope"}})
+    with pytest.raises(ValueError, match="scorer 'nope'"):
+        claims.evaluate(toy_study(), [unknown], SCORERS)
+    with pytest.raises(ValueError, match="floor 'high'"):
+        claims.evaluate(toy_study(), [TOY_CLAIMS[2]], SCORERS)
+    with pytest.raises(ValueError, match="shadow"):
+        claims.Evaluator({"joint_set_error": mean_of})
+
+
+@pytest.mark.parametrize("test, message", [
+    ({"compare": "rank"}, "compare 'rank'"),
+    ({**runs_test(), "runs": {"table": "1", "groups": ["main"]}}, "runs must be"),
+    (runs_test("C"), "dataset 'C'"),
+    ({**runs_test(), "score": "mean"}, "score must be"),
+    (runs_test(floor={"rule": "fixed"}), "floor must be"),
+    ({"compare": "contrast", "runs": {"groups": ["main"]}, "run": "Good", "dataset": "A",
+      "scores": {"Good": {"name": "mean_of"}}}, "one score for each"),
+])
+def test_a_malformed_test_is_a_clear_error(test, message):
+    with pytest.raises(ValueError, match=message):
+        claim("bad", "Good", "Bad", test)
+
+
+def test_a_claim_marked_not_here_declares_no_test():
+    with pytest.raises(ValueError, match="not_here"):
+        papers.check_test({**TOY_CLAIMS[0], "testable_on": "not_here"}, ["A", "B"])
+
+
+@pytest.mark.parametrize("paper, chapter", [("rcsf", rcsf), ("msff", msff)])
+def test_every_testable_claim_of_a_migrated_paper_declares_a_known_test(paper, chapter):
+    names = {**claims.SCORERS, **chapter.SCORERS}
+    for found in papers.claims(paper):
+        if found["testable_on"] == "not_here":
+            assert "test" not in found
+            continue
+        test = found["test"]
+        specs = [test["score"]] if test["compare"] == "runs" else list(test["scores"].values())
+        specs += [test["floor"]["score"]] if "score" in test.get("floor", {}) else []
+        assert all(spec["name"] in names for spec in specs), found["id"]
+        if test.get("floor", {}).get("rule") == "fixed":
+            assert test["floor"]["name"] in getattr(chapter, "FLOORS", {}), found["id"]
