@@ -10,7 +10,7 @@ metrics named by ``eval.metric`` over the joints ``eval.joints`` selects;
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,20 +20,19 @@ from torch.utils.data import Dataset
 
 from handlib import metrics
 from handlib.codecs import geometry
+from handlib.losses import LossFn
 from handlib.profiles import deep_merge
 from handlib.runconfig import DEFAULTS
 from handlib.runtime import (
-    _all_reduce_mean,
-    _loader,
-    _to_device,
+    all_reduce_mean,
     autocast,
     distributed_info,
     epoch_indices,
+    make_loader,
     model_input,
     resolve_device,
+    to_device,
 )
-
-LossFn = Callable[[dict, dict], dict[str, torch.Tensor]]
 
 #: The labels a prediction record keeps from each batch (when the dataset provides them); the
 #: keypoints among them are brought back into the samples' own frames like the predictions.
@@ -71,7 +70,7 @@ def predict(
         len(dataset), seed=0, epoch=0, shuffle=False, rank=rank, world_size=world_size,
         drop_last=False,
     )
-    loader = _loader(
+    loader = make_loader(
         dataset, positions, batch_size, device=device, num_workers=num_workers, seed=0,
         drop_last=False,
     )
@@ -125,19 +124,19 @@ def validation_loss(
     rank, world_size = distributed_info()
     positions = epoch_indices(len(dataset), seed=0, epoch=0, shuffle=False, rank=rank,
                               world_size=world_size, drop_last=False)
-    loader = _loader(dataset, positions, batch_size, device=device, num_workers=num_workers,
+    loader = make_loader(dataset, positions, batch_size, device=device, num_workers=num_workers,
                      seed=0, drop_last=False)
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
     with torch.inference_mode(), autocast(device, amp):
         for batch in loader:
-            batch = _to_device(batch, device, torch.contiguous_format)
+            batch = to_device(batch, device, torch.contiguous_format)
             terms = loss_fn(model(model_input(batch)), batch)
             terms["loss"] = torch.stack([value.float() for value in terms.values()]).sum()
             count = len(model_input(batch))
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + float(value) * count
     model.train(was_training)
-    return _all_reduce_mean({name: total / len(dataset) * world_size
+    return all_reduce_mean({name: total / len(dataset) * world_size
                              for name, total in sums.items()}, device)

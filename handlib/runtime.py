@@ -84,7 +84,7 @@ def model_input(batch: dict) -> torch.Tensor:
     return batch["image"] if "image" in batch else batch["depth"]
 
 
-def _to_device(batch: dict, device: torch.device, memory_format: torch.memory_format) -> dict:
+def to_device(batch: dict, device: torch.device, memory_format: torch.memory_format) -> dict:
     moved = {}
     for key, value in batch.items():
         if isinstance(value, torch.Tensor):
@@ -126,7 +126,7 @@ def usable_workers(requested: int) -> int:
     return max(0, min(int(requested), cores or 1))
 
 
-def _loader(
+def make_loader(
     dataset: Dataset, indices: list[int], batch_size: int, *, device: torch.device,
     num_workers: int, seed: int, drop_last: bool,
 ) -> DataLoader:
@@ -142,7 +142,7 @@ def _loader(
     )
 
 
-def _all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str, float]:
+def all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str, float]:
     if distributed_info()[1] == 1:
         return values
     tensor = torch.tensor(list(values.values()), dtype=torch.float64, device=device)

@@ -19,21 +19,20 @@ from tqdm.auto import tqdm
 
 from handlib import results
 from handlib.evaluation import evaluate, validation_loss
+from handlib.losses import LossFn
 from handlib.runconfig import config_hash, resolve_config
 from handlib.runtime import (
-    _all_reduce_mean,
-    _loader,
-    _to_device,
+    all_reduce_mean,
     autocast,
     distributed_info,
     epoch_indices,
+    make_loader,
     memory_format,
     model_input,
     resolve_device,
     seed_everything,
+    to_device,
 )
-
-LossFn = Callable[[dict, dict], dict[str, torch.Tensor]]
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -258,7 +257,7 @@ def fit(
             len(train_set), seed=spec["seed"], epoch=state.epoch, shuffle=True, rank=rank,
             world_size=world_size,
         )
-        loader = _loader(
+        loader = make_loader(
             train_set, order[state.step * batch_per_process :], batch_per_process,
             device=device, num_workers=spec["num_workers"], seed=spec["seed"] * 1000 + state.epoch,
             drop_last=True,
@@ -268,7 +267,7 @@ def fit(
         last_log = time.perf_counter()
         for batch in loader:
             terms = _train_step(
-                train_model, _to_device(batch, device, layout), loss_fn, optimizer,
+                train_model, to_device(batch, device, layout), loss_fn, optimizer,
                 device=device, amp=spec["amp"], grad_clip=spec["grad_clip"],
             )
             names = list(terms)
@@ -296,7 +295,7 @@ def fit(
                 )
 
         # end of epoch: averages, schedule, validation, history, early stopping
-        means = _all_reduce_mean(
+        means = all_reduce_mean(
             {name: total / state.step for name, total in state.loss_sums.items()}, device
         )
         scheduler.step()
