@@ -24,6 +24,37 @@ sentence or a column label. ``handlib.papers.claims`` checks the fields when it 
         occluded joints: {name: joint_set_error, joints: occluded, frames: all, measure: 3d}
         visible joints: {name: joint_set_error, joints: visible, frames: all, measure: 3d}
 
+    test:                          # measured: one value per label, measured by the chapter
+      compare: measured
+      measure: {name: bench_fps, column: "1"}   # a measurement the chapter registers
+      noise: {rule: relative, value: 0.05}      # declared before any number was seen
+
+**Measurements.** ``compare: measured`` is for what no prediction record holds: sizes and speeds
+from the chapter's bench, validation histories, published predictions, a paper's own printed
+table. A *measurement* is ``measurement(target, **params)`` returning ``handlib.report.
+claim_verdict`` inputs without their margin (``reproduced``, ``tested_on``, ``run``, optionally
+``profile``, ``unusable``, ``margin``), or ``None`` when it has nothing to measure on this
+profile (the claim is left out). Its noise is declared (``noise``): ``{rule: relative, value:
+V}`` V times the first reference's value (timings), ``{rule: absolute, value: V}`` V in the
+claim's units (a count: 0; a printed table: half its last digit), ``{rule: measured}`` whatever
+the measurement found (a bootstrap; without one the verdict's default margin). The chapter's
+objects a measurement reads (its bench, its published evaluations) reach it as
+``Target.inputs``. ``dataset`` is optional for a measurement.
+
+**Splits.** ``split: NAME`` (default ``test``) scores the compared runs' records on another
+split that the chapter predicts (ResUnet's hand-object frames): the chapter passes the study
+holding that split's records in ``splits``, or the reason it has none (the claim is then not
+run, with that reason).
+
+**Unusable.** ``unusable: {rule: no_learning, score: {...}}`` marks the verdict inconclusive
+while no compared run (a contrast's one ``run``; or those of ``runs``, on ``dataset``, when
+given) gets below the floor record by that score on the test split: for what a floor cannot
+bound directly (another split, a subset of joints, a seed spread, a training curve), a model that
+learnt nothing has nothing to compare.
+
+**Composites.** A checklist item that is a conjunction of claims is declared under
+``composites`` in ``paper.yaml`` and judged from their verdicts (:func:`composite_verdicts`).
+
 **Datasets.** ``dataset`` is the name the paper uses; the study's :meth:`Study.dataset_for`
 gives the profile's dataset compared with it (a synthetic stand-in on the cheap profiles). When
 it is absent from ``data_root`` the claim is not run: its inputs say which data was missing
@@ -55,7 +86,9 @@ contrast), so that it changes in one place for every chapter.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import pandas as pd
 
 from handlib import papers, study3d
 from handlib.study import Record, Study, absent_inputs, claim_inputs, contrast_inputs
@@ -66,16 +99,20 @@ Score = Callable[[Record], float]
 @dataclass(frozen=True)
 class Target:
     """What a scorer scores for: the ``study``, the ``claim``, the profile's ``dataset`` it is
-    tested on and the compared runs, ``runs`` (label -> run name)."""
+    tested on and the compared runs, ``runs`` (label -> run name); ``inputs`` the chapter's
+    objects a measurement reads (``bench``, ``evaluations``, ...)."""
 
     study: Study
     claim: dict
-    dataset: str
+    dataset: str | None
     runs: dict
+    inputs: dict = field(default_factory=dict)
 
 
 #: ``scorer(target, **params) -> (score, note)``, or ``None`` where it has no score.
 Scorer = Callable[..., "tuple[Score, str] | None"]
+#: ``measurement(target, **params) -> verdict inputs`` (no margin), or ``None``.
+Measurement = Callable[..., "dict | None"]
 
 
 # ----------------------------------------------------------------------------- shared scorers
@@ -109,9 +146,12 @@ SCORERS: dict[str, Scorer] = {"joint_set_error": joint_set_error,
 # ----------------------------------------------------------------------------- the evaluator
 
 
-def compared_runs(study: Study, selection: dict) -> dict:
+def compared_runs(study: Study, selection: dict | None) -> dict:
     """Label -> run name of a test's ``runs``: the runs behind a table's rows (``{table: N}``)
-    or several study groups together (``{groups: [...]}``, later groups' labels win)."""
+    or several study groups together (``{groups: [...]}``, later groups' labels win); none
+    without a selection (a measurement)."""
+    if selection is None:
+        return {}
     if "table" in selection:
         return study.group(selection["table"])
     groups = study.cfg["study"]["groups"]
@@ -120,17 +160,25 @@ def compared_runs(study: Study, selection: dict) -> dict:
 
 
 class Evaluator:
-    """The scores of one chapter's declarations: its scorers (the shared :data:`SCORERS` and its
-    own) and fixed floors, and the re-test ``overrides`` of score parameters."""
+    """The scores of one chapter's declarations: its scorers and measurements (the shared
+    :data:`SCORERS` and its own), fixed floors, floor records, the studies of its other splits,
+    the objects its measurements read, and the re-test ``overrides`` of score parameters."""
 
     def __init__(self, scorers: dict[str, Scorer] | None = None,
-                 floors: dict[str, float] | None = None, overrides: dict | None = None):
+                 floors: dict[str, float] | None = None, overrides: dict | None = None, *,
+                 measurements: dict[str, Measurement] | None = None,
+                 floor_records: dict[str, Record] | None = None,
+                 splits: dict[str, Study | str] | None = None, inputs: dict | None = None):
         clash = sorted(set(scorers or {}) & set(SCORERS))
         if clash:
             raise ValueError(f"the chapter's scorers {clash} would shadow shared ones of the same "
                              "name (handlib.claims.SCORERS): rename them")
         self.scorers = {**SCORERS, **(scorers or {})}
+        self.measurements = measurements or {}
         self.floors = floors or {}
+        self.floor_records = floor_records or {}
+        self.splits = splits or {}
+        self.inputs_of_chapter = inputs or {}
         self.overrides = overrides or {}
 
     def score(self, target: Target, spec: dict) -> tuple[Score, str] | None:
@@ -143,8 +191,7 @@ class Evaluator:
         params.update({k: v for k, v in self.overrides.items() if k in params})
         return self.scorers[name](target, **params)
 
-    def floor(self, target: Target, spec: dict | None, score: Score,
-              floor_records: dict[str, Record]) -> float | None:
+    def floor(self, target: Target, spec: dict | None, score: Score) -> float | None:
         """The floor a test declares (see the module doc), or ``None``."""
         if spec is None:
             return None
@@ -154,54 +201,176 @@ class Evaluator:
                                  f"{spec['name']!r}; the chapter's floors are "
                                  f"{', '.join(self.floors) or 'none'}")
             return self.floors[spec["name"]]
-        if target.dataset not in floor_records:
+        if target.dataset not in self.floor_records:
             return None
         if "score" in spec:
             score = self.score(target, spec["score"])[0]
-        return float(score(floor_records[target.dataset]))
+        return float(score(self.floor_records[target.dataset]))
 
-    def inputs(self, study: Study, claim: dict, floor_records: dict[str, Record],
-               note: str) -> dict | None:
+    def unusable(self, target: Target, spec: dict | None) -> str | None:
+        """Why the claim's values cannot decide it (``unusable: {rule: no_learning, ...}``,
+        see the module doc), or ``None``."""
+        if spec is None:
+            return None
+        study = target.study
+        dataset = study.dataset_for(spec["dataset"]) if "dataset" in spec else target.dataset
+        if dataset not in self.floor_records:
+            return None
+        test = target.claim["test"]
+        if "runs" in spec:
+            runs = compared_runs(study, spec["runs"])
+        elif test["compare"] == "contrast":  # its labels name scores: the one run compared
+            runs = {test["run"]: target.runs[test["run"]]}
+        else:
+            runs = {label: target.runs[label] for label in
+                    [target.claim["subject"], *papers.claim_references(target.claim)]}
+        score, _ = self.score(Target(study, target.claim, dataset, runs, target.inputs),
+                              spec["score"])
+        floor = float(score(self.floor_records[dataset]))
+        errors = [score(p) for name in runs.values() for p in study.of(dataset, name)]
+        if errors and min(errors) >= floor:
+            return (f"no compared model gets below its floor (a prediction that ignores the "
+                    f"input: {floor:.3g}) on {dataset}'s test split: it has learnt nothing to "
+                    "compare")
+        return None
+
+    def _split_study(self, study: Study, split: str) -> Study | str:
+        """The study whose records are on ``split`` (the test split's is ``study``), or the
+        reason this profile has none."""
+        if split == "test":
+            return study
+        return self.splits.get(split, f"no {split} split on the {study.profile} profile")
+
+    def _retested(self, test: dict) -> bool:
+        """Whether a re-test's ``overrides`` apply to the test: every overridden parameter is
+        one of its score parameters (a claim scored otherwise is left out of the re-test)."""
+        if not self.overrides:
+            return True
+        specs = [test["score"]] if "score" in test else list(test.get("scores", {}).values())
+        return bool(specs) and all(key in spec for spec in specs for key in self.overrides)
+
+    def measured(self, target: Target, test: dict) -> dict | None:
+        """Verdict inputs of a ``compare: measured`` test (the module doc), or ``None``."""
+        spec = test["measure"]
+        name, params = spec["name"], {k: v for k, v in spec.items() if k != "name"}
+        if name not in self.measurements:
+            raise ValueError(f"claim {target.claim['id']!r} names the measurement {name!r}; "
+                             f"the chapter's measurements are "
+                             f"{', '.join(self.measurements) or 'none'}")
+        found = self.measurements[name](target, **params)
+        if found is None:
+            return None
+        noise = test["noise"]
+        if noise["rule"] == "relative" and found.get("reproduced"):
+            reference = found["reproduced"][papers.claim_references(target.claim)[0]]
+            found = {**found, "margin": noise["value"] * abs(float(reference))}
+        elif noise["rule"] == "absolute":
+            found = {**found, "margin": noise["value"]}
+        return {"profile": target.study.profile, **found}
+
+    def inputs(self, study: Study, claim: dict, note: str) -> dict | None:
         """``report.claim_verdict`` inputs of one declared claim (``None``: left out)."""
         test = claim["test"]
-        runs = compared_runs(study, test["runs"])
-        dataset = study.dataset_for(test["dataset"])
-        if dataset is None:
-            return absent_inputs(study, [claim["subject"], *papers.claim_references(claim)])
-        target = Target(study, claim, dataset, runs)
+        if not self._retested(test):
+            return None
+        labels = [claim["subject"], *papers.claim_references(claim)]
+        dataset = study.dataset_for(test["dataset"]) if "dataset" in test else None
+        if "dataset" in test and dataset is None:
+            return absent_inputs(study, labels)
+        target = Target(study, claim, dataset, compared_runs(study, test.get("runs")),
+                        self.inputs_of_chapter)
+        if test["compare"] == "measured":
+            found = self.measured(target, test)
+            if found is not None and "unusable" in test:
+                found["unusable"] = found.get("unusable") or self.unusable(target,
+                                                                           test["unusable"])
+            return found
+        source = self._split_study(study, test.get("split", "test"))
+        if isinstance(source, str):
+            return {**absent_inputs(study, labels), "tested_on": source}
+        split_note = f", {test['split']} split" if "split" in test else ""
+        source_target = Target(source, claim, dataset, target.runs, target.inputs)
         if test["compare"] == "contrast":
-            scores = {label: self.score(target, spec) for label, spec in test["scores"].items()}
+            scores = {label: self.score(source_target, spec)
+                      for label, spec in test["scores"].items()}
             if any(s is None for s in scores.values()):
                 return None
-            return contrast_inputs(study, claim, dataset, runs[test["run"]],
-                                   {label: s[0] for label, s in scores.items()}, note=note)
-        scored = self.score(target, test["score"])
-        if scored is None:
-            return None
-        score, own_note = scored
-        return claim_inputs(study, claim, dataset, score, group=runs, note=own_note + note,
-                            floor=self.floor(target, test.get("floor"), score, floor_records))
+            found = contrast_inputs(source, claim, dataset, target.runs[test["run"]],
+                                    {label: s[0] for label, s in scores.items()},
+                                    note=split_note + note)
+        else:
+            scored = self.score(source_target, test["score"])
+            if scored is None:
+                return None
+            score, own_note = scored
+            found = claim_inputs(source, claim, dataset, score, group=target.runs,
+                                 note=own_note + split_note + note,
+                                 floor=self.floor(target, test.get("floor"), score))
+        if "unusable" in test:
+            found["unusable"] = self.unusable(target, test["unusable"])
+        return found
 
 
 def evaluate(study: Study, claims: list[dict], scorers: dict[str, Scorer] | None = None, *,
              floors: dict[str, float] | None = None,
              floor_records: dict[str, Record] | None = None, overrides: dict | None = None,
+             measurements: dict[str, Measurement] | None = None,
+             splits: dict[str, Study | str] | None = None, inputs: dict | None = None,
              note: str = "") -> dict[str, dict]:
     """``handlib.report.verdict_table`` inputs of every claim in ``claims`` (a paper's,
     ``handlib.papers.claims``) that declares a ``test``, in their order.
 
-    ``scorers`` and ``floors`` are the chapter's own (name -> scorer, name -> number);
-    ``floor_records`` (dataset -> record) the chapter's floor predictions for ``{rule: record}``
-    floors (a claim on a dataset without one has no floor); ``overrides`` re-test every claim
-    with those score parameters, and ``note`` (e.g. ", at PCK@0.2") then says so in each
-    verdict's data column. A claim whose scorer has no score under the parameters gets no
-    entry."""
-    evaluator = Evaluator(scorers, floors, overrides)
+    ``scorers``, ``measurements`` and ``floors`` are the chapter's own (name -> scorer, name ->
+    measurement, name -> number); ``floor_records`` (dataset -> record) the chapter's floor
+    predictions for ``{rule: record}`` floors and ``unusable`` rules (a claim on a dataset
+    without one has no floor); ``splits`` the studies of its other splits (or why it has none);
+    ``inputs`` what its measurements read. ``overrides`` re-test every claim that declares those
+    score parameters (the others are left out), and ``note`` (e.g. ", at PCK@0.2") then says so
+    in each verdict's data column. A claim whose scorer or measurement has nothing under the
+    parameters gets no entry."""
+    evaluator = Evaluator(scorers, floors, overrides, measurements=measurements,
+                          floor_records=floor_records, splits=splits, inputs=inputs)
     found: dict[str, dict] = {}
     for claim in claims:
         if "test" not in claim:
             continue
-        inputs = evaluator.inputs(study, claim, floor_records or {}, note)
-        if inputs is not None:
-            found[claim["id"]] = inputs
+        result = evaluator.inputs(study, claim, note)
+        if result is not None:
+            found[claim["id"]] = result
     return found
+
+
+def composite_verdicts(paper: str, verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts of the checklist items ``paper.yaml`` declares under ``composites``, from
+    the verdicts of the claims they combine (``verdicts``: ``report.verdict_table``'s frame):
+
+    - ``all_of: [[claim, needed verdict], ...]``: *holds* when every part has the verdict it
+      needs, *does not hold* when a part has the opposite one (holds <-> does not hold),
+      *inconclusive* otherwise;
+    - ``differs: [claim, claim]``: *holds* when the two decided verdicts differ (an effect whose
+      sign depends on the dataset), *does not hold* when they agree, *inconclusive* while either
+      is undecided."""
+    opposite = {"holds": "does not hold", "does not hold": "holds"}
+    decided = set(opposite)
+    rows = {}
+    for item in papers.load(paper).get("composites", []):
+        if "all_of" in item:
+            got = {cid: verdicts.loc[cid, "verdict"] for cid, _ in item["all_of"]}
+            if all(got[cid] == need for cid, need in item["all_of"]):
+                verdict = "holds"
+            elif any(got[cid] == opposite.get(need) for cid, need in item["all_of"]):
+                verdict = "does not hold"
+            else:
+                verdict = "inconclusive"
+            parts = "; ".join(f"{cid}: {got[cid]} (needs {need})" for cid, need in item["all_of"])
+        else:
+            first, second = (verdicts.loc[cid, "verdict"] for cid in item["differs"])
+            if not {first, second} <= decided:
+                verdict = "inconclusive"
+            else:
+                verdict = "holds" if first != second else "does not hold"
+            parts = f"{item['differs'][0]}: {first}; {item['differs'][1]}: {second}"
+        rows[item["item"]] = {"verdict": verdict, "parts": parts}
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["verdict", "parts"])
+    frame.index.name = "checklist item"
+    return frame

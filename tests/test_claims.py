@@ -1,12 +1,13 @@
 """The claim evaluator (``handlib.claims``) on a tiny hand-made study: each run's record holds one
-known score per test sample, so every verdict is known in advance; and every RCSF and MS-FF claim
-declares a test the evaluator can run."""
+known score per test sample, so every verdict is known in advance; and every testable claim of
+every paper declares a test the evaluator can run."""
+import importlib
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from handlib import claims, papers, report
-from handlib.papers.msff import study as msff
-from handlib.papers.rcsf import study as rcsf
 from handlib.study import Run, Study
 
 N = 20
@@ -144,6 +145,87 @@ def test_unknown_names_and_shadowed_scorers_are_clear_errors():
         claims.Evaluator({"joint_set_error": mean_of})
 
 
+def measured_claim(cid: str, noise: dict, **measure) -> dict:
+    return claim(cid, "Good", "Bad", {"compare": "measured",
+                                      "measure": {"name": "sizes", **measure}, "noise": noise})
+
+
+def sizes(target: claims.Target, scale: float = 1.0) -> dict | None:
+    """A toy chapter's measurement: Good 10 and Bad 8 units (times ``scale``), or nothing
+    when the chapter gave no ``bench``."""
+    if "bench" not in target.inputs:
+        return None
+    return {"reproduced": {"Good": 10.0 * scale, "Bad": 8.0 * scale},
+            "tested_on": "a toy bench", "run": "bench", "margin": 0.5}
+
+
+@pytest.mark.parametrize("noise, margin", [({"rule": "relative", "value": 0.5}, 4.0),
+                                           ({"rule": "absolute", "value": 0}, 0.0),
+                                           ({"rule": "measured"}, 0.5)])
+def test_a_measured_claim_takes_its_declared_noise(noise, margin):
+    toy = measured_claim("bigger", noise)
+    found = claims.evaluate(toy_study(), [toy], measurements={"sizes": sizes},
+                            inputs={"bench": {}})
+    assert found["bigger"]["margin"] == pytest.approx(margin)  # relative: 0.5 x Bad's 8
+    assert found["bigger"]["profile"] == "toy"
+    verdict = report.verdict_table([toy], found).loc["bigger", "verdict"]
+    assert verdict == ("inconclusive" if margin >= 2.0 else "holds")  # 10 against 8
+    assert claims.evaluate(toy_study(), [toy], measurements={"sizes": sizes}) == {}  # no bench
+
+
+def test_a_retest_leaves_out_claims_that_do_not_declare_the_parameter():
+    toy = measured_claim("bigger", {"rule": "absolute", "value": 0})
+    assert claims.evaluate(toy_study(), [toy, TOY_CLAIMS[0]], SCORERS, overrides={"key": "other"},
+                           measurements={"sizes": sizes}, inputs={"bench": {}}).keys() == {"holds"}
+
+
+def test_a_claim_on_another_split_reads_that_splits_records_or_says_why_not():
+    on_hard = claim("hard", "Good", "Bad", runs_test(split="hard"))
+    hard = toy_study()
+    hard.predictions = {run_id: record(0.1 if "good" in run_id else 0.3)
+                        for run_id in hard.predictions}
+    found = claims.evaluate(toy_study(), [on_hard], SCORERS, splits={"hard": hard})
+    assert found["hard"]["reproduced"] == {"Good": [pytest.approx(0.1)],
+                                           "Bad": [pytest.approx(0.3)]}
+    assert ", hard split" in found["hard"]["tested_on"]
+    missing = claims.evaluate(toy_study(), [on_hard], SCORERS,
+                              splits={"hard": "no hand-object frames here"})
+    assert missing["hard"]["tested_on"] == "no hand-object frames here"
+    assert report.verdict_table([on_hard], missing).loc["hard", "reason"].startswith(
+        report.NOT_RUN)
+    assert "no hard split" in claims.evaluate(toy_study(), [on_hard], SCORERS)["hard"]["tested_on"]
+
+
+def test_no_learning_makes_a_claim_unusable_until_a_compared_run_beats_the_floor():
+    toy = claim("unusable", "Bad", "Good", runs_test(unusable={
+        "rule": "no_learning", "score": {"name": "mean_of", "key": "value"}}), better="lower")
+    # lower is better: the floor record scores 0.3, below both runs (0.8, 0.4): nothing learnt
+    stuck = claims.evaluate(toy_study(), [toy], SCORERS, floor_records={"A": record(0.3)})
+    assert "learnt nothing" in stuck["unusable"]["unusable"]
+    assert report.verdict_table([toy], stuck).loc["unusable", "verdict"] == "inconclusive"
+    learnt = claims.evaluate(toy_study(), [toy], SCORERS, floor_records={"A": record(0.5)})
+    assert learnt["unusable"]["unusable"] is None  # Bad's 0.4 is below the floor's 0.5
+    assert report.verdict_table([toy], learnt).loc["unusable", "verdict"] == "holds"
+
+
+def test_composites_are_judged_from_the_verdicts_of_their_parts(monkeypatch):
+    verdicts_of = pd.DataFrame({"verdict": ["holds", "does not hold", "inconclusive"]},
+                               index=["a", "b", "c"])
+    composites = [{"item": "all hold", "all_of": [["a", "holds"], ["b", "does not hold"]]},
+                  {"item": "one against", "all_of": [["a", "does not hold"], ["c", "holds"]]},
+                  {"item": "undecided", "all_of": [["a", "holds"], ["c", "holds"]]},
+                  {"item": "signs differ", "differs": ["a", "b"]},
+                  {"item": "same sign", "differs": ["a", "a"]},
+                  {"item": "one undecided", "differs": ["a", "c"]}]
+    monkeypatch.setattr(papers, "load", lambda paper: {"composites": composites})
+    table = claims.composite_verdicts("toy", verdicts_of)
+    assert table["verdict"].to_dict() == {
+        "all hold": "holds", "one against": "does not hold", "undecided": "inconclusive",
+        "signs differ": "holds", "same sign": "does not hold", "one undecided": "inconclusive"}
+    with pytest.raises(ValueError, match="not claims of the paper"):
+        papers.check_composites("toy", {"a"}, [{"item": "x", "differs": ["a", "zz"]}])
+
+
 @pytest.mark.parametrize("test, message", [
     ({"compare": "rank"}, "compare 'rank'"),
     ({**runs_test(), "runs": {"table": "1", "groups": ["main"]}}, "runs must be"),
@@ -152,6 +234,11 @@ def test_unknown_names_and_shadowed_scorers_are_clear_errors():
     (runs_test(floor={"rule": "fixed"}), "floor must be"),
     ({"compare": "contrast", "runs": {"groups": ["main"]}, "run": "Good", "dataset": "A",
       "scores": {"Good": {"name": "mean_of"}}}, "one score for each"),
+    ({"compare": "measured", "measure": {"name": "sizes"}, "noise": {"rule": "relative"}},
+     "noise must be"),
+    ({"compare": "measured", "measure": {"name": "sizes"}, "noise": {"rule": "measured"},
+      "split": "hard"}, "no floor and no split"),
+    (runs_test(unusable={"rule": "always"}), "unusable must be"),
 ])
 def test_a_malformed_test_is_a_clear_error(test, message):
     with pytest.raises(ValueError, match=message):
@@ -163,16 +250,24 @@ def test_a_claim_marked_not_here_declares_no_test():
         papers.check_test({**TOY_CLAIMS[0], "testable_on": "not_here"}, ["A", "B"])
 
 
-@pytest.mark.parametrize("paper, chapter", [("rcsf", rcsf), ("msff", msff)])
-def test_every_testable_claim_of_a_migrated_paper_declares_a_known_test(paper, chapter):
-    names = {**claims.SCORERS, **chapter.SCORERS}
+@pytest.mark.parametrize("paper", papers.PAPERS)
+def test_every_testable_claim_of_every_paper_declares_a_known_test(paper):
+    chapter = importlib.import_module(f"handlib.papers.{paper}.study")
+    names = {**claims.SCORERS, **getattr(chapter, "SCORERS", {})}
+    measurements = getattr(chapter, "MEASUREMENTS", {})
     for found in papers.claims(paper):
         if found["testable_on"] == "not_here":
             assert "test" not in found
             continue
-        test = found["test"]
-        specs = [test["score"]] if test["compare"] == "runs" else list(test["scores"].values())
+        test = found["test"]  # every claim the book can test says how
+        if test["compare"] == "measured":
+            assert test["measure"]["name"] in measurements, found["id"]
+            specs = []
+        else:
+            specs = ([test["score"]] if test["compare"] == "runs"
+                     else list(test["scores"].values()))
         specs += [test["floor"]["score"]] if "score" in test.get("floor", {}) else []
+        specs += [test["unusable"]["score"]] if "unusable" in test else []
         assert all(spec["name"] in names for spec in specs), found["id"]
         if test.get("floor", {}).get("rule") == "fixed":
             assert test["floor"]["name"] in getattr(chapter, "FLOORS", {}), found["id"]

@@ -159,7 +159,7 @@ def test_the_speed_claim_without_a_timing_is_inconclusive_and_says_why():
     bench = {"device_name": "a CPU", "settings": {"input_size": 96, "speed_runs": [],
                                                   "batch_sizes": [1]},
              "models": [{"label": "CrossInfoNet", "device": "cpu", "speed": []}]}
-    inputs = chapter.speed_claim(bench, "paper")
+    inputs = chapter.claim_results(icvl_like_study(), bench=bench)["speed_124_fps"]
     claim = next(c for c in papers.claims("crossinfonet") if c["id"] == "speed_124_fps")
     verdicts = report.verdict_table([claim], {claim["id"]: inputs})
     assert verdicts.loc["speed_124_fps", "verdict"] == "inconclusive"
@@ -178,7 +178,9 @@ def test_an_absent_column_is_not_run_with_its_reason_in_table_1_and_the_claims()
     icvl_claims = [c["id"] for c in papers.claims("crossinfonet")
                    if c.get("table") == "1" and c["column"] == "ICVL"
                    and c["testable_on"] != "not_here"]
-    assert icvl_claims and all(found[c]["tested_on"] == f"not run: {reason}"
+    verdicts = report.verdict_table(papers.claims("crossinfonet"), found)
+    assert icvl_claims and all(found[c]["tested_on"] == "not run: absent from data_root (ICVL)"
+                               and verdicts.loc[c, "reason"].startswith(report.NOT_RUN)
                                for c in icvl_claims)
     assert chapter.not_run_note(study).startswith(f"- ICVL: not run, {reason}")
     assert chapter.msra_stand_in_pose(study) is not None  # drawn on NYU's fully labelled hands

@@ -1,11 +1,13 @@
 """The InterNet+ chapter's study logic on hand-made prediction records with known errors and a
-hand-made bench: Tables 2-7, the schedules and convergence rules of Fig. 7, every claim's inputs,
-the derived checklist items and the profiles."""
+hand-made bench: Tables 2-7, the schedules and convergence rules of Fig. 7, every claim's inputs
+(as its ``paper.yaml`` test block declares), the derived checklist items and the profiles."""
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from handlib import papers, report, study as studies, study3d
+from handlib import claims as declared, papers, report, study as studies, study3d
 from handlib.papers.internet_plus import study as chapter
 from handlib.profiles import load_profile
 from handlib.skeleton import NUM_JOINTS
@@ -19,6 +21,8 @@ ERRORS = {"internet": 4.0, "internet_plus": 2.0, "internet_plus_no_ca": 3.0,
 #: Frames per second of the hand-made bench: InterNet faster at 1-16, InterNet+ at 32.
 FPS = {"InterNet": {1: 30.0, 4: 130.0, 8: 190.0, 16: 240.0, 32: 250.0},
        "InterNet+": {1: 25.0, 4: 100.0, 8: 150.0, 16: 220.0, 32: 300.0}}
+#: Batch size -> each model's frames per second.
+FPS_AT = {batch: {label: fps[batch] for label, fps in FPS.items()} for batch in FPS["InterNet"]}
 
 
 def fake_bench() -> dict:
@@ -91,9 +95,34 @@ def test_every_claim_gets_a_verdict(cpu_study):
         "beats_gt_methods_rhd": "inconclusive",             # not testable here
     }
     assert {cid: verdicts[cid] for cid in expected} == expected
-    composite = chapter.composite_verdicts(report.verdict_table(claims, found))["verdict"]
+    composite = declared.composite_verdicts("internet_plus",
+                                            report.verdict_table(claims, found))["verdict"]
     assert composite.iloc[0] == "does not hold"   # "faster" though slower at batch 1-16
     assert composite.iloc[1] == "holds"           # lighter and more accurate
+
+
+def test_each_claim_is_tested_as_its_paper_yaml_declares(cpu_study, monkeypatch):
+    edited = copy.deepcopy(papers.claims("internet_plus"))
+    by_id = {claim["id"]: claim for claim in edited}
+    as_declared = chapter.claim_results(cpu_study, floors(cpu_study), fake_bench(),
+                                        with_models=False)
+    assert as_declared["beats_internet_stb"]["tested_on"].startswith(cpu_study.tested_on("STB"))
+    assert as_declared["beats_internet_stb"]["floor"] is not None
+    assert as_declared["slower_at_batch_1"]["reproduced"] == FPS_AT[1]
+    # the same claims declared otherwise: Table 2's on RHD without a floor, Table 4's batch 1
+    # read at batch 32 with no noise
+    by_id["beats_internet_stb"]["test"]["dataset"] = "RHD"
+    del by_id["beats_internet_stb"]["test"]["floor"]
+    by_id["slower_at_batch_1"]["test"]["measure"]["batch"] = 32
+    by_id["slower_at_batch_1"]["test"]["noise"] = {"rule": "absolute", "value": 0}
+    monkeypatch.setattr(papers, "claims", lambda paper: edited)
+    found = chapter.claim_results(cpu_study, floors(cpu_study), fake_bench(), with_models=False)
+    assert found["beats_internet_stb"]["tested_on"].startswith(cpu_study.tested_on("RHD"))
+    assert found["beats_internet_stb"]["floor"] is None
+    assert found["slower_at_batch_1"]["reproduced"] == FPS_AT[32]
+    assert found["slower_at_batch_1"]["margin"] == 0
+    verdict = report.verdict_table(edited, found).loc["slower_at_batch_1", "verdict"]
+    assert verdict == "does not hold"              # at batch 32 InterNet+ is the faster
 
 
 def test_models_at_the_floor_leave_the_model_claims_inconclusive(cpu_study):

@@ -65,7 +65,7 @@ def test_a_dataset_split_of_unknown_role_is_refused():
 
 
 def test_table1_scores_each_row_under_its_papers_protocol(cpu_study):
-    table = chapter.table_rhd(cpu_study)
+    table = chapter.reproduced_table_1(cpu_study)
     assert list(table.columns) == ["EPE"]
     assert set(table.index) <= set(papers.table("msff", "1").index)
     assert table.loc["MS-FF", "EPE"] == pytest.approx(2.0 * ALIGNED, rel=1e-5)

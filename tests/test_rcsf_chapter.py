@@ -129,7 +129,7 @@ def test_unknown_run_is_a_clear_error():
 
 @pytest.mark.parametrize("table_id", ["1", "2"])
 def test_per_joint_tables_have_the_papers_rows_and_columns(cpu_study, table_id):
-    ours = chapter.table_per_joint(cpu_study, table_id)
+    ours = getattr(chapter, f"table_{table_id}")(cpu_study)
     paper = papers.table("rcsf", table_id)
     assert same_labels(ours.index, paper.index)
     assert list(ours.columns) == list(paper.columns)
@@ -142,7 +142,7 @@ def test_per_joint_tables_have_the_papers_rows_and_columns(cpu_study, table_id):
 
 
 def test_table3_rows_columns_and_known_values(cpu_study):
-    ours = chapter.table_pck(cpu_study)
+    ours = chapter.table_3(cpu_study)
     paper = papers.table("rcsf", "3")
     assert same_labels(ours.index, paper.index) and list(ours.columns) == list(paper.columns)
     rhd = ours.loc["RHD"]
@@ -158,7 +158,7 @@ def test_table3_rows_columns_and_known_values(cpu_study):
 
 
 def test_tables_4_5_6_have_the_papers_rows_and_columns(cpu_study):
-    design = chapter.table_design(cpu_study)
+    design = chapter.table_4(cpu_study)
     assert same_labels(design.index, papers.table("rcsf", "4").index)
     assert list(design.columns) == list(papers.table("rcsf", "4").columns)
     assert design.loc["ours", "RHD"] == 1 and design.loc["Models in (1)", "RHD"] == 0
@@ -166,7 +166,7 @@ def test_tables_4_5_6_have_the_papers_rows_and_columns(cpu_study):
     assert np.isnan(design.loc["Models in (2)", "STB"])  # the cpu profile trains it on RHD only
     assert design.loc["ours", "STB"] == 1
 
-    sweep = chapter.table_ohkm(cpu_study)
+    sweep = chapter.table_5(cpu_study)
     paper5 = papers.table("rcsf", "5")
     assert same_labels(sweep.index, paper5.index) and list(sweep.columns) == list(paper5.columns)
     assert sweep.loc[11, "PCK"] == 1 and sweep.loc[21, "PCK"] == 1 and sweep.loc[9, "PCK"] == 0
@@ -174,7 +174,7 @@ def test_tables_4_5_6_have_the_papers_rows_and_columns(cpu_study):
     labels = studies.run_labels(cpu_study, "5")
     assert labels[13] == "not trained on the cpu profile" and "seed 0" in labels[9]
 
-    comparison = chapter.table_comparison(cpu_study)
+    comparison = chapter.table_6(cpu_study)
     paper6 = papers.table("rcsf", "6")
     assert list(comparison.columns) == list(paper6.columns)
     both = report.paper_vs_reproduced(paper6, comparison, studies.run_labels(cpu_study, "6"))
@@ -199,7 +199,7 @@ def fake_bench() -> dict:
 
 def test_table7_columns_and_fidelity(cpu_study):
     bench = fake_bench()
-    speed = chapter.table_speed(bench, cpu_study)
+    speed = chapter.table_7(bench, cpu_study)
     paper7 = papers.table("rcsf", "7")
     assert list(speed.columns) == list(paper7.columns)
     assert list(speed.index) == ["Ours", "CPN50 (ours)"]  # the variants are not Table 7 rows
@@ -304,7 +304,7 @@ def test_missing_runs_show_as_not_run():
     runs = studies.study_runs(cfg)
     study = studies.Study(cfg, runs, {r.run_id: None for r in runs})
     assert not study.available
-    ours = chapter.table_pck(study)
+    ours = chapter.table_3(study)
     both = report.paper_vs_reproduced(papers.table("rcsf", "3"), ours, "run")
     assert (both[("run", "")] == report.NOT_RUN).all()
 

@@ -1,12 +1,14 @@
 """The ResUnet chapter's study logic on hand-made prediction records with known errors: the
 scores under both protocols, the floors, the occlusion and viewpoint breakdowns, the example
-rule and the claims' inputs."""
+rule and the claims' inputs, each tested as its ``test`` block in ``paper.yaml`` declares."""
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pytest
 
-from handlib import papers, report, study as studies
+from handlib import claims, papers, report, study as studies
 from handlib.papers.resunet import study as chapter
 from handlib.profiles import load_profile
 from handlib.skeleton import NUM_JOINTS, WRIST
@@ -137,11 +139,70 @@ def test_model_claims_compare_resunet_with_its_controls(cpu_study):
 
 
 def test_every_claim_is_tested_or_says_why_not():
+    """Every claim the runs test declares a ``test`` naming the chapter's scores and
+    measurements; the others say why not and declare none."""
+    names = {**claims.SCORERS, **chapter.SCORERS}
     for claim in papers.claims("resunet"):
         assert claim["testable_on"] in ("synthetic", "not_here"), claim["id"]
-        if claim["testable_on"] == "synthetic":
-            assert claim["id"] in chapter.MODEL_CLAIMS or claim["id"] in (
-                "bones_more_stable", "occluded_close_to_visible")
+        if claim["testable_on"] == "not_here":
+            assert "test" not in claim, claim["id"]
+            continue
+        test = claim["test"]
+        specs = ([test["score"]] if "score" in test else list(test.get("scores", {}).values()))
+        specs += [test["unusable"]["score"]] if "unusable" in test else []
+        assert all(spec["name"] in names for spec in specs), claim["id"]
+        if test["compare"] == "measured":
+            assert test["measure"]["name"] in chapter.MEASUREMENTS, claim["id"]
+
+
+def test_each_claim_is_tested_as_its_paper_yaml_declares(cpu_study, monkeypatch):
+    """The verdict inputs follow the claims' ``test`` blocks: declaring another score, data,
+    split, floor or noise changes what is compared, and an undeclared claim is not tested."""
+    test_split = {r.run_id: p for r, p in zip(cpu_study.runs, cpu_study.predictions.values())}
+    hard = {r.run_id: record(30.0, 6.0, seed=r.seed) for r in cpu_study.runs}  # 30 mm everywhere
+    floor = {d: record(100.0, 50.0) for d in ("GANerated", "SynthHands", "STB")}
+    found = chapter.claim_results(cpu_study, floor, hard)
+    edited = copy.deepcopy(papers.claims("resunet"))
+    tests = {c["id"]: c["test"] for c in edited if "test" in c}
+    tests["unet_skips_help"]["score"] = {"name": "epe_3d", "joints": "all", "view": "all"}
+    tests["beats_baseline_stb"]["dataset"] = "GANerated"
+    del tests["augmentation_helps"]["split"]
+    del tests["bones_more_accurate"]["floor"]
+    tests["bones_more_stable"]["noise"]["value"] = 0.5
+    del next(c for c in edited if c["id"] == "angles_beat_baseline")["test"]
+    monkeypatch.setattr(papers, "claims", lambda paper: edited)
+    changed = chapter.claim_results(cpu_study, floor, hard)
+    # the skips' claim on the 2D error (2 against 5 px); declared on the 3D error, 10 and 10 mm
+    assert found["unet_skips_help"]["reproduced"] == {
+        "ResUnet": [pytest.approx(2.0)], "No skips": [pytest.approx(5.0)]}
+    assert changed["unet_skips_help"]["reproduced"] == {
+        "ResUnet": [pytest.approx(10.0)], "No skips": [pytest.approx(10.0)]}
+    assert changed["unet_skips_help"]["floor"] == pytest.approx(100.0)  # the 3D floor's score
+    assert found["beats_baseline_stb"]["tested_on"].startswith("STB-like")
+    assert changed["beats_baseline_stb"]["tested_on"].startswith("GANerated-like")
+    # augmentation on the hard split's frames (30 mm each); declared on the test split, 10 and 9
+    assert found["augmentation_helps"]["reproduced"]["No augmentation"] == [pytest.approx(30.0)]
+    assert changed["augmentation_helps"]["reproduced"]["No augmentation"] == [pytest.approx(9.0)]
+    assert "hard split" not in changed["augmentation_helps"]["tested_on"]
+    assert found["bones_more_accurate"]["floor"] == pytest.approx(100.0)
+    assert changed["bones_more_accurate"]["floor"] is None
+    assert (found["bones_more_stable"]["margin"], changed["bones_more_stable"]["margin"]) == (
+        0.0, 0.5)
+    assert "angles_beat_baseline" in found and "angles_beat_baseline" not in changed
+    # the hard split's records are read only where a claim declares that split
+    assert chapter.claim_results(cpu_study, floor, test_split)["augmentation_helps"][
+        "reproduced"]["No augmentation"] == [pytest.approx(9.0)]
+
+
+def test_a_contrast_is_unusable_while_its_one_run_learnt_nothing(cpu_study):
+    """Occluded against visible joints compares two scores of ResUnet alone: it is unusable
+    while ResUnet (10 mm) is not below the floor (9.5 mm), although a model it is compared with
+    elsewhere (no augmentation, 9 mm) is."""
+    hard = dict(zip([r.run_id for r in cpu_study.runs], cpu_study.predictions.values()))
+    floor = {d: record(9.5, 0.5) for d in ("GANerated", "SynthHands", "STB")}
+    found = chapter.claim_results(cpu_study, floor, hard)
+    assert "learnt nothing" in found["occluded_close_to_visible"]["unusable"]
+    assert found["augmentation_helps"]["unusable"] is None
 
 
 def test_a_wrong_data_root_names_the_dataset_folders(tmp_path):
@@ -157,5 +218,5 @@ def test_models_at_the_floor_decide_no_claim(cpu_study):
                                     chapter.claim_results(cpu_study, good_floor, hard))
     assert (verdicts["verdict"] == "inconclusive").all()
     reasons = verdicts.loc[["augmentation_helps", "bones_more_stable"], "reason"]
-    assert reasons.str.contains("below the constant mean pose").all()
+    assert reasons.str.contains("has learnt nothing to compare").all()
     assert "floor at which" in verdicts.loc["beats_baseline_stb", "reason"]

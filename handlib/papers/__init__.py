@@ -47,9 +47,11 @@ stand-in here; on the real dataset with the ``paper`` profile when a user has it
 text against its numbers, which can fail) or ``not_here``. ``reference: null`` makes a claim about the subject's own value ("reaches 0.999").
 
 A claim its chapter tests declares how in ``test``: what is compared (``compare: runs``, the
-runs behind a table's rows or study groups, or ``contrast``, two scores of one run), on which of
-the paper's ``datasets``, by which score and against which floor; :func:`claims` checks its
-fields, ``handlib.claims`` (which documents them) evaluates it. A ``not_here`` claim has none.
+runs behind a table's rows or study groups; ``contrast``, two scores of one run; ``measured``,
+values a chapter measures without prediction records), on which of the paper's ``datasets``, by
+which score, against which floor and noise; :func:`claims` checks its fields (and the
+``composites`` built from claims), ``handlib.claims`` (which documents them) evaluates it. A
+``not_here`` claim has none.
 
 A claim the paper makes without a printed number (about a figure whose values are not
 transcribed, or in its prose with no evidence at all) has ``table: null`` and ``source`` (where
@@ -61,6 +63,9 @@ higher``).
 ``better: similar`` is a claim of equivalence ("can equivalently replace"): the subject's value
 is within ``tolerance`` (a fraction of the reference's) of the reference's; its text may name
 ``{tolerance_percent}``.
+
+Length: this is the one reader of ``paper.yaml`` (the paper registry, tables, settings, claims
+and the checks of their declarations), kept together so that the schema lives in one place.
 """
 from __future__ import annotations
 
@@ -79,7 +84,8 @@ import yaml
 
 TESTABLE_ON: tuple[str, ...] = ("real", "synthetic", "paper_table", "not_here")
 #: What a claim's ``test`` compares, and the rules of its ``floor`` (``handlib.claims``).
-TEST_COMPARES: tuple[str, ...] = ("runs", "contrast")
+TEST_COMPARES: tuple[str, ...] = ("runs", "contrast", "measured")
+NOISE_RULES: tuple[str, ...] = ("relative", "absolute", "measured")
 FLOOR_RULES: tuple[str, ...] = ("fixed", "record")
 DASHES = ("-", "—", "–")  # hyphen, em dash, en dash as printed
 #: What a paper's ``book`` block must say (``occlusion``, its benchmark entry, is optional).
@@ -242,6 +248,7 @@ def claims(paper: str) -> list[dict]:
     found = [{"paper": paper, **claim} for claim in load(paper).get("claims", [])]
     for claim in found:
         check_test(claim, _load_cached(paper).get("datasets", []))
+    check_composites(paper, {c["id"] for c in found}, load(paper).get("composites", []))
     return found
 
 
@@ -254,17 +261,21 @@ def check_test(claim: dict, datasets: list[str]) -> None:
     """Check a claim's ``test`` block (if any) against the fields of its kind (``handlib.claims``):
     ``runs`` as ``{table: N}`` or ``{groups: [...]}``, ``dataset`` one of the paper's
     ``datasets``; for ``compare: runs`` a ``score`` and optionally a ``floor``, for ``compare:
-    contrast`` the ``run`` and one score per label of the claim in ``scores``."""
+    contrast`` the ``run`` and one score per label of the claim in ``scores``, for ``compare:
+    measured`` a ``measure`` and a ``noise`` rule (``runs`` and ``dataset`` optional); an
+    ``unusable`` rule with its score."""
     test = claim.get("test")
     if test is None:
         return
     problems = []
     if claim["testable_on"] == "not_here":
         problems.append("a claim marked not_here declares no test")
+    measured = test.get("compare") == "measured"
     runs = test.get("runs")
-    if not (isinstance(runs, dict) and len(runs) == 1 and ("table" in runs or "groups" in runs)):
+    if not (isinstance(runs, dict) and len(runs) == 1 and ("table" in runs or "groups" in runs)
+            or measured and runs is None):
         problems.append("runs must be {table: N} or {groups: [GROUP, ...]}")
-    if test.get("dataset") not in datasets:
+    if test.get("dataset") not in datasets and not (measured and "dataset" not in test):
         problems.append(f"dataset {test.get('dataset')!r} is not one of the paper's datasets "
                         f"({', '.join(datasets)})")
     if test.get("compare") == "runs":
@@ -287,12 +298,53 @@ def check_test(claim: dict, datasets: list[str]) -> None:
             problems.append("run must name the label of the one run compared")
         if "floor" in test:
             problems.append("a contrast has no floor")
+    elif measured:
+        problems += _score_problems(test.get("measure"), "measure")
+        noise = test.get("noise")
+        if not (isinstance(noise, dict) and noise.get("rule") in NOISE_RULES
+                and (noise["rule"] == "measured" or isinstance(noise.get("value"), (int, float)))):
+            problems.append(f"noise must be {{rule: relative|absolute, value: V}} or "
+                            f"{{rule: measured}}, got {noise!r}")
+        if "floor" in test or "split" in test:
+            problems.append("a measurement has no floor and no split")
     else:
         problems.append(f"compare {test.get('compare')!r} is not one of "
                         f"{', '.join(TEST_COMPARES)}")
+    unusable = test.get("unusable")
+    if unusable is not None:
+        if not (isinstance(unusable, dict) and unusable.get("rule") == "no_learning"):
+            problems.append(f"unusable must be {{rule: no_learning, score: {{...}}}}, "
+                            f"got {unusable!r}")
+        else:
+            problems += _score_problems(unusable.get("score"), "unusable.score")
+            if "dataset" in unusable and unusable["dataset"] not in datasets:
+                problems.append(f"unusable.dataset {unusable['dataset']!r} is not one of the "
+                                f"paper's datasets ({', '.join(datasets)})")
+        if measured and "dataset" not in test and "dataset" not in unusable:
+            problems.append("a measurement's unusable rule needs a dataset")
+    if "split" in test and not isinstance(test["split"], str):
+        problems.append("split must name a split")
     if problems:
         raise ValueError(f"{claim.get('paper', '')} claim {claim['id']!r}: test: "
                          + "; ".join(problems))
+
+
+def check_composites(paper: str, claim_ids: set[str], composites: list[dict]) -> None:
+    """Check ``paper.yaml``'s ``composites`` (``handlib.claims.composite_verdicts``): each an
+    ``item`` with ``all_of: [[claim, verdict], ...]`` or ``differs: [claim, claim]`` naming the
+    paper's claims."""
+    for item in composites:
+        parts = ([cid for cid, _ in item.get("all_of", [])] if "all_of" in item
+                 else item.get("differs", []))
+        if not isinstance(item.get("item"), str) or not parts:
+            raise ValueError(f"{paper}: a composite needs `item` and `all_of` or `differs`, got "
+                             f"{item!r}")
+        unknown = [cid for cid in parts if cid not in claim_ids]
+        if unknown:
+            raise ValueError(f"{paper}: composite {item['item']!r} names {unknown}, which are not "
+                             "claims of the paper")
+        if "differs" in item and len(parts) != 2:
+            raise ValueError(f"{paper}: composite {item['item']!r}: differs names two claims")
 
 
 def _label(value: Any) -> Any:

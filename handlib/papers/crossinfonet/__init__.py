@@ -2,7 +2,9 @@
 heat-map guidance, for the 3D hand pose from one depth map. Its chapter is
 ``notebooks/14_crossinfonet.ipynb``.
 
-- ``paper.yaml``: the transcription of the paper's settings, tables and claims;
+- ``paper.yaml``: the transcription of the paper's settings, tables and claims, each claim the
+  book tests with its ``test`` block (``handlib.claims``: which runs or measurement, data,
+  score, floor and noise);
 - ``models.py``: the network and its Table 1 variants (Base, Base+HM, Cross, Cross+HM) with the
   ablations its claims need (one branch; one cross mask only), and the loss of eq. 7;
 - ``profiles.yaml``: every run the chapter trains under each profile: Table 1's four variants
@@ -10,8 +12,9 @@ heat-map guidance, for the 3D hand pose from one depth map. Its chapter is
   part of their training splits), the ablations on NYU, and on ``paper`` the full model on
   MSRA's nine leave-one-subject-out folds. ``handlib train --chapter crossinfonet`` trains them.
 - ``study.py``: what the chapter computes: the mean 3D error over all, palm and finger joints,
-  the constant-offset floor, Tables 1-3, Figs. 4, 7 and 8, and the inputs of every claim's
-  verdict (from the runs, the published predictions or the paper's printed table).
+  the constant-offset floor, Tables 1-3, Figs. 4, 7 and 8, and the scorer and measurements its
+  claims' ``test`` blocks name (the runs, the published predictions, the paper's printed table,
+  the bench).
 """
 
 

@@ -17,27 +17,32 @@ lives here:
   its source;
 - **Fig. 7** (success frames and per-joint errors of the published predictions, our model's
   beside them on its own data) and **Fig. 8** (test crops at fixed quantiles of the error);
-- the claims: Table 1's and the ablations' from the runs, Table 2's from the published
-  predictions or, for MSRA, from the paper's own printed table.
+- the claims, each tested as its ``test`` block in ``paper.yaml`` declares (``handlib.claims``):
+  Table 1's and the ablations' from the runs by the chapter's scorer (:data:`SCORERS`: the mean
+  3D error over all, palm or finger joints), Table 2's from the published predictions or, for
+  MSRA, from the paper's own printed table, and the own speed from the bench, by the chapter's
+  measurements (:data:`MEASUREMENTS`).
 
 Length: everything the CrossInfoNet chapter computes beyond the shared machinery: Table 1-3's
-scoring, the published-prediction comparison of Table 2, the MSRA folds and Figs. 4, 7 and 8;
-its claim code shrinks as its claims become ``paper.yaml`` declarations (``handlib.claims``).
+scoring, the published-prediction comparison of Table 2 and its measurements for the claims,
+the MSRA folds and Figs. 4, 7 and 8.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from handlib import depth_eval, engine, metrics, papers, report, viz
+from handlib import claims, depth_eval, engine, metrics, papers, report, viz
 from handlib.data.formats.msra import CANONICAL_FROM_MSRA
 from handlib.data.pipeline import build_codec, build_dataset
 from handlib.floors import constant_offset_record, mean_offset
 from handlib.skeleton import JOINT_NAMES
-from handlib.study import (Record, Study, bench_row, claim_inputs, first_records_floors,
-                           group_datasets, missing_names, sample_images, seed_mean)
+from handlib.study import (Record, Study, bench_row, first_records_floors, group_datasets,
+                           missing_names, sample_images, seed_mean)
 
 PAPER = "crossinfonet"
 
@@ -228,82 +233,46 @@ def table_3(bench: dict) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- claims
 
-#: The claims the paper makes without a run (Sections 1, 3.2, 3.3) -> the joints they are scored
-#: on (a subset of the codec's, or all): ablations on :data:`ABLATION_COLUMN`'s data.
-ABLATION_CLAIMS: dict[str, str | None] = {"palm_mask_helps_palm": "palm",
-                                          "finger_mask_helps_finger": "finger",
-                                          "two_branches_beat_single": None}
-ABLATION_COLUMN = "NYU"
-#: Section 5's "outperform most of previous works", one claim per Table 2 column.
-BEATS_MOST = ("beats_most_icvl", "beats_most_nyu", "beats_most_msra")
 #: The training rate the gpu profile's estimate assumes on one H100 (samples/s): the paper-size
 #: model is 1.2 GMACs per 96² crop, bf16 (``handlib.study.training_estimate``).
 ASSUMED_GPU_SAMPLES_PER_S = 4000.0
 #: The paper's own row in Table 2.
 PAPER_ROW = "CrossInfoNet"
-#: Half a unit of the last digit of Table 2's printed errors (two decimals).
-PRINTED_MARGIN = 0.005
-#: Timings carry this relative margin for measurement noise (as in every chapter's bench claims).
-SPEED_MARGIN = 0.05
 
 
-def ablation_runs(study: Study) -> dict[str, str]:
-    """Label -> run name of Table 1's variants and of the ablations (they share NYU-like)."""
-    groups = study.cfg["study"]["groups"]
-    return {**groups["main"]["runs"], **groups["ablations"]["runs"]}
+def mean_3d_error(target: claims.Target, joints: str) -> tuple[Callable[[Record], float], str]:
+    """The scorer of the claims on runs (``score: {name: mean_3d_error, joints: ...}``): the
+    mean 3D error (camera mm, unaligned) over ``all`` the scored joints, or over the ``palm`` or
+    the ``finger`` joints of the profile's codec (:func:`subsets`, the sub-task of each branch),
+    which the verdict's data column then names."""
+    if joints == "all":
+        return scorer(target.study), ""
+    return scorer(target.study, subsets(target.study)[joints]), f", {joints} joints"
 
 
-def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
-                  bench: dict | None = None) -> dict[str, dict]:
-    """``handlib.report.verdict_table`` inputs of the claims this profile's runs test: Table 1's
-    (the mean 3D error of the claim's variants on the data of its column: the real dataset on
-    the ``paper`` profile, its stand-in otherwise) and the ablations of :data:`ABLATION_CLAIMS`
-    (on the claim's joints), per seed over shared seeds, each with the constant offset's error on
-    the same joints as the floor; a claim whose column was not run is inconclusive, its *tested
-    on* saying why; with ``bench``, the own-speed claim (``speed_claim``)."""
-    floor_records = floor_records or {}
-    joint_sets = subsets(study)
-    found = {}
-    for claim in papers.claims(PAPER):
-        cid = claim["id"]
-        if claim["testable_on"] == "not_here" or (claim.get("table") != "1"
-                                                  and cid not in ABLATION_CLAIMS):
-            continue
-        column = claim["column"] if claim.get("table") == "1" else ABLATION_COLUMN
-        dataset = study.dataset_for(column)
-        if dataset is None:  # its data is not under data_root: no values, and the reason
-            found[cid] = {"reproduced": {}, "tested_on": study.absent(column),
-                          "profile": study.profile, "run": f"{study.experiment}/{study.profile}"}
-            continue
-        part = ABLATION_CLAIMS.get(cid)
-        score = scorer(study, joint_sets[part] if part else None)
-        floor = float(score(floor_records[dataset])) if dataset in floor_records else None
-        group = None if claim.get("table") == "1" else ablation_runs(study)
-        found[cid] = claim_inputs(study, claim, dataset, score, floor=floor, group=group,
-                                  note=f", {part} joints" if part else "")
-    if bench is not None:
-        found["speed_124_fps"] = speed_claim(bench, study.profile)
-    return found
-
-
-def speed_claim(bench: dict, profile: str) -> dict:
-    """The own-speed claim (124.5 fps, Section 3.5): our paper-size model at batch 1, eager; a CPU
-    measurement cannot decide a GPU's speed, so it is marked unusable there. Without that
-    measurement (the bench did not time the model at batch 1) the claim is not run, and its
-    *tested on* says why."""
-    row = bench_row(bench, PAPER_ROW)
-    speeds = [s for s in row["speed"] if s["mode"] == "eager" and s["batch"] == 1]
-    inputs = {"profile": profile, "run": "handlib bench"}
+def bench_speed(target: claims.Target, batch: int, relative_margin: float) -> dict | None:
+    """The own-speed measurement (``measure: {name: bench_speed, ...}``): the claim subject's
+    test speed (images/s) in the chapter's bench (``target.inputs["bench"]``; without one the
+    claim is left out), eager, at ``batch``, with a margin of ``relative_margin`` times the
+    speed the paper prints (a timing's noise grows with it). A CPU measurement cannot decide a
+    GPU's speed, so it is marked unusable there; without a timing at that batch the claim is not
+    run, and its *tested on* says why."""
+    bench = target.inputs.get("bench")
+    if bench is None:
+        return None
+    subject = target.claim["subject"]
+    row = bench_row(bench, subject)
+    speeds = [s for s in row["speed"] if s["mode"] == "eager" and s["batch"] == batch]
     if not speeds:
-        return {**inputs, "reproduced": {}, "tested_on": (
-            f"not measured: the bench on {bench['device_name']} timed {PAPER_ROW} at no batch "
-            f"of 1 (bench.speed_runs {bench['settings']['speed_runs']}, batch_sizes "
+        return {"reproduced": {}, "run": "handlib bench", "tested_on": (
+            f"not measured: the bench on {bench['device_name']} timed {subject} at no batch "
+            f"of {batch} (bench.speed_runs {bench['settings']['speed_runs']}, batch_sizes "
             f"{bench['settings']['batch_sizes']})")}
-    paper = float(papers.table(PAPER, "3").loc[PAPER_ROW].iloc[0])
+    paper = papers.claim_values(target.claim)["subject_value"]
     on_gpu = str(row["device"]).startswith("cuda")
-    return {**inputs, "reproduced": {PAPER_ROW: speeds[0]["infer_img_s"]},
-            "margin": SPEED_MARGIN * paper,
-            "tested_on": f"{bench['device_name']}, batch 1, eager fp32, "
+    return {"reproduced": {subject: speeds[0]["infer_img_s"]}, "run": "handlib bench",
+            "margin": relative_margin * paper,
+            "tested_on": f"{bench['device_name']}, batch {batch}, eager fp32, "
                          f"{bench['settings']['input_size']}² input",
             "unusable": None if on_gpu else (
                 f"measured on a CPU ({bench['device_name']}); the paper's speed is one GPU's "
@@ -338,47 +307,6 @@ def _frame_errors(evaluations: list, column: str) -> dict[str, Record]:
             and depth_eval.BENCHMARKS[entry["dataset"]].title == column}
 
 
-def table2_claim_results(evaluations: list | None) -> dict[str, dict]:
-    """``verdict_table`` inputs of Table 2's claims and of "outperform most previous works"
-    (Section 5): on ICVL and NYU from the published predictions (``evaluations``; the noise
-    is a paired bootstrap over the test frames of two full-test-set files, else the default
-    margin), on MSRA from the paper's own printed table (``paper_table`` claims: printed to two
-    decimals: :data:`PRINTED_MARGIN`). Without ``evaluations`` only the
-    ``paper_table`` claims."""
-    found = {}
-    for claim in papers.claims(PAPER):
-        column, kind = claim["column"], claim["testable_on"]
-        if kind not in ("real", "paper_table") or (claim.get("table") != "2"
-                                                    and claim["id"] not in BEATS_MOST):
-            continue
-        if kind == "real" and not evaluations:
-            continue
-        values, as_printed = table2_values(column, evaluations if kind == "real" else None)
-        if kind == "real" and PAPER_ROW in as_printed:
-            continue  # no published CrossInfoNet file for this column: nothing to recompute
-        source = ("published predictions" if kind == "real"
-                  else "the paper's own Table 2 as printed (no MSRA data here)")
-        used = set(values) if claim["id"] in BEATS_MOST else {claim["subject"],
-                                                              *papers.claim_references(claim)}
-        if kind == "real" and used & set(as_printed):
-            source += f"; {', '.join(m for m in as_printed if m in used)} as printed (no file)"
-        inputs = {"tested_on": f"{source}, {column} test set", "profile": None,
-                  "run": "published predictions" if kind == "real" else "paper Table 2"}
-        if claim["id"] in BEATS_MOST:
-            subject = values.pop(claim["subject"])
-            beaten = np.mean([subject < v for v in values.values()])
-            found[claim["id"]] = {**inputs, "margin": 0.0, "reproduced": {
-                claim["subject"]: float(beaten), claim["reference"]: 0.5}}
-            continue
-        labels = [claim["subject"], *papers.claim_references(claim)]
-        reproduced = {label: values.get(label, np.nan) for label in labels}
-        strongest = min(labels[1:], key=lambda label: reproduced[label])  # every error: lower
-        margin = (PRINTED_MARGIN if kind == "paper_table"
-                  else _bootstrap_margin(evaluations, column, labels[0], strongest))
-        found[claim["id"]] = {**inputs, "margin": margin, "reproduced": reproduced}
-    return found
-
-
 def _bootstrap_margin(evaluations: list, column: str, subject: str,
                       reference: str) -> float | None:
     """The paired-bootstrap margin of ``subject`` against ``reference`` over the test frames, when
@@ -388,6 +316,95 @@ def _bootstrap_margin(evaluations: list, column: str, subject: str,
         return None
     return report.paired_bootstrap_margin(lambda r: float(r["errors"].mean()), records[subject],
                                           records[reference])
+
+
+def _table2_column(target: claims.Target, column: str,
+                   source: str) -> tuple[dict, list[str], list] | None:
+    """Table 2's ``column`` as a claim declares it read (``source``): ``published``, recomputed
+    from the published predictions (``target.inputs["evaluations"]``) where a file stands for
+    the cell, else as printed; ``printed``, the paper's own table as printed (MSRA: no data or
+    prediction files here). Returns the values and the methods read as printed
+    (:func:`table2_values`) and the evaluations read; None (the claim is left out) for
+    ``published`` without evaluations or without a published CrossInfoNet file for the column
+    (nothing to recompute)."""
+    evaluations = (target.inputs.get("evaluations") or []) if source == "published" else []
+    if source == "published" and not evaluations:
+        return None
+    values, as_printed = table2_values(column, evaluations)
+    if source == "published" and PAPER_ROW in as_printed:
+        return None
+    return values, as_printed, evaluations
+
+
+def _table2_source(column: str, source: str, as_printed: list[str], used: set) -> dict:
+    """The verdict inputs that say where a Table 2 claim's values come from: its *tested on*
+    (naming the ``used`` methods read as printed for want of a file) and its run."""
+    if source == "printed":
+        return {"tested_on": f"the paper's own Table 2 as printed (no {column} data here), "
+                             f"{column} test set", "profile": None, "run": "paper Table 2"}
+    no_file = [method for method in as_printed if method in used]
+    note = f"; {', '.join(no_file)} as printed (no file)" if no_file else ""
+    return {"tested_on": f"published predictions{note}, {column} test set", "profile": None,
+            "run": "published predictions"}
+
+
+def table2_errors(target: claims.Target, column: str, source: str) -> dict | None:
+    """The Table 2 measurement (``measure: {name: table2_errors, column, source}``): the
+    claim's methods' errors (mm) on ``column`` as ``source`` reads them (:func:`_table2_column`),
+    with the paired-bootstrap margin of the subject against its strongest reference when both
+    have a full-test-set file (else None: the declared noise or the default margin applies)."""
+    found = _table2_column(target, column, source)
+    if found is None:
+        return None
+    values, as_printed, evaluations = found
+    labels = [target.claim["subject"], *papers.claim_references(target.claim)]
+    reproduced = {label: values.get(label, np.nan) for label in labels}
+    strongest = min(labels[1:], key=lambda label: reproduced[label])  # every error: lower
+    return {**_table2_source(column, source, as_printed, set(labels)), "reproduced": reproduced,
+            "margin": _bootstrap_margin(evaluations, column, labels[0], strongest)}
+
+
+def table2_share_beaten(target: claims.Target, column: str, source: str,
+                        reference_share: float) -> dict | None:
+    """Section 5's "outperform most of previous works" (``measure: {name:
+    table2_share_beaten, ...}``): the share of Table 2's other methods with a value on
+    ``column`` (read as ``source`` says, :func:`_table2_column`) whose error is higher than the
+    subject's, against ``reference_share`` (the claim's reference: "half" is 0.5)."""
+    found = _table2_column(target, column, source)
+    if found is None:
+        return None
+    values, as_printed, _ = found
+    subject = target.claim["subject"]
+    others = [value for method, value in values.items() if method != subject]
+    beaten = float(np.mean([values[subject] < value for value in others]))
+    return {**_table2_source(column, source, as_printed, set(values)),
+            "reproduced": {subject: beaten, target.claim["reference"]: reference_share}}
+
+
+#: CrossInfoNet's own scorer and measurements, named by the ``test`` blocks of its claims in
+#: ``paper.yaml`` (``handlib.claims``).
+SCORERS = {"mean_3d_error": mean_3d_error}
+MEASUREMENTS = {"bench_speed": bench_speed, "table2_errors": table2_errors,
+                "table2_share_beaten": table2_share_beaten}
+
+
+def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
+                  bench: dict | None = None, evaluations: list | None = None) -> dict[str, dict]:
+    """``handlib.report.verdict_table`` inputs of every claim this profile tests, from the
+    ``test`` blocks of ``paper.yaml`` (``handlib.claims.evaluate``).
+
+    Table 1's claims compare its four variants' mean 3D error on the data of their column (the
+    real dataset on the ``paper`` profile, its stand-in otherwise; a column absent from
+    ``data_root`` is not run), the ablations the paper makes without a run compare them with the
+    ablated models on NYU over all, palm or finger joints; each has the constant offset's error
+    (``floor_records``, :func:`floors`) by the same score as its floor. With ``bench`` the
+    own-speed claim (:func:`bench_speed`); with ``evaluations`` (``depth_eval.
+    table2_evaluations``) Table 2's ICVL and NYU claims from the published predictions
+    (:func:`table2_errors`, :func:`table2_share_beaten`); the MSRA ones always, from the paper's
+    printed table."""
+    return claims.evaluate(study, papers.claims(PAPER), SCORERS, measurements=MEASUREMENTS,
+                           floor_records=floor_records,
+                           inputs={"bench": bench, "evaluations": evaluations})
 
 
 # ----------------------------------------------------------------------------- Fig. 4

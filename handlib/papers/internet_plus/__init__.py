@@ -9,7 +9,8 @@ Everything of this paper in one place:
 - ``study.py``: what the chapter ``notebooks/12_internet_plus.ipynb`` computes from the runs:
   Tables 1-7, Figs. 5-7, the two readings of the restart schedule and the claim inputs;
 - ``profiles.yaml``: every run the chapter trains, under each profile;
-- ``paper.yaml``: the transcription of the paper's settings, its seven tables and its claims.
+- ``paper.yaml``: the transcription of the paper's settings, its seven tables and its claims,
+  with how the chapter tests each (``test``) and the checklist items derived from them.
 """
 
 

@@ -34,9 +34,15 @@ data spec (``Study.tested_on``: the real dataset and split, or the synthetic sta
 not run: its table columns stay empty with the reason in the caption, its figure panels say so,
 and the claims on it are *not run* (``handlib.study.claim_inputs``).
 
+**Claims.** Each claim is tested as its ``test`` block in ``paper.yaml`` declares
+(``handlib.claims.evaluate``), and checklist items 7, 24 and 25 are the ``composites`` there
+(``handlib.claims.composite_verdicts``). What the chapter registers is its own: Table 5's MPJPE
+and the no-learning EPE (:data:`SCORERS`), and the measurements of sizes, speeds, validation
+curves and feature maps (:data:`MEASUREMENTS`).
+
 Length: everything the InterNet+ chapter computes beyond the shared machinery: seven tables,
-the convergence rules of Fig. 7, the feature maps of Fig. 6 and 34 claims; its claim code
-shrinks as its claims become ``paper.yaml`` declarations (``handlib.claims``).
+the convergence rules of Fig. 7, the feature maps of Fig. 6 and the scorers and measurements of
+its 34 claims, which read all of these.
 """
 from __future__ import annotations
 
@@ -49,30 +55,25 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from handlib import bench as benchmarks, engine, metrics, papers, report, results, viz
+from handlib import (
+    bench as benchmarks,
+    claims,
+    engine,
+    metrics,
+    papers,
+    report,
+    results,
+    study3d,
+    viz,
+)
 from handlib.data.pipeline import build_dataset
 from handlib.data.transforms import denormalise_image
 from handlib.floors import box_centre_record
 from handlib.models.layers import AconC
 from handlib.papers.internet_plus.models import TABLE_1, Extractor
 from handlib.skeleton import JOINT_FINGER, NUM_JOINTS
-from handlib.study import (
-    Record,
-    Run,
-    Study,
-    bench_row,
-    claim_inputs,
-    parameter_count,
-    run_labels,
-    seed_mean,
-)
-from handlib.study3d import (
-    HANDS,
-    epe_under,
-    error_2d,
-    protocol_epe,
-    seed_mean_score,
-)
+from handlib.study import Record, Run, Study, bench_row, parameter_count, run_labels, seed_mean
+from handlib.study3d import HANDS, epe_under, protocol_epe, seed_mean_score
 
 PAPER = "internet_plus"
 PAPER_INPUT = 256
@@ -104,7 +105,7 @@ def validated_on(study: Study, run: Run) -> str:
 # ----------------------------------------------------------------------------- Table 1
 
 
-def table_architecture() -> pd.DataFrame:
+def table_1() -> pd.DataFrame:
     """Table 1 beside our extractor at 256²: for every row the paper's kernel, attention,
     activation and output, and ours as ``torchinfo`` reports them (output shape, parameters),
     with the attention and activation modules actually built."""
@@ -160,9 +161,10 @@ def epe(study: Study, name: str):
     return epe_under(study, name, gt_scale=False, gt_hand=False)
 
 
-def table_epe(study: Study, table_id: str, columns: dict[str, str]) -> pd.DataFrame:
-    """A reproduced EPE table: one row per run of the table's group, one column per paper
-    dataset (``columns``: column -> paper dataset), mean over seeds."""
+def epe_table(study: Study, table_id: str, columns: dict[str, str]) -> pd.DataFrame:
+    """A reproduced EPE table (Tables 2, 6, 7): one row per run of the table's group, one
+    column per paper dataset (``columns``: column -> paper dataset, kept as the frame's
+    ``datasets`` attribute), mean over seeds."""
     rows = {label: {column: seed_mean_score(study, study.dataset_for(dataset), name,
                                             epe(study, name))
                     for column, dataset in columns.items()}
@@ -171,20 +173,20 @@ def table_epe(study: Study, table_id: str, columns: dict[str, str]) -> pd.DataFr
     frame.index.name = papers.table(PAPER, table_id).index.name
     frame.attrs = {"tested_on": "; ".join(f"{c}: {data_of(study, d)}"
                                           for c, d in columns.items()),
-                   "profile": study.profile}
+                   "profile": study.profile, "datasets": columns}
     return frame
 
 
 def table_2(study: Study) -> pd.DataFrame:
-    return table_epe(study, "2", {"EPE (STB)": "STB", "EPE (RHD)": "RHD"})
+    return epe_table(study, "2", {"EPE (STB)": "STB", "EPE (RHD)": "RHD"})
 
 
 def table_6(study: Study) -> pd.DataFrame:
-    return table_epe(study, "6", {"STB": "STB", "RHD": "RHD"})
+    return epe_table(study, "6", {"STB": "STB", "RHD": "RHD"})
 
 
 def table_7(study: Study) -> pd.DataFrame:
-    return table_epe(study, "7", {"STB": "STB", "RHD": "RHD"})
+    return epe_table(study, "7", {"STB": "STB", "RHD": "RHD"})
 
 
 def mpjpe_of(frames: str):
@@ -207,7 +209,8 @@ def table_5(study: Study) -> pd.DataFrame:
             for label, name in study.group("5").items()}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "Model"
-    frame.attrs = {"tested_on": data_of(study, "InterHand2.6M"), "profile": study.profile}
+    frame.attrs = {"tested_on": data_of(study, "InterHand2.6M"), "profile": study.profile,
+                   "datasets": {column: "InterHand2.6M" for column in frame.columns}}
     return frame
 
 
@@ -399,12 +402,14 @@ def run_history(study: Study, run: Run) -> pd.DataFrame | None:
     return None if saved is None else saved["history"].set_index("epoch")
 
 
-def convergence_curves(study: Study, column: str = "val_epe_mm_predicted_hand") -> pd.DataFrame:
+def convergence_curves(study: Study, dataset: str | None = None,
+                       column: str = "val_epe_mm_predicted_hand") -> pd.DataFrame:
     """Epoch x "label, seed k": the validation EPE (GT H = N, as Table 2) per epoch of every
-    InterNet and InterNet+ training on the STB data (Fig. 7: the ``convergence`` group's InterNet
-    seeds and the main comparison's InterNet+); empty when the STB data is absent."""
+    InterNet and InterNet+ training on the profile's ``dataset`` (by default the STB data, Fig.
+    7's: the ``convergence`` group's InterNet seeds and the main comparison's InterNet+); empty
+    when that data is absent."""
     main = study.cfg["study"]["groups"]["main"]["runs"]
-    dataset = study.dataset_for("STB")
+    dataset = dataset or study.dataset_for("STB")
     curves = {}
     for label in ("InterNet", "InterNet+"):
         for run in (r for r in study.runs if r.dataset == dataset and r.name == main[label]):
@@ -414,10 +419,17 @@ def convergence_curves(study: Study, column: str = "val_epe_mm_predicted_hand") 
     return pd.DataFrame(curves)
 
 
-def main_run(study: Study, label: str, paper_dataset: str = "STB") -> Run:
-    """The first-seed run of the main comparison's ``label`` on ``paper_dataset``'s data."""
+def trainings_of(curves: pd.DataFrame, model: str) -> list[str]:
+    """The columns of :func:`convergence_curves` that are ``model``'s trainings, in the order of
+    the study's runs (the first seed first)."""
+    return [column for column in curves if column.split(",")[0] == model]
+
+
+def main_run(study: Study, label: str, dataset: str | None = None) -> Run:
+    """The first-seed run of the main comparison's ``label`` on the profile's ``dataset`` (by
+    default the STB data, Fig. 7's)."""
     name = study.cfg["study"]["groups"]["main"]["runs"][label]
-    dataset = study.dataset_for(paper_dataset)
+    dataset = dataset or study.dataset_for("STB")
     return next(r for r in study.runs if r.dataset == dataset and r.name == name)
 
 
@@ -431,7 +443,7 @@ def figure_convergence(study: Study) -> Figure:
     run = main_run(study, "InterNet+")
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     for ax, model in zip(axes, ("InterNet", "InterNet+")):
-        for column in [c for c in curves if c.split(",")[0] == model]:
+        for column in trainings_of(curves, model):
             ax.plot(curves.index, curves[column], marker="o", markersize=3, label=column)
         ax.set(title=f"({'a' if model == 'InterNet' else 'b'}) {model}", xlabel="epoch")
         ax.legend(fontsize="small")
@@ -582,10 +594,10 @@ def figure_feature_maps(study: Study) -> Figure:
     return fig
 
 
-def background_shares(study: Study, paper_dataset: str = "STB") -> dict[str, float]:
-    """Each main model's :func:`background_share` over the whole test split (first seed)."""
+def background_shares(study: Study, dataset: str) -> dict[str, float]:
+    """Each main model's :func:`background_share` over the whole test split of the profile's
+    ``dataset`` (first seed)."""
     main = study.cfg["study"]["groups"]["main"]["runs"]
-    dataset = study.dataset_for(paper_dataset)
     positions = np.arange(len(study.first(dataset, main["InterNet+"])["index"]))
     items = test_items(study, dataset, main["InterNet+"], positions)
     images = np.stack([item["image"] for item in items])
@@ -596,208 +608,169 @@ def background_shares(study: Study, paper_dataset: str = "STB") -> dict[str, flo
 
 # ----------------------------------------------------------------------------- claims
 
-#: Claims without a table that compare two trained models on one dataset (their labels are
-#: rows of the ``design`` group or the main comparison).
-MODEL_CLAIMS: dict[str, str] = {"ca_beats_cbam": "STB", "meta_acon_helps": "STB",
-                                "inverted_residual_more_accurate": "STB",
-                                "adamw_sgdr_better": "STB"}
-#: Table columns -> the paper dataset they are scored on.
-COLUMN_DATASETS = {"EPE (STB)": "STB", "EPE (RHD)": "RHD", "STB": "STB", "RHD": "RHD",
-                   "Single Hand": "InterHand2.6M", "Interacting Hands": "InterHand2.6M"}
-#: Checklist items that are conjunctions of claims: item -> (claim id, the verdict it needs).
-COMPOSITE_CLAIMS: dict[str, list[tuple[str, str]]] = {
-    "7. 'smaller data volume, lighter weight, and faster speed under the same conditions'": [
-        ("fewer_parameters", "holds"), ("smaller_size", "holds"),
-        ("faster_training_iteration", "holds"), ("slower_at_batch_1", "does not hold"),
-        ("slower_at_batch_4", "does not hold"), ("slower_at_batch_8", "does not hold"),
-        ("slower_at_batch_16", "does not hold"), ("faster_at_batch_32", "holds")],
-    "24. the new extractor keeps the network light while raising its accuracy": [
-        ("fewer_parameters", "holds"), ("beats_internet_stb", "holds"),
-        ("beats_internet_rhd", "holds")],
-}
-#: Checklist item 25: an attention module's effect differs in sign between STB and RHD.
-DATASET_DEPENDENT = {"coordinate attention": ("ca_helps_stb", "ca_helps_rhd"),
-                     "FcaNet": ("fcanet_helps_stb", "fcanet_helps_rhd")}
 
-
-def _scores(study: Study, claim: dict, measure: str):
-    """The score a model claim compares (EPE under Table 2's protocol, Table 5's MPJPE or, with
-    ``measure="2d"``, the normalised 2D error), as ``record -> value``, and its note."""
+def interhand_mpjpe(target: claims.Target, frames: str, measure: str
+                    ) -> tuple[claims.Score, str]:
+    """Table 5's score: InterNet's MPJPE (mm) on ``single`` or ``interacting`` frames
+    (:func:`mpjpe_of`); with ``measure: 2d`` the normalised 2D error of all joints and frames,
+    the score of every 2D re-test (as ``handlib.claims.protocol_error``)."""
     if measure == "2d":
-        return (lambda p: error_2d(study, p)), ", 2D error"
-    column = claim["column"]
-    if column in ("Single Hand", "Interacting Hands"):
-        frames = "single" if column == "Single Hand" else "interacting"
-        spec = study.cfg["eval"]
-        return (lambda p: mpjpe_of(frames)(p, spec)), f", {frames} frames"
-    subject = models_by_label(study)[claim["subject"]]
-    return epe(study, subject), ", GT S = N, GT H = N"
+        return study3d.scorer(target.study, measure="2d"), ", 2D error"
+    spec = target.study.cfg["eval"]
+    return (lambda p: mpjpe_of(frames)(p, spec)), f", {frames} frames"
 
 
-def _floor_score(study: Study, claim: dict, measure: str):
-    """The same score for the constant floor, scored on the true hand's slot."""
-    if measure == "2d" or claim["column"] in ("Single Hand", "Interacting Hands"):
-        return _scores(study, claim, measure)[0]
-    return lambda p: protocol_epe(study, p, False, True)
+def predicted_hand_epe(target: claims.Target) -> tuple[claims.Score, str]:
+    """EPE (mm) as Tables 2, 6 and 7 print it (GT S = N, GT H = N) of any record, whichever run
+    made it: the score of the no-learning rule of Figs. 6-7, which scores both main models and
+    the constant mean pose (whose hand type is the true one, ``handlib.floors.mean_pose_record``)
+    alike."""
+    return (lambda p: protocol_epe(target.study, p, False, False)), ", GT S = N, GT H = N"
 
 
-def bench_claim(claim: dict, values: dict[str, float], tested_on: str, profile: str,
-                relative_margin: float) -> dict:
-    """Verdict inputs for a claim on measured sizes or speeds (one value per model)."""
-    reference = values[papers.claim_references(claim)[0]]
-    return {"reproduced": values, "margin": relative_margin * abs(reference),
-            "tested_on": tested_on, "profile": profile, "run": "bench"}
+#: The chapter's own scorers (the protocol EPE of the model claims is a shared one,
+#: ``handlib.claims.SCORERS``).
+SCORERS = {"interhand_mpjpe": interhand_mpjpe, "predicted_hand_epe": predicted_hand_epe}
+
+
+def extractor_size(target: claims.Target, column: str) -> dict:
+    """Table 3's ``column`` (parameters or their size) of the paper-size extractors, a count
+    that needs neither data nor a bench."""
+    return {"reproduced": {label: counts[column] for label, counts in extractor_counts().items()},
+            "tested_on": "the paper-size extractors (a count)", "profile": "real", "run": "bench"}
+
+
+def extractor_activations(target: claims.Target) -> dict:
+    """The forward activations per image of the paper-size extractor and its residual-block
+    variant (:func:`activation_counts`), a count."""
+    return {"reproduced": activation_counts(),
+            "tested_on": f"the paper-size extractors at {PAPER_INPUT}² (a count)",
+            "profile": "real", "run": "bench"}
+
+
+def _bench_inputs(target: claims.Target, reproduced: dict[str, float]) -> dict:
+    """Verdict inputs of values measured by the chapter's bench (``target.inputs["bench"]``)."""
+    bench = target.inputs["bench"]
+    return {"reproduced": reproduced, "run": "bench",
+            "tested_on": f"{bench['device_name']}, eager fp32, "
+                         f"{bench['settings']['input_size']}² input, "
+                         f"{target.study.profile} profile's bench"}
+
+
+def training_iteration(target: claims.Target) -> dict | None:
+    """Table 3's seconds per training iteration of each model (:func:`train_step_seconds`) on
+    the chapter's bench; nothing without one."""
+    if target.inputs.get("bench") is None:
+        return None
+    bench = target.inputs["bench"]
+    return _bench_inputs(target, {label: train_step_seconds(bench, label)
+                                  for label in EXTRACTORS})
+
+
+def inference_fps(target: claims.Target, batch: int) -> dict | None:
+    """Table 4's eager frames per second at ``batch`` on the chapter's bench; nothing without a
+    bench or where it did not measure that batch size."""
+    if target.inputs.get("bench") is None:
+        return None
+    fps = table_4(target.inputs["bench"])
+    return _bench_inputs(target, fps[batch].to_dict()) if batch in fps.columns else None
+
+
+def _validation_inputs(target: claims.Target, reproduced: dict) -> dict:
+    """Verdict inputs of values read from the validation histories of Fig. 7's runs."""
+    study = target.study
+    return {"reproduced": reproduced, "run": f"{study.experiment}/{study.profile}",
+            "tested_on": validated_on(study, main_run(study, "InterNet+", target.dataset))}
+
+
+def _first_seeds(curves: pd.DataFrame) -> dict[str, pd.Series]:
+    """Model -> the curve of its first seed among :func:`convergence_curves`."""
+    return {model: curves[trainings_of(curves, model)[0]] for model in ("InterNet", "InterNet+")
+            if trainings_of(curves, model)}
+
+
+def settling_epochs(target: claims.Target) -> dict | None:
+    """Fig. 7: the :func:`settling_epoch` of InterNet's and InterNet+'s first-seed validation
+    curves; nothing without both."""
+    firsts = _first_seeds(convergence_curves(target.study, target.dataset))
+    if len(firsts) < 2:
+        return None
+    return _validation_inputs(target, {model: float(settling_epoch(curve))
+                                       for model, curve in firsts.items()})
+
+
+def early_seed_gap(target: claims.Target) -> dict | None:
+    """Fig. 7(a): the :func:`seed_gap` of InterNet's first two trainings in the first and the
+    second half of their epochs; nothing without two."""
+    curves = convergence_curves(target.study, target.dataset)
+    internet = trainings_of(curves, "InterNet")
+    if len(internet) < 2:
+        return None
+    return _validation_inputs(target, seed_gap(curves[internet[0]], curves[internet[1]]))
+
+
+def cycle_end_best(target: claims.Target) -> dict | None:
+    """Section 5.2: InterNet+'s best validation EPE at the epochs that end a warm-restart cycle
+    (:func:`cycle_ends` of its run's schedule) against its best at every other epoch; nothing
+    without both kinds of epoch."""
+    curve = _first_seeds(convergence_curves(target.study, target.dataset)).get("InterNet+")
+    if curve is None:
+        return None
+    curve = curve.dropna()
+    scheduler = main_run(target.study, "InterNet+", target.dataset).config["scheduler"]
+    ends = cycle_ends(scheduler["T_0"], scheduler["T_mult"], int(curve.index.max()))
+    at_ends, others = curve[curve.index.isin(ends)], curve[~curve.index.isin(ends)]
+    if not (len(at_ends) and len(others)):
+        return None
+    return _validation_inputs(target, {"InterNet+": float(at_ends.min()),
+                                       "other epochs": float(others.min())})
+
+
+def feature_background(target: claims.Target) -> dict | None:
+    """Fig. 6: each main model's :func:`background_shares` on the test split, from its trained
+    extractor; nothing unless the chapter lets it load the trained models
+    (``target.inputs["trained_models"]``) and both are trained."""
+    study = target.study
+    main = study.cfg["study"]["groups"]["main"]["runs"]
+    if not (target.inputs.get("trained_models")
+            and all(study.of(target.dataset, name) for name in main.values())):
+        return None
+    return {"reproduced": background_shares(study, target.dataset),
+            "tested_on": study.tested_on(target.dataset) + ", first seeds",
+            "run": f"{study.experiment}/{study.profile}"}
+
+
+#: The chapter's measurements (``compare: measured`` in ``paper.yaml``).
+MEASUREMENTS = {"extractor_size": extractor_size, "extractor_activations": extractor_activations,
+                "training_iteration": training_iteration, "inference_fps": inference_fps,
+                "settling_epochs": settling_epochs, "early_seed_gap": early_seed_gap,
+                "cycle_end_best": cycle_end_best, "feature_background": feature_background}
 
 
 def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
                   bench: dict | None = None, measure: str = "3d",
                   with_models: bool = True) -> dict[str, dict]:
-    """``handlib.report.verdict_table`` inputs for every claim testable on this profile.
+    """``handlib.report.verdict_table`` inputs for every claim testable on this profile, from
+    the ``test`` blocks of ``paper.yaml`` (``handlib.claims.evaluate``).
 
-    Model claims (Tables 2, 5, 6, 7 and the table-less ablations of :data:`MODEL_CLAIMS`) use
-    ``handlib.study.claim_inputs`` over the shared seeds, with the constant mean pose as the
-    floor (``floor_records``, ``study3d.floors``); ``measure="2d"`` re-tests them by the 2D error
-    with the box-centre floor. Size and speed claims read ``bench`` (timings with a 5 % margin
-    for measurement noise, counts with none); the convergence claims read the runs' validation
-    histories; the feature-map claim (``with_models``) runs the trained extractors."""
+    The model claims (Tables 2, 5, 6, 7 and the ablations without a table) compare the shared
+    seeds' scores with the constant mean pose as the floor (``floor_records``,
+    ``study3d.floors``); the size and speed claims read the paper-size extractors and ``bench``
+    (without one, the timings are left out); the convergence claims read the validation
+    histories, and the feature-map claim (only ``with_models``) loads the trained extractors.
+    While neither main model gets below the constant on the STB data, Figs. 6-7's claims are
+    inconclusive (their ``unusable`` rule).
+
+    ``measure="2d"`` re-tests the model claims by the normalised 2D error with the box-centre
+    floor (``handlib.floors.box_centre_record``), beyond the paper; the measured claims are left
+    out of it."""
     floor_records = floor_records or {}
     if measure == "2d":
         floor_records = {d: box_centre_record(p) for d, p in floor_records.items()}
-    models = models_by_label(study)
-    found: dict[str, dict] = {}
-    for claim in papers.claims(PAPER):
-        cid = claim["id"]
-        if claim["testable_on"] == "not_here":
-            continue
-        if claim.get("table") in ("2", "5", "6", "7") or cid in MODEL_CLAIMS:
-            dataset = study.dataset_for(MODEL_CLAIMS.get(cid) or COLUMN_DATASETS[claim["column"]])
-            score, note = _scores(study, claim, measure)
-            floor = (float(_floor_score(study, claim, measure)(floor_records[dataset]))
-                     if dataset in floor_records else None)
-            group = None if claim.get("table") else models
-            found[cid] = claim_inputs(study, claim, dataset, score, floor=floor, note=note,
-                                      group=group)
-    if measure == "2d":
-        return found
-    found.update(_measured_claims(study, bench))
-    unusable = _no_learning(study, floor_records)
-    found.update({cid: {**inputs, "unusable": unusable}
-                  for cid, inputs in _convergence_claims(study).items()})
-    if with_models and all(study.of(study.dataset_for("STB"), n)
-                           for n in study.cfg["study"]["groups"]["main"]["runs"].values()):
-        found["features_mark_background"] = {
-            "reproduced": background_shares(study), "margin": None, "unusable": unusable,
-            "tested_on": study.tested_on(study.dataset_for("STB")) + ", first seeds",
-            "profile": study.profile, "run": f"{study.experiment}/{study.profile}"}
-    return found
-
-
-def _no_learning(study: Study, floor_records: dict[str, Record]) -> str | None:
-    """Why Fig. 6-7's claims cannot be decided, or None: when neither main model gets below the
-    constant mean pose on the STB data, their curves and feature maps show no learning."""
-    dataset = study.dataset_for("STB")
-    if dataset not in floor_records:
-        return None
-    constant = protocol_epe(study, floor_records[dataset], False, True)
-    main = study.cfg["study"]["groups"]["main"]["runs"]
-    errors = [epe(study, name)(p) for name in main.values() for p in study.of(dataset, name)]
-    if errors and min(errors) >= constant:
-        return (f"neither InterNet nor InterNet+ gets below the constant mean pose "
-                f"({constant:.3g} mm) on {dataset}'s test set: their curves and feature maps "
-                "show no learning")
-    return None
-
-
-def _claim(cid: str) -> dict:
-    return next(c for c in papers.claims(PAPER) if c["id"] == cid)
-
-
-def _measured_claims(study: Study, bench: dict | None) -> dict[str, dict]:
-    """Claims on sizes, activations and speeds (Tables 3-4, Section 4.1.1)."""
-    found = {}
-    counts = extractor_counts()
-    for cid in ("fewer_parameters", "smaller_size"):
-        claim = _claim(cid)
-        found[cid] = bench_claim(claim, {k: v[claim["column"]] for k, v in counts.items()},
-                                 "the paper-size extractors (a count)", "real", 0.0)
-    found["inverted_residual_less_memory"] = bench_claim(
-        _claim("inverted_residual_less_memory"), activation_counts(),
-        f"the paper-size extractors at {PAPER_INPUT}² (a count)", "real", 0.0)
-    if bench is None:
-        return found
-    where = (f"{bench['device_name']}, eager fp32, {bench['settings']['input_size']}² input, "
-             f"{study.profile} profile's bench")
-    claim = _claim("faster_training_iteration")
-    found[claim["id"]] = bench_claim(claim, {label: train_step_seconds(bench, label)
-                                             for label in EXTRACTORS}, where, study.profile, 0.05)
-    fps = table_4(bench)
-    for claim in papers.claims(PAPER):
-        if claim.get("table") == "4" and claim["column"] in fps.columns:
-            found[claim["id"]] = bench_claim(claim, fps[claim["column"]].to_dict(), where,
-                                             study.profile, 0.05)
-    return found
-
-
-def _convergence_claims(study: Study) -> dict[str, dict]:
-    """Fig. 7's claims and Section 5.2's best-epoch claim, on the validation histories."""
-    curves = convergence_curves(study)
-    if curves.empty:
-        return {}
-    base = {"profile": study.profile, "run": f"{study.experiment}/{study.profile}",
-            "tested_on": validated_on(study, main_run(study, "InterNet+"))}
-    found = {}
-    firsts = {model: curves[[c for c in curves if c.split(",")[0] == model][0]]
-              for model in ("InterNet", "InterNet+")
-              if any(c.split(",")[0] == model for c in curves)}
-    if len(firsts) == 2:
-        found["stabilises_sooner"] = {**base, "margin": 0.5, "reproduced": {
-            model: float(settling_epoch(curve)) for model, curve in firsts.items()}}
-    internet = [c for c in curves if c.split(",")[0] == "InterNet"]
-    if len(internet) >= 2:
-        found["internet_random_early"] = {**base, "margin": None,
-                                          "reproduced": seed_gap(curves[internet[0]],
-                                                                 curves[internet[1]])}
-    if "InterNet+" in firsts:
-        curve = firsts["InterNet+"].dropna()
-        run = main_run(study, "InterNet+")
-        ends = cycle_ends(run.config["scheduler"]["T_0"], run.config["scheduler"]["T_mult"],
-                          int(curve.index.max()))
-        at_ends = curve[curve.index.isin(ends)]
-        others = curve[~curve.index.isin(ends)]
-        if len(at_ends) and len(others):
-            found["best_at_cycle_end"] = {**base, "margin": None, "reproduced": {
-                "InterNet+": float(at_ends.min()), "other epochs": float(others.min())}}
-    return found
-
-
-def composite_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """Checklist items 7, 24 and 25 from the verdicts of the claims they combine: *holds* when
-    every part has the verdict it needs, *does not hold* when a part has the opposite one
-    (holds ↔ does not hold), *inconclusive* otherwise."""
-    opposite = {"holds": "does not hold", "does not hold": "holds"}
-    rows = {}
-    for item, parts in COMPOSITE_CLAIMS.items():
-        got = {cid: verdicts.loc[cid, "verdict"] for cid, _ in parts}
-        if all(got[cid] == need for cid, need in parts):
-            verdict = "holds"
-        elif any(got[cid] == opposite[need] for cid, need in parts):
-            verdict = "does not hold"
-        else:
-            verdict = "inconclusive"
-        rows[item] = {"verdict": verdict,
-                      "parts": "; ".join(f"{cid}: {got[cid]} (needs {need})"
-                                         for cid, need in parts)}
-    for module, (stb, rhd) in DATASET_DEPENDENT.items():
-        pair = (verdicts.loc[stb, "verdict"], verdicts.loc[rhd, "verdict"])
-        if "inconclusive" in pair:
-            verdict = "inconclusive"
-        else:
-            verdict = "holds" if pair[0] != pair[1] else "does not hold"
-        rows[f"25. {module} helps on one dataset and hurts on the other"] = {
-            "verdict": verdict, "parts": f"{stb}: {pair[0]}; {rhd}: {pair[1]}"}
-    frame = pd.DataFrame.from_dict(rows, orient="index")
-    frame.index.name = "checklist item"
-    return frame
+    return claims.evaluate(study, papers.claims(PAPER), SCORERS, measurements=MEASUREMENTS,
+                           floor_records=floor_records,
+                           overrides=None if measure == "3d" else {"measure": measure},
+                           inputs={"bench": bench, "trained_models": with_models})
 
 
 #: The training rate the gpu profile's estimate assumes on one H100 (samples/s): ResNet-50 or
@@ -807,12 +780,13 @@ ASSUMED_GPU_SAMPLES_PER_S = 600.0
 
 def reproduced_with_runs(study: Study, table_id: str, reproduced: pd.DataFrame) -> pd.DataFrame:
     """``report.paper_vs_reproduced`` of a model table with its runs named; the caption names
-    each reproduced column left empty because its dataset is absent from ``data_root``, and
-    why."""
+    each reproduced column left empty because its dataset (the frame's ``datasets`` attribute:
+    column -> paper dataset) is absent from ``data_root``, and why."""
     table = report.paper_vs_reproduced(papers.table(PAPER, table_id), reproduced,
                                        run_labels(study, table_id), profile=study.profile)
-    empty = [f"{column}: {study.absent(COLUMN_DATASETS[column])}" for column in reproduced.columns
-             if study.absent(COLUMN_DATASETS[column])]
+    datasets = reproduced.attrs["datasets"]
+    empty = [f"{column}: {study.absent(datasets[column])}" for column in reproduced.columns
+             if study.absent(datasets[column])]
     if empty:
         table.attrs["caption"] = (f"{table.attrs['caption']} Reproduced columns left empty: "
                                   f"{'; '.join(empty)}.")

@@ -80,7 +80,7 @@ def table_interhand(study: Study, dataset: str | None) -> pd.DataFrame:
                       "InterNet's InterHand2.6M metrics of every model")
 
 
-def table_rhd(study: Study) -> pd.DataFrame:
+def reproduced_table_1(study: Study) -> pd.DataFrame:
     """Table 1's reproduced rows: EPE (mm) of each model of the main comparison under the
     protocol its paper row prints (GT S, GT H)."""
     paper = papers.table("msff", "1")
@@ -96,11 +96,11 @@ def table_rhd(study: Study) -> pd.DataFrame:
     return frame
 
 
-def table1(study: Study) -> pd.DataFrame:
+def table_1(study: Study) -> pd.DataFrame:
     """Table 1 as *paper | reproduced | run* (``report.paper_vs_reproduced``); when its dataset is
     absent from ``data_root``, the run column of the reproduced rows says why they were not
     run."""
-    frame = report.paper_vs_reproduced(papers.table("msff", "1"), table_rhd(study),
+    frame = report.paper_vs_reproduced(papers.table("msff", "1"), reproduced_table_1(study),
                                        run_labels(study, "1"), profile=study.profile)
     reason = study.absent(study.table("1")["datasets"][0])
     if reason is not None:

@@ -118,7 +118,7 @@ def _paper_index(table_id: str) -> pd.Index:
 # ----------------------------------------------------------------------------- tables
 
 
-def table_per_joint(study: Study, table_id: str) -> pd.DataFrame:
+def _per_joint_table(study: Study, table_id: str) -> pd.DataFrame:
     """Table 1 (STB) or 2 (RHD): per-joint PCK at ``study.per_joint_threshold`` per model."""
     dataset = study.dataset_for(study.table(table_id)["datasets"][0])
     threshold = study.cfg["study"]["per_joint_threshold"]
@@ -134,7 +134,17 @@ def table_per_joint(study: Study, table_id: str) -> pd.DataFrame:
     return frame
 
 
-def table_pck(study: Study) -> pd.DataFrame:
+def table_1(study: Study) -> pd.DataFrame:
+    """Table 1: per-joint PCK on STB (its stand-in on the cheap profiles), per model."""
+    return _per_joint_table(study, "1")
+
+
+def table_2(study: Study) -> pd.DataFrame:
+    """Table 2: per-joint PCK on RHD (its stand-in on the cheap profiles), per model."""
+    return _per_joint_table(study, "2")
+
+
+def table_3(study: Study) -> pd.DataFrame:
     """Table 3: PCK@0.01-0.05 of the six models, one block per paper dataset."""
     rows = {}
     for paper_dataset in study.table("3")["datasets"]:
@@ -164,18 +174,18 @@ def _by_dataset_columns(study: Study, table_id: str) -> pd.DataFrame:
     return frame
 
 
-def table_design(study: Study) -> pd.DataFrame:
+def table_4(study: Study) -> pd.DataFrame:
     """Table 4: PCK@0.02 of GlobalNet only, the high-resolution-first variant and ours."""
     return _by_dataset_columns(study, "4")
 
 
-def table_comparison(study: Study) -> pd.DataFrame:
+def table_6(study: Study) -> pd.DataFrame:
     """Table 6 rows we reproduce: PCK@0.02 of our six models ("Ours" matches the paper's row;
     the baselines are added as extra rows)."""
     return _by_dataset_columns(study, "6")
 
 
-def table_ohkm(study: Study) -> pd.DataFrame:
+def table_5(study: Study) -> pd.DataFrame:
     """Table 5: PCK@0.02 of RCSF trained with OHKM keeping m of the 21 joints."""
     dataset = study.dataset_for(study.table("5")["datasets"][0])
     sweep = study.group("5")
@@ -340,7 +350,7 @@ def threshold_pixels(study: Study, dataset: str) -> dict[str, float]:
 
 def figure_ohkm_sweep(study: Study) -> Figure:
     """Table 5 as a plot: PCK@0.02 against m, ours beside the paper's (STB)."""
-    ours = table_ohkm(study)["PCK"]
+    ours = table_5(study)["PCK"]
     paper = papers.table("rcsf", "5")["PCK"]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     ax.plot(paper.index, paper.values, "o--", color="0.5", label="paper (STB)")
@@ -434,7 +444,7 @@ def figure_joint_schematic(study: Study, dataset: str) -> Figure:
 # ----------------------------------------------------------------------------- Table 7
 
 
-def table_speed(bench: dict, study: Study) -> pd.DataFrame:
+def table_7(bench: dict, study: Study) -> pd.DataFrame:
     """Table 7 rows for our models of the main comparison: FPS (single-image eager inference),
     size (MB) and the paper's "GFlops" column, which we fill with GMACs (see
     ``handlib.bench``)."""

@@ -17,11 +17,14 @@ runs are data in ``profiles.yaml``. What is ResUnet's own lives here:
   per-joint visibility (visible, self-occluded, object-occluded), on the test split and on the
   synthetic ``hard`` split (objects in every image, near the hand), and by viewpoint (the cosine
   between the palm normal and the direction to the camera);
-- Figs. 3-8 and the claims.
+- Figs. 3-8, the in-text table (:func:`table_in_text`) and what the claims need beyond the
+  shared evaluator: each claim says in ``paper.yaml`` how it is tested (``handlib.claims``);
+  this module gives the scores it names (:data:`SCORERS`), the seed-spread measurement
+  (:data:`MEASUREMENTS`) and the hard split's records (:func:`hard_split`).
 
 Length: everything the ResUnet chapter computes beyond the shared machinery: its floors,
-scores under two scale protocols, the occlusion and viewpoint splits, Figs. 3-8 and 17 claims;
-its claim code shrinks as its claims become ``paper.yaml`` declarations (``handlib.claims``).
+scores under two scale protocols, the occlusion and viewpoint splits, its tables and Figs. 3-8,
+and the scores of its 12 tested claims.
 """
 from __future__ import annotations
 
@@ -31,13 +34,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 import handlib.floors
-from handlib import engine, metrics, papers, viz
+from handlib import claims, engine, metrics, papers, viz
 from handlib.data import hand_model
 from handlib.data.pipeline import build_dataset
 from handlib.skeleton import WRIST
-from handlib.study import (Record, Study, claim_inputs, contrast_inputs, first_records_floors,
-                           group_datasets, sample_images, seed_mean, split_predictions,
-                           validation_curves)
+from handlib.study import (Record, Study, first_records_floors, group_datasets, sample_images,
+                           seed_mean, split_predictions, validation_curves)
 
 PAPER = "resunet"
 #: The split of hard occlusions the chapter scores every run on too (``eval.also_test_on``).
@@ -107,6 +109,19 @@ def epe_3d(p: Record, gt_scale: bool = False) -> float:
     return mean_of(errors_3d(p, gt_scale), scored_3d(p))
 
 
+def epe_3d_of(p: Record, joints: str = "all", view: str = "all") -> float:
+    """The 3D error (mm) of the scored joints of one visibility (``joints``: ``all`` or a key
+    of :data:`OCCLUSION_KINDS`, from the synthetic engine's per-joint labels) on the hands of
+    one viewpoint bin (``view``: ``all`` or one of :data:`VIEW_LABELS`, :func:`view_bins`);
+    with both ``all``, :func:`epe_3d`."""
+    keep = scored_3d(p)
+    if joints != "all":
+        keep &= np.asarray(p["visibility_kind"]) == OCCLUSION_KINDS[joints]
+    if view != "all":
+        keep &= (view_bins(p) == VIEW_LABELS.index(view))[:, None]
+    return mean_of(errors_3d(p), keep)
+
+
 def angle_error(p: Record) -> float:
     """Mean angle (degrees) between the predicted and the true bone vectors."""
     return metrics.bone_angle_error(np.asarray(p["kp3d_rel_pred"], np.float64),
@@ -142,6 +157,12 @@ def palm_to_camera(p: Record) -> np.ndarray:
                      "left", "right")
     return np.array([hand_model.palm_to_camera(joints, side)
                      for joints, side in zip(kp3d, sides)])
+
+
+def view_bins(p: Record) -> np.ndarray:
+    """(N,) each hand's viewpoint bin: the index in :data:`VIEW_LABELS` of the bin of
+    :data:`VIEW_BINS` its :func:`palm_to_camera` cosine falls in."""
+    return np.digitize(palm_to_camera(p), VIEW_BINS[1:-1])
 
 
 # ----------------------------------------------------------------------------- floors
@@ -316,7 +337,7 @@ def table_viewpoints(study: Study) -> pd.DataFrame:
         if not records:
             continue
         p = records[0]
-        bins = np.digitize(palm_to_camera(p), VIEW_BINS[1:-1])
+        bins = view_bins(p)
         errors = np.where(scored_3d(p), errors_3d(p), np.nan)
         rows[label] = {view: mean_of(errors[bins == b]) for b, view in enumerate(VIEW_LABELS)}
         rows["share of test hands"] = {view: float((bins == b).mean())
@@ -326,18 +347,37 @@ def table_viewpoints(study: Study) -> pd.DataFrame:
     return frame
 
 
-def table_stability(study: Study) -> pd.DataFrame:
-    """Model x (per-seed 3D errors, their mean and standard deviation) on GANerated (or its
-    stand-in)."""
-    dataset = study.dataset_for("GANerated")
+def table_stability(study: Study, dataset: str | None = None,
+                    runs: dict[str, str] | None = None) -> pd.DataFrame:
+    """Model x (per-seed 3D errors, their mean and standard deviation): the ``stability``
+    group's runs on GANerated (or its stand-in), or ``runs`` (label -> run name) on the
+    profile's ``dataset``."""
+    dataset = dataset or study.dataset_for("GANerated")
     rows = {}
-    for label, name in group_runs(study, "stability").items():
+    for label, name in (runs or group_runs(study, "stability")).items():
         values = [epe_3d(p) for p in study.of(dataset, name)]
         seeds = study.seeds(dataset, name)
         rows[label] = {**{f"seed {s} (mm)": v for s, v in zip(seeds, values)},
                        "mean (mm)": float(np.mean(values)) if values else np.nan,
                        "std (mm)": float(np.std(values, ddof=1)) if len(values) > 1 else np.nan}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def table_in_text(study: Study) -> pd.DataFrame:
+    """The paper's ``in-text`` table (its one number, the STB AUC 20-50) beside ResUnet's AUC on
+    STB's test split (``paper`` profile) or the STB-like stand-in (other data, so not a test of
+    the printed number) under both protocols, seed means; the column names the data."""
+    dataset = study.dataset_for("STB")
+    records = study.of(dataset, group_runs(study, "main")["ResUnet"])
+    paper = papers.table(PAPER, "in-text")
+    column = paper.columns[0]
+    rows = {"as predicted (root-relative)": seed_mean([auc_3d(p) for p in records]),
+            "ground-truth scale": seed_mean([auc_3d(p, True) for p in records])}
+    frame = pd.DataFrame({"paper (STB)": [float(paper.loc["ResUnet", column])] * 2,
+                          f"ours ({study.tested_on(dataset)})": list(rows.values())},
+                         index=list(rows))
+    frame.index.name = "protocol"
+    return frame
 
 
 # ----------------------------------------------------------------------------- figures
@@ -468,149 +508,74 @@ def figure_qualitative(study: Study, paper_dataset: str, name: str = "resunet") 
 
 
 # ----------------------------------------------------------------------------- claims
-
-#: The claims that compare two models on a score -> (paper dataset, split, score).
-MODEL_CLAIMS = {
-    "beats_baseline_ganerated": ("GANerated", "test", "3d"),
-    "beats_baseline_synthhands": ("SynthHands", "test", "3d"),
-    "beats_baseline_stb": ("STB", "test", "3d"),
-    "lhr_most_reliable_2d": ("GANerated", "test", "2d"),
-    "bones_more_accurate": ("GANerated", "test", "3d"),
-    "unet_skips_help": ("GANerated", "test", "2d"),
-    "angles_beat_baseline": ("GANerated", "test", "angle"),
-    "augmentation_helps": ("GANerated", HARD, "3d"),
-    "beats_baseline_occluded": ("GANerated", HARD, "3d object-occluded"),
-    "beats_baseline_hard_viewpoints": ("GANerated", "test", "3d back to the camera"),
-}
+#
+# Every claim the chapter tests declares how in ``paper.yaml`` (its ``test`` block): which runs,
+# which of the paper's datasets, which score below, on which split, against which floor; the one
+# evaluator, ``handlib.claims.evaluate``, turns the declarations into verdict inputs.
 
 
-def scorer(kind: str):
-    """``record -> score`` of a claim's kind (see :data:`MODEL_CLAIMS`)."""
-    if kind == "2d":
-        return epe_2d
-    if kind == "3d":
-        return epe_3d
-    if kind == "angle":
-        return angle_error
-    if kind == "3d object-occluded":
-        return lambda p: mean_of(errors_3d(p), (np.asarray(p["visibility_kind"])
-                                                == OCCLUSION_KINDS["object-occluded"])
-                                 & scored_3d(p))
-    if kind == "3d back to the camera":
-        return lambda p: mean_of(np.where(scored_3d(p), errors_3d(p), np.nan)[
-            palm_to_camera(p) < VIEW_BINS[1]])
-    raise ValueError(f"unknown claim score {kind!r}")
+def score_2d(target: claims.Target) -> tuple[claims.Score, str]:
+    """``epe_2d``: the 2D error in pixels of the network's 128² crop (:func:`epe_2d`)."""
+    return epe_2d, ""
 
 
-def on_split(study: Study, hard: dict[str, Record | None]) -> Study:
-    """The study with its records on the ``hard`` split in place of the test split's."""
-    return Study(study.cfg, study.runs, {run_id: hard.get(run_id) for run_id in study.predictions})
+def score_3d(target: claims.Target, joints: str, view: str) -> tuple[claims.Score, str]:
+    """``epe_3d``: the root-relative 3D error (mm, :func:`epe_3d_of`) of the scored joints of
+    one visibility (``joints``: ``all`` or a key of :data:`OCCLUSION_KINDS`) on the hands of one
+    viewpoint (``view``: ``all`` or one of :data:`VIEW_LABELS`)."""
+    return (lambda p: epe_3d_of(p, joints, view)), ""
 
 
-def no_learning(study: Study, floor_records: dict[str, Record], dataset: str,
-                names: list[str]) -> str | None:
-    """Why a claim on models ``names`` cannot be decided on ``dataset``, or None: when none of
-    them gets below the 3D floor (the constant mean pose) on the test split, their differences
-    on any score (another split, a subset of joints, a seed-to-seed spread) mean nothing."""
-    if dataset not in floor_records:
+def score_angle(target: claims.Target) -> tuple[claims.Score, str]:
+    """``bone_angle``: the mean angle (degrees) between predicted and true bones
+    (:func:`angle_error`)."""
+    return angle_error, ""
+
+
+#: ResUnet's scores of its claims (``score: {name: ...}`` in ``paper.yaml``); the 2D error in
+#: crop pixels, the wrist-skipping 3D error and the bone angle are the chapter's own. They add no
+#: note to the verdict's data column: each claim's text names the joints and hands it scores.
+SCORERS = {"epe_2d": score_2d, "epe_3d": score_3d, "bone_angle": score_angle}
+
+
+def seed_spread(target: claims.Target) -> dict | None:
+    """``bones_more_stable``'s values: each compared run's seed-to-seed standard deviation of
+    the 3D error on the claim's dataset (:func:`table_stability`), over the subject's seeds;
+    ``None`` while a run has fewer than two seeds (nothing to measure). Its noise is declared
+    (``noise: {rule: absolute, value: 0}``): a standard deviation has no bootstrap here."""
+    study = target.study
+    stability = table_stability(study, target.dataset, target.runs)
+    if not stability["std (mm)"].notna().all():
         return None
-    floor = epe_3d(floor_records[dataset])
-    errors = [epe_3d(p) for name in names for p in study.of(dataset, name)]
-    if errors and min(errors) >= floor:
-        return (f"no compared model gets below the constant mean pose ({floor:.3g} mm) on "
-                f"{dataset}'s test split: it has learnt nothing to compare")
-    return None
-
-
-def missing_data(study: Study, paper_dataset: str, split: str = "test") -> str | None:
-    """Why a claim on the paper's ``paper_dataset`` and ``split`` has no data on this profile
-    (the dataset is absent from ``data_root``, or the profile scores no ``hard`` split: only
-    the synthetic engine makes one), as the verdict's *tested on* text; ``None`` when it has."""
-    if study.absent(paper_dataset) is not None:
-        return data_label(study, paper_dataset)
-    if split != "test" and split not in study.cfg["eval"]["also_test_on"]:
-        return (f"{data_label(study, paper_dataset)}: no {split} split (the synthetic engine's "
-                f"hand-object frames; the {study.profile} profile scores none)")
-    return None
-
-
-def not_run_inputs(study: Study, tested_on: str) -> dict:
-    """``verdict_table`` inputs of a claim with no data (:func:`missing_data`): no reproduced
-    value, so the verdict is "not run", and ``tested_on`` says why."""
-    return {"reproduced": {}, "tested_on": tested_on, "profile": study.profile,
+    seeds = study.seeds(target.dataset, target.runs[target.claim["subject"]])
+    return {"reproduced": stability["std (mm)"].to_dict(),
+            "tested_on": study.tested_on(target.dataset) + f", seeds {seeds}",
             "run": f"{study.experiment}/{study.profile}"}
+
+
+#: ResUnet's measurements (``compare: measured``): what no prediction record holds.
+MEASUREMENTS = {"seed_spread": seed_spread}
+
+
+def hard_split(study: Study, hard: dict[str, Record | None]) -> Study | str:
+    """The study whose records are those on the ``hard`` split (``hard``: run id -> record, from
+    :func:`hard_records`), for the claims that declare ``split: hard``; or, on a profile that
+    scores no hard split (real data: only the synthetic engine makes one), why."""
+    if HARD not in study.cfg["eval"]["also_test_on"]:
+        return (f"no {HARD} split (the synthetic engine's hand-object frames; the "
+                f"{study.profile} profile scores none)")
+    return Study(study.cfg, study.runs, {run_id: hard.get(run_id) for run_id in study.predictions})
 
 
 def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
                   hard: dict[str, Record | None] | None = None) -> dict[str, dict]:
-    """``handlib.report.verdict_table`` inputs of every claim the runs test: the model
-    comparisons of :data:`MODEL_CLAIMS` (per seed over shared seeds), the seed-to-seed spread
-    of bones against joints, and the occluded against visible joints of ResUnet (one run, two
-    scores). A score with a floor of its own (2D, 3D, bone angle on the test split) carries it;
-    the others are unusable while no compared model is below the 3D floor (:func:`no_learning`).
-    A claim whose data this profile lacks is not run, with the reason (:func:`missing_data`)."""
-    floor_records = floor_records or {}
-    labels = {**group_runs(study, "main"), **group_runs(study, "controls")}
-    found = {}
-    for cid, (paper_dataset, split, kind) in MODEL_CLAIMS.items():
-        missing = missing_data(study, paper_dataset, split)
-        if missing is not None:
-            found[cid] = not_run_inputs(study, missing)
-            continue
-        source = study if split == "test" else on_split(study, hard or {})
-        dataset = study.dataset_for(paper_dataset)
-        score, claim = scorer(kind), papers.claim(PAPER, cid)
-        own_floor = split == "test" and kind in ("2d", "3d", "angle")
-        floor = (float(score(floor_records[dataset])) if own_floor and dataset in floor_records
-                 else None)
-        found[cid] = claim_inputs(source, claim, dataset, score, floor=floor, group=labels,
-                                  note=f", {split} split" if split != "test" else "")
-        if not own_floor:
-            compared = [labels[claim["subject"]], *(labels[r] for r in
-                                                    papers.claim_references(claim))]
-            found[cid]["unusable"] = no_learning(study, floor_records, dataset, compared)
-    missing = missing_data(study, "GANerated")
-    if missing is not None:
-        for cid in ("bones_more_stable", "occluded_close_to_visible"):
-            found[cid] = not_run_inputs(study, missing)
-        return found
-    dataset = study.dataset_for("GANerated")
-    stability = table_stability(study)
-    if stability["std (mm)"].notna().all():
-        found["bones_more_stable"] = {
-            "reproduced": stability["std (mm)"].to_dict(), "margin": 0.0,
-            "tested_on": study.tested_on(dataset)
-            + f", seeds {study.seeds(dataset, labels['ResUnet'])}",
-            "profile": study.profile, "run": f"{study.experiment}/{study.profile}",
-            "unusable": no_learning(study, floor_records, dataset,
-                                    list(group_runs(study, "stability").values()))}
-    if study.of(dataset, labels["ResUnet"]):
-        scores = {label: (lambda p, code=code: mean_of(
-            errors_3d(p), (np.asarray(p["visibility_kind"]) == code) & scored_3d(p)))
-            for label, code in (("object-occluded joints", OCCLUSION_KINDS["object-occluded"]),
-                                ("visible joints", OCCLUSION_KINDS["visible"]))}
-        found["occluded_close_to_visible"] = {
-            **contrast_inputs(study, papers.claim(PAPER, "occluded_close_to_visible"), dataset,
-                              labels["ResUnet"], scores),
-            "unusable": no_learning(study, floor_records, dataset, [labels["ResUnet"]])}
-        if not occlusion_labelled(study.first(dataset, labels["ResUnet"])):
-            found["occluded_close_to_visible"]["tested_on"] += (
-                ", which labels no per-joint occlusion")
-    return found
-
-
-def reproduced_stb_auc(study: Study) -> pd.DataFrame:
-    """The in-text table (STB AUC 20-50) beside ResUnet's AUC on STB's test split (``paper``
-    profile) or the STB-like stand-in (other data, so not a test of the printed number) under
-    both protocols, seed means; the column names the data."""
-    dataset = study.dataset_for("STB")
-    records = study.of(dataset, group_runs(study, "main")["ResUnet"])
-    paper = papers.table(PAPER, "in-text")
-    column = paper.columns[0]
-    rows = {"as predicted (root-relative)": seed_mean([auc_3d(p) for p in records]),
-            "ground-truth scale": seed_mean([auc_3d(p, True) for p in records])}
-    frame = pd.DataFrame({"paper (STB)": [float(paper.loc["ResUnet", column])] * 2,
-                          f"ours ({study.tested_on(dataset)})": list(rows.values())},
-                         index=list(rows))
-    frame.index.name = "protocol"
-    return frame
+    """``handlib.report.verdict_table`` inputs of every claim the runs test, as ``paper.yaml``
+    declares each (``handlib.claims.evaluate``): the model comparisons per seed over shared
+    seeds, judged against the floor record (:func:`floors`) where a floor bounds the score
+    directly (the 2D and 3D errors and the bone angle on the test split) and unusable otherwise
+    while no compared model gets below the 3D floor; the runs' records on the ``hard`` split
+    (``hard``, :func:`hard_split`) for the claims on hand-object frames; the seed-to-seed spread
+    (:func:`seed_spread`). A claim whose data this profile lacks is not run, with the reason."""
+    return claims.evaluate(study, papers.claims(PAPER), SCORERS, measurements=MEASUREMENTS,
+                           floor_records=floor_records,
+                           splits={HARD: hard_split(study, hard or {})})
