@@ -39,6 +39,9 @@ claims evaluator (``handlib.claims``) as the papers' claims become declarations.
 """
 from __future__ import annotations
 
+import functools
+import math
+
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -435,9 +438,32 @@ def describe(study: Study, dataset: str | None, name: str) -> str:
         return absent_text(study)
     seeds = study.seeds(dataset, name)
     if not seeds:
-        return f"not trained on the {study.profile} profile"
+        command = training_command(study.experiment, dataset, name, study.profile)
+        return f"not trained on the {study.profile} profile" + (
+            f" (the {command[0]} profile trains it: `{command[1]}`)" if command else "")
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of seeds {seeds}"
     return f"{name}, {seed_text}, {study.tested_on(dataset)}"
+
+
+#: The profiles :func:`training_command` looks in, cheapest first (``smoke`` numbers mean nothing;
+#: ``paper`` needs the real data).
+PROFILES_THAT_TRAIN = ("cpu", "gpu")
+
+
+@functools.lru_cache(maxsize=None)
+def _trained_by(chapter: str, profile: str) -> frozenset:
+    """The ``(dataset, run name)`` pairs the chapter's ``profile`` trains."""
+    return frozenset((run.dataset, run.name) for run in study_runs(load_profile(chapter, profile)))
+
+
+def training_command(chapter: str, dataset: str, name: str, profile: str) -> tuple | None:
+    """``(profile, command)`` of the first other profile of :data:`PROFILES_THAT_TRAIN` that
+    trains run ``name`` on ``dataset`` (the command line that trains it), or ``None``."""
+    for other in PROFILES_THAT_TRAIN:
+        if other != profile and (dataset, name) in _trained_by(chapter, other):
+            return other, (f"handlib train --chapter {chapter} --profile {other} --run {name} "
+                           f"--dataset {dataset}")
+    return None
 
 
 def run_labels(study: Study, table_id: str) -> dict:
@@ -462,23 +488,39 @@ def run_labels(study: Study, table_id: str) -> dict:
     return labels
 
 
-def validation_curves(study: Study, dataset: str, runs: dict, column: str) -> pd.DataFrame:
+def validation_curves(study: Study, dataset: str, runs: dict, column: str,
+                      by: str = "epoch") -> pd.DataFrame:
     """Epoch x label: the validation ``column`` per epoch (from each run's ``history.csv``) of the
     first seed of each run in ``runs`` (label -> run name) on ``dataset``, to show how far
-    training got; runs without results are left out."""
+    training got; runs without results are left out. ``by="steps"`` indexes each curve by the
+    optimiser steps taken by the end of each epoch instead (:func:`steps_by_epoch`)."""
     curves = {}
     for label, name in runs.items():
         found = [r for r in study.runs if r.dataset == dataset and r.name == name]
         saved = results.read_run(results.run_dir(study.experiment, study.profile,
                                                  found[0].run_id)) if found else None
         if saved is not None and column in saved["history"]:
-            curves[label] = saved["history"].set_index("epoch")[column]
-    return pd.DataFrame(curves)
+            history = saved["history"]
+            index = (steps_by_epoch(history, found[0].config["train"]["batch_size"])
+                     if by == "steps" else history["epoch"])
+            curves[label] = pd.Series(history[column].to_numpy(), index=index.to_numpy())
+    frame = pd.DataFrame(curves)
+    frame.index.name = "optimiser steps" if by == "steps" else "epoch"
+    return frame
 
 
-def runs_table(study: Study, val_metric: str) -> pd.DataFrame:
-    """One row per run: what it trains, its validation ``val_metric``, training time and device,
-    whether its test predictions exist, and its parameter count."""
+def steps_by_epoch(history: pd.DataFrame, batch_size: int) -> pd.Series:
+    """The optimiser steps taken by the end of each epoch of a ``history.csv`` (its ``samples``
+    column counts the training samples of each epoch, full batches only)."""
+    return (history["samples"] // batch_size).cumsum()
+
+
+def runs_table(study: Study, val_metric: str, learned: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per run: what it trains, the optimiser steps its configuration takes (the scale
+    of every number it produces), its validation ``val_metric``, training time and device,
+    whether its test predictions exist, and its parameter count; with ``learned``
+    (``handlib.learning.learning_table``) also its test score, its floor, its margin below the
+    floor with that margin's interval, and whether it learned."""
     rows = []
     for run in study.runs:
         saved = results.read_run(results.run_dir(study.experiment, study.profile, run.run_id))
@@ -490,12 +532,27 @@ def runs_table(study: Study, val_metric: str) -> pd.DataFrame:
             "loss": run.config["loss"]["name"],
             "seed": run.seed,
             "parameters (M)": parameter_count(run.config["model"]) / 1e6,
+            "optimiser steps": optimiser_steps(run.config, saved["history"] if saved else None),
             f"val {val_metric}": found.get(val_metric, np.nan),
             "train time (s)": saved["provenance"]["wall_time_s"] if saved else np.nan,
             "device": saved["provenance"]["device_name"] if saved else None,
             "test predictions": study.predictions[run.run_id] is not None,
         })
-    return pd.DataFrame(rows).set_index("run")
+    table = pd.DataFrame(rows).set_index("run")
+    if learned is not None:
+        table = table.join(learned.drop(columns=["dataset", "name", "seed"]))
+    return table
+
+
+def optimiser_steps(config: dict, history: pd.DataFrame | None = None) -> float:
+    """The optimiser steps a run took (its ``history``: the training samples of each epoch over
+    the batch size) or, before it ran, the steps its configuration trains (full batches of a
+    synthetic training split, times the epochs; NaN for a real split, whose size the files set)."""
+    batch = config["train"]["batch_size"]
+    if history is not None and "samples" in history:
+        return float(steps_by_epoch(history, batch).iloc[-1])
+    size = (config["data"].get("n") or {}).get("train")
+    return float(size // batch * config["train"]["epochs"]) if size else math.nan
 
 
 def parameter_count(model_spec: dict) -> int:

@@ -24,8 +24,11 @@ truth used at inference": scale and handedness), for our runs (:data:`PROTOCOLS`
 the *constant mean pose*: every test hand predicted as the mean wrist-relative pose of its slot
 over the training split (``handlib.floors.mean_pose_record``; :func:`mean_pose` counts every
 joint of a present hand, this family's rule). A model worse than that has learnt nothing about
-the hand it sees; a claim whose compared values are all at or above it is inconclusive. In 2D the
-floor is every joint at the centre of the hand's box (``handlib.floors.box_centre_record``).
+the hand it sees; a claim whose compared values are all at or above it is inconclusive. Whether
+each run learned (its MPJPE below the constant's by more than the interval,
+``handlib.learning``) is :func:`learning_table`, and its validation curve against the floor
+:func:`figure_learning`. In 2D the floor is every joint at the centre of the hand's box
+(``handlib.floors.box_centre_record``).
 
 **Joint and frame sets**: fingertips are the five TIP joints, palm joints the wrist and the
 five MCP joints (``handlib.skeleton``); occluded joints are those the ground truth marks not
@@ -37,8 +40,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from handlib import codecs, metrics
+from handlib import codecs, learning, metrics
 from handlib.data.pipeline import build_dataset
 from handlib.floors import mean_pose_record, training_mean_pose
 from handlib.profiles import resolve_run
@@ -59,6 +63,9 @@ PROTOCOLS: dict[str, tuple[bool, bool]] = {
     "GT S N, GT H Y (InterNet's released evaluation)": (False, True),
     "GT S Y, GT H Y": (True, True),
 }
+#: The column of a run's ``history.csv`` that follows :func:`scorer`'s MPJPE on the validation
+#: split, after every epoch.
+CURVE_COLUMN = "val_mpjpe_mm"
 TWO_HAND_BONES = tuple(BONES) + tuple((p + NUM_JOINTS, c + NUM_JOINTS) for p, c in BONES)
 
 
@@ -177,23 +184,25 @@ def floors(study: Study) -> dict[str, Record]:
     return found
 
 
-def floor_table(study: Study, floor_records: dict[str, Record], models: dict[str, str]
-                ) -> pd.DataFrame:
-    """Per dataset and each of ``models`` (label -> run): MPJPE (mm, all frames and joints) beside the constant mean
-    pose's, and whether the model beats it (has learnt something about the hand it sees)."""
-    rows = {}
-    for dataset, floor in floor_records.items():
-        constant = mpjpe(study, floor)
-        for label, name in models.items():
-            if study.of(dataset, name):
-                value = seed_mean_score(study, dataset, name, scorer(study))
-                rows[(dataset, label)] = {"MPJPE (mm)": value,
-                                          "constant mean pose (mm)": constant,
-                                          "below the constant": bool(value < constant)}
-    frame = pd.DataFrame.from_dict(rows, orient="index")
-    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["dataset", "Model"])
-    frame.attrs = {"profile": study.profile}
-    return frame
+def learning_table(study: Study, floor_records: dict[str, Record]) -> pd.DataFrame:
+    """Does each run learn? ``handlib.learning.learning_table`` by this family's score, MPJPE
+    (mm) over every labelled joint of every test frame (:func:`scorer`), against its dataset's
+    constant mean pose (``floor_records``, :func:`floors`) scored the same way: a run learned
+    when its MPJPE is below the constant's by more than twice the paired-bootstrap standard
+    error of that difference."""
+    return learning.learning_table(study, scorer(study), floor_records)
+
+
+def figure_learning(study: Study, floor_records: dict[str, Record], names: dict[str, str]
+                    ) -> Figure:
+    """Does it learn? The validation MPJPE (``history.csv``'s :data:`CURVE_COLUMN`) of each run
+    in ``names`` (label -> run) against the optimiser steps, one panel per dataset, with the
+    test-split MPJPE of that dataset's constant mean pose (``floor_records``) dashed across it
+    (``handlib.learning.figure_learning``)."""
+    score = scorer(study)
+    floor_scores = {dataset: score(floor) for dataset, floor in floor_records.items()}
+    return learning.figure_learning(study, CURVE_COLUMN, names, floor_scores,
+                                    "validation MPJPE (mm)")
 
 
 def seed_mean_score(study: Study, dataset: str, name: str, score) -> float:

@@ -1,13 +1,14 @@
 """The InterNet+ chapter's study logic on hand-made prediction records with known errors and a
-hand-made bench: Tables 2-7, the schedules and convergence rules of Fig. 7, every claim's inputs
-(as its ``paper.yaml`` test block declares), the derived checklist items and the profiles."""
+hand-made bench: Tables 2-7, whether each run learned, the schedules and convergence rules of
+Fig. 7, every claim's inputs (as its ``paper.yaml`` test block declares), the derived checklist
+items and the profiles."""
 import copy
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from handlib import claims as declared, papers, report, study as studies, study3d
+from handlib import claims as declared, learning, papers, report, study as studies, study3d
 from handlib.papers.internet_plus import study as chapter
 from handlib.profiles import load_profile
 from handlib.skeleton import NUM_JOINTS
@@ -62,6 +63,26 @@ def test_tables_score_each_run_as_its_paper_row(cpu_study):
     assert table5.loc["InterNet+", "Single Hand"] == pytest.approx(2.0 * ALIGNED)
     shown = chapter.reproduced_with_runs(cpu_study, "7", chapter.table_7(cpu_study))
     assert shown.loc["InterNet+ (without FcaNet layer)", ("STB", "paper")] == 7.52
+    assert shown.attrs["caption"] == (f"{papers.table('internet_plus', '7').attrs['caption']} "
+                                      f"Reproduced on the {learning.scale_text(cpu_study)}.")
+
+
+def test_a_run_learned_below_the_constant_mean_pose_and_not_at_it():
+    constant = study3d.mean_pose_record(two_hand_record(1.0), np.zeros((2, NUM_JOINTS, 3)))
+    cfg = load_profile("internet_plus", "cpu")
+    runs = studies.study_runs(cfg)
+    # InterNet predicts the constant itself; every other run errs 2-8 mm at each non-wrist joint,
+    # far below the constant's (every joint at the wrist: tens of mm)
+    study = studies.Study(cfg, runs, {r.run_id: constant if r.name == "internet"
+                                      else two_hand_record(ERRORS[r.name]) for r in runs})
+    table = study3d.learning_table(study, floors(study))
+    assert table.loc["STB-internet_plus", "test score"] == pytest.approx(2.0 * ALIGNED)
+    assert table.loc["STB-internet_plus", "learned"]
+    assert table.loc["STB-internet", "margin below floor"] == 0
+    assert not table.loc["STB-internet", "learned"]
+    stuck = [run for run in table.index if not table.loc[run, "learned"]]
+    assert stuck == [r.run_id for r in runs if r.name == "internet"]
+    assert learning.learned_summary(table).startswith(f"{len(runs) - len(stuck)} of {len(runs)} ")
 
 
 def test_tables_3_and_4_read_the_bench_and_count_the_extractors():

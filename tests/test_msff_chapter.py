@@ -1,10 +1,11 @@
 """The MS-FF chapter's study logic on hand-made two-hand prediction records with known errors:
 Table 1 under each GT S / GT H protocol, the joint-set and frame-set splits, Fig. 5's pooled
-per-joint errors, the Fig. 6 selection rule, the claim inputs and the profiles."""
+per-joint errors, the Fig. 6 selection rule, whether each run learned, the claim inputs and the
+profiles."""
 import numpy as np
 import pytest
 
-from handlib import papers, report, study as studies, study3d
+from handlib import learning, papers, report, study as studies, study3d
 from handlib.papers.msff import study as chapter
 from handlib.profiles import load_profile
 from handlib.skeleton import NUM_JOINTS, TIP_JOINTS
@@ -75,6 +76,13 @@ def test_table1_scores_each_row_under_its_papers_protocol(cpu_study):
     assert np.isfinite(table.loc["PoseNet(2017)", "EPE"])
 
 
+def test_table1_says_the_scale_it_was_reproduced_at(cpu_study):
+    caption = chapter.table_1(cpu_study).attrs["caption"]
+    assert caption == (f"{papers.table('msff', '1').attrs['caption']} Reproduced on the "
+                       f"{learning.scale_text(cpu_study)}.")
+    assert "cpu profile: 64² input" in caption
+
+
 def test_ground_truth_protocols_and_posenet_cells(cpu_study):
     rhd = cpu_study.dataset_for("RHD")
     table = chapter.table_ground_truth(cpu_study, rhd)
@@ -120,6 +128,24 @@ def test_fig5_pools_left_and_right_and_fig6_picks_the_most_hidden_frames(cpu_stu
     assert values.iloc[1:]["InterNet(2020)"].to_numpy() == pytest.approx(4.0, rel=1e-5)
     chosen = study3d.most_occluded_by_other_hand(fake_predictions("msff", 0), 2)
     assert chosen.tolist() == [0, 1]  # frame 0 hides the most; ties go to the earlier frame
+
+
+def test_a_run_learned_below_the_constant_mean_pose_and_not_at_it():
+    constant = study3d.mean_pose_record(fake_predictions("msff", 0), np.zeros((2, NUM_JOINTS, 3)))
+    cfg = load_profile("msff", "cpu")
+    runs = studies.study_runs(cfg)
+    # PoseNet predicts the constant itself; every other run errs 2-7 mm at each non-wrist joint,
+    # far below the constant's (every joint at the wrist: tens of mm)
+    study = studies.Study(cfg, runs, {r.run_id: constant if r.name == "posenet"
+                                      else fake_predictions(r.name, r.seed) for r in runs})
+    table = study3d.learning_table(study, {d: constant for d in cfg["study"]["datasets"]})
+    assert table.loc["RHD-msff", "test score"] == pytest.approx(2.0 * ALIGNED, rel=1e-5)
+    assert table.loc["RHD-msff", "learned"] and table.loc["RHD-msff", "margin below floor"] > 20
+    assert table.loc["RHD-posenet", "margin below floor"] == 0
+    assert not table.loc["RHD-posenet", "learned"]
+    assert learning.learned_summary(table) == (
+        "7 of 9 runs learned (not below their floor by more than the interval: RHD-posenet, "
+        "InterHand2.6M-posenet)")
 
 
 def test_every_claim_gets_a_verdict_and_the_mean_pose_is_the_floor(cpu_study):

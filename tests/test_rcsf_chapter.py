@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from handlib import papers, report, results, study as studies
+from handlib import floors, learning, papers, report, results, study as studies
 from handlib.papers.rcsf import study as chapter
 from handlib.profiles import load_profile
 
@@ -85,7 +85,7 @@ def test_every_table_maps_to_runs_labelled_as_the_paper_prints_its_rows(cpu_stud
 
 # main comparison on both datasets (x seeds) + design variants (both datasets, or RHD on the
 # cheap profiles) + the OHKM sweep points beyond Ours / Ours * (STB only)
-@pytest.mark.parametrize("profile, count", [("smoke", 6 * 2 + 2 + 1), ("cpu", 6 * 2 + 2 + 2),
+@pytest.mark.parametrize("profile, count", [("smoke", 6 * 2 + 2 + 1), ("cpu", 6 * 2 * 2 + 2 + 2),
                                             ("gpu", 6 * 2 * 3 + 2 * 2 + 5),
                                             ("paper", 6 * 2 + 2 * 2 + 5)])
 def test_study_runs(profile, count):
@@ -268,13 +268,44 @@ def test_claims_can_be_retested_at_a_coarser_threshold(cpu_study):
     # every offset up to 0.1 of the box is within PCK@0.2: the orderings at 0.02 become ties
     assert coarse.loc["beats_cpn101_rhd", "reference (reproduced)"] == 1.0
     assert coarse.loc["beats_cpn101_rhd", "verdict"] == "inconclusive"
-    assert coarse.loc["beats_cpn101_rhd", "tested on"].endswith("at PCK@0.2")
+    assert "at PCK@0.2" in coarse.loc["beats_cpn101_rhd", "tested on"]
     assert coarse.loc["low_res_first_beats_hrnet_like_rhd", "verdict"] == "inconclusive"
     fine = report.verdict_table(claims, chapter.claim_results(cpu_study, threshold=0.02))
     default = report.verdict_table(claims, chapter.claim_results(cpu_study))
     for claim in ("beats_cpn101_rhd", "low_res_first_beats_hrnet_like_rhd", "beats_hrnet_stb"):
         assert fine.loc[claim, "verdict"] == default.loc[claim, "verdict"]
         assert fine.loc[claim, "difference"] == pytest.approx(default.loc[claim, "difference"])
+
+
+def test_a_run_learned_only_when_its_pixel_error_is_clearly_below_the_box_centres():
+    cfg = load_profile("rcsf", "cpu")
+    runs = [r for r in studies.study_runs(cfg) if r.name in ("rcsf", "cpn50") and r.seed == 0]
+    exact = fake_predictions("rcsf", 0)              # every joint where the truth is
+    box_centre = floors.box_centre_record(exact)     # every joint at the centre of its box
+    study = studies.Study(cfg, runs, {r.run_id: exact if r.name == "rcsf" else box_centre
+                                      for r in runs})
+    table = chapter.learning_table(study)
+    floor = chapter.mean_error_px(study)(box_centre)
+    assert floor > 10  # uniform joints in a 64 px square: far from their box centre
+    assert table.loc["STB-rcsf", "test score"] == 0
+    assert table.loc["STB-rcsf", "margin below floor"] == pytest.approx(floor)
+    assert 0 < table.loc["STB-rcsf", "interval"] < floor
+    assert table.loc["STB-cpn50", "margin below floor"] == 0  # the floor itself: nothing learnt
+    assert table["learned"].to_dict() == {"STB-cpn50": False, "STB-rcsf": True,
+                                          "RHD-cpn50": False, "RHD-rcsf": True}
+    assert learning.learned_summary(table) == (
+        "2 of 4 runs learned (not below their floor by more than the interval: "
+        "STB-cpn50, RHD-cpn50)")
+
+
+def test_reproduced_tables_say_the_scale_they_were_measured_at(cpu_study):
+    both = chapter.paper_vs_reproduced(cpu_study, "6", chapter.table_6(cpu_study),
+                                       studies.run_labels(cpu_study, "6"))
+    caption = both.attrs["caption"]
+    assert caption.startswith(papers.table("rcsf", "6").attrs["caption"])
+    assert caption.endswith(f" Reproduced on the {learning.scale_text(cpu_study)}.")
+    assert "cpu profile: 64² input" in caption
+    assert both.loc["Ours", ("STB", "reproduced")] == 1
 
 
 def test_figure_samples_are_chosen_by_rule(cpu_study):

@@ -8,7 +8,7 @@ import copy
 import numpy as np
 import pytest
 
-from handlib import claims, papers, report, study as studies
+from handlib import claims, learning, papers, report, study as studies
 from handlib.papers.resunet import study as chapter
 from handlib.profiles import load_profile
 from handlib.skeleton import NUM_JOINTS, WRIST
@@ -108,6 +108,23 @@ def test_floors_predict_the_mean_pose_and_the_box_centre():
         np.linalg.norm(rel[:, 1:], axis=-1).mean(), rel=1e-5)  # a collapsed hand
     centre = (p["kp2d"].min(axis=1) + p["kp2d"].max(axis=1)) / 2
     np.testing.assert_allclose(floor["kp2d_pred"][:, 3], centre, rtol=1e-5)
+
+
+def test_a_run_learned_only_below_the_mean_pose_by_more_than_the_interval(cpu_study):
+    """By the 3D error: ResUnet (10 mm on every joint) is clearly below a floor of 20 mm and
+    learned; the baseline, whose predictions are the floor's own, is at it and did not."""
+    records = {r.run_id: record(*ERRORS[r.name]) for r in cpu_study.runs}  # the same hands
+    study = studies.Study(cpu_study.cfg, cpu_study.runs, records)
+    floor = {d: record(*ERRORS["baseline"]) for d in study.cfg["study"]["datasets"]}
+    table = chapter.learning_table(study, floor)
+    resunet, baseline = table[table["name"] == "resunet"], table[table["name"] == "baseline"]
+    assert resunet["margin below floor"].to_numpy() == pytest.approx(10.0, abs=1e-3)
+    assert resunet["learned"].all()
+    assert (baseline["margin below floor"] == 0.0).all() and not baseline["learned"].any()
+    # every control errs less than the baseline too: only the baseline's runs did not learn
+    assert learning.learned_summary(table) == (
+        f"{len(table) - len(baseline)} of {len(table)} runs learned (not below their floor by "
+        f"more than the interval: {', '.join(baseline.index)})")
 
 
 def test_examples_follow_the_stated_rule():

@@ -84,7 +84,7 @@ def test_engine_chapter_cli_and_notebook_agree(monkeypatch):
 def test_rcsf_runs_and_seeds_per_group():
     cpu = study.study_runs(load_profile("rcsf", "cpu"))
     gpu = study.study_runs(load_profile("rcsf", "gpu"))
-    assert len(cpu) == 16 and len(gpu) == 6 * 2 * 3 + 2 * 2 + 5
+    assert len(cpu) == 6 * 2 * 2 + 2 + 2 and len(gpu) == 6 * 2 * 3 + 2 * 2 + 5
     assert sorted(r.seed for r in gpu if r.run_id.startswith("STB-cpn101")) == [0, 1, 2]
     assert [r.seed for r in gpu if r.name == "rcsf_m9"] == [0]  # the sweep: first seed only
     assert {r.run_id for r in gpu if r.name == "rcsf"} == {
@@ -281,3 +281,11 @@ def test_a_data_root_with_one_dataset_leaves_the_other_out_and_says_why(tmp_path
     assert verdict["tested on"] == "not run: absent from data_root (RHD)"
     with pytest.raises(ValueError, match="lacks STB/, RHD_published_v2/"):
         study.apply_parameters(load_profile("rcsf", "paper"), data_root=tmp_path / "empty")
+
+
+def test_a_row_not_trained_on_this_profile_names_the_profile_and_command_that_train_it():
+    # the cpu profile trains RCSF's design ablation on the RHD-like stand-in only; the gpu one on
+    # both stand-ins
+    assert study.training_command("rcsf", "STB", "rcsf_global_only", "cpu") == (
+        "gpu", "handlib train --chapter rcsf --profile gpu --run rcsf_global_only --dataset STB")
+    assert study.training_command("rcsf", "STB", "no_such_run", "cpu") is None

@@ -10,7 +10,8 @@ lives here:
 - **the floor** (``handlib.floors.constant_offset_record``): the *constant offset*, every test
   hand predicted as the crop centre plus the training split's mean joint offset from it, i.e. a
   model that ignores the depth map. A trained model must get below it before its differences
-  mean anything;
+  mean anything; whether each run did, by the mean 3D error over all joints, is
+  ``handlib.learning``'s rule (:func:`learning_table`, :func:`figure_learning`);
 - **Table 1** (Base, Base+HM, Cross, Cross+HM on ICVL and NYU), seed means, and its claims;
 - **Fig. 4**, the palm / finger subsets, which the paper gives only as a picture: each is data
   here (:data:`FIG4_SUBSETS`, in each benchmark's own joint order, ``handlib.depth_eval``) with
@@ -36,7 +37,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from handlib import claims, depth_eval, engine, metrics, papers, report, viz
+from handlib import claims, depth_eval, engine, learning, metrics, papers, report, viz
 from handlib.data.formats.msra import CANONICAL_FROM_MSRA
 from handlib.data.pipeline import build_codec, build_dataset
 from handlib.floors import constant_offset_record, mean_offset
@@ -125,6 +126,25 @@ def floors(study: Study) -> dict[str, Record]:
         p, training_offset(study, dataset)))
 
 
+def learning_table(study: Study, floor_records: dict[str, Record]) -> pd.DataFrame:
+    """Did each run learn? ``handlib.learning.learning_table`` by the paper's score, the mean 3D
+    error over all scored joints (:func:`scorer`, camera mm, lower is better), against the
+    constant offset's (``floor_records``, :func:`floors`) on the same test frames: a run learned
+    when it is below that floor by more than the paired-bootstrap interval."""
+    return learning.learning_table(study, scorer(study), floor_records)
+
+
+def figure_learning(study: Study, floor_records: dict[str, Record]) -> Figure:
+    """Does it learn? Table 1's four variants' validation mean 3D error (``val_mean_error_mm``,
+    after each epoch, the same score on the validation split) against the optimiser steps, one
+    panel per dataset, with the constant offset's test error (:func:`scorer` of
+    ``floor_records``) as each panel's floor."""
+    score = scorer(study)
+    floor_scores = {dataset: score(p) for dataset, p in floor_records.items()}
+    return learning.figure_learning(study, "val_mean_error_mm", study.group("1"), floor_scores,
+                                    "validation mean 3D error (mm)")
+
+
 # ----------------------------------------------------------------------------- tables
 
 
@@ -144,7 +164,7 @@ def table_1(study: Study) -> pd.DataFrame:
 
 def table_subsets(study: Study, floor_records: dict[str, Record]) -> pd.DataFrame:
     """Every trained model's error over all, palm and finger joints, beside the constant
-    offset's (first seeds): the branches' sub-tasks of claim 15, and the floor check."""
+    offset's (first seeds): the branches' sub-tasks of claim 15."""
     parts = {"all joints": None, **subsets(study)}
     rows = {}
     for run in study.runs:

@@ -8,10 +8,12 @@ the shared ``handlib.study``; the runs and the map from Table 1 to them are data
 sets** are the InterNet family's, shared with InterNet+ (``handlib.study3d``). Table 1's PoseNet
 (Zimmermann & Brox) predicts a scale-free pose and takes the hand side as an input: its codec
 multiplies by the true bone length and its hand slots are the hand sides, so it is scored only as
-GT S = Y, GT H = Y, as its Table 1 row says; its other cells are empty. Tables show the mean over
-seeds where a profile has several. The constant mean pose also shows which orders need no model
-at all: its fingertips are farther from the wrist than its palm joints, so its fingertip error is
-the larger too (:func:`contrast_floors`).
+GT S = Y, GT H = Y, as its Table 1 row says; its other cells are empty. Whether each run learned
+(its MPJPE below the constant mean pose's by more than the interval) is the family's
+``study3d.learning_table``. Tables show the mean over seeds where a profile has several. The
+constant mean pose also shows which orders need no model at all: its fingertips are farther from
+the wrist than its palm joints, so its fingertip error is the larger too
+(:func:`contrast_floors`).
 
 **Figure selections** by rule: Fig. 6 shows the interacting test frames with the most joints
 occluded by the other hand (ties: the earlier frame).
@@ -27,17 +29,15 @@ worst joint (:data:`SCORERS`).
 """
 from __future__ import annotations
 
-import textwrap
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from handlib import claims, metrics, papers, report, study3d, viz
+from handlib import claims, learning, metrics, papers, report, study3d, viz
 from handlib.floors import box_centre_record
 from handlib.skeleton import JOINT_FINGER, JOINT_NAMES, NUM_JOINTS, WRIST
-from handlib.study import Record, Study, run_labels, sample_images, seed_mean, validation_curves
+from handlib.study import Record, Study, run_labels, sample_images, seed_mean
 from handlib.study3d import (
     HANDS,
     JOINT_SETS,
@@ -59,11 +59,6 @@ def _models(study: Study) -> dict[str, str]:
     """Label -> run of every model the chapter trains (main comparison, then the ablations)."""
     groups = study.cfg["study"]["groups"]
     return {**groups["main"]["runs"], **groups["modules"]["runs"]}
-
-
-def floor_table(study: Study, floor_records: dict[str, Record]) -> pd.DataFrame:
-    """Every trained model's MPJPE beside the constant mean pose's (``study3d.floor_table``)."""
-    return study3d.floor_table(study, floor_records, _models(study))
 
 
 def _captioned(frame: pd.DataFrame, what: str) -> pd.DataFrame:
@@ -97,11 +92,14 @@ def reproduced_table_1(study: Study) -> pd.DataFrame:
 
 
 def table_1(study: Study) -> pd.DataFrame:
-    """Table 1 as *paper | reproduced | run* (``report.paper_vs_reproduced``); when its dataset is
+    """Table 1 as *paper | reproduced | run* (``report.paper_vs_reproduced``), its caption
+    naming the scale the rows were reproduced at (``learning.scale_text``); when its dataset is
     absent from ``data_root``, the run column of the reproduced rows says why they were not
     run."""
     frame = report.paper_vs_reproduced(papers.table("msff", "1"), reproduced_table_1(study),
                                        run_labels(study, "1"), profile=study.profile)
+    frame.attrs["caption"] = (f"{frame.attrs['caption']} Reproduced on the "
+                              f"{learning.scale_text(study)}.")
     reason = study.absent(study.table("1")["datasets"][0])
     if reason is not None:
         frame.loc[list(study.group("1")), ("run", "")] = reason
@@ -160,29 +158,6 @@ def per_joint_pooled(study: Study, dataset: str, frames: str = "interacting") ->
 
 
 # ----------------------------------------------------------------------------- figures
-
-
-def learning_curves(study: Study, dataset: str, column: str = "val_mpjpe_mm") -> pd.DataFrame:
-    """Epoch x model: the validation ``column`` of each main model's first seed."""
-    return validation_curves(study, dataset, study.cfg["study"]["groups"]["main"]["runs"],
-                             column)
-
-
-def figure_learning_curves(study: Study) -> Figure:
-    """Validation MPJPE per epoch of the main models, one panel per paper dataset."""
-    datasets = list(study.cfg["study"]["datasets"])
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.6),
-                             squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
-        curves = learning_curves(study, dataset)
-        for label in curves:
-            ax.plot(curves.index, curves[label], marker="o", markersize=3, label=label)
-        ax.set(xlabel="epoch", ylabel="validation MPJPE (mm)")
-        ax.set_title(textwrap.fill(f"validation split of the runs tested on "
-                                   f"{study.tested_on(dataset)}", 60), fontsize="small")
-    axes[0][0].legend(fontsize="small")
-    fig.tight_layout()
-    return fig
 
 
 def figure_per_joint(study: Study, dataset: str, floor: Record | None = None) -> Figure:

@@ -9,11 +9,14 @@ are data in ``profiles.yaml``. What is RCSF's own lives here:
   every labelled joint inside the image, the rule validation uses too). Where a profile has
   several seeds, tables show the mean over seeds.
 - **Tables** in the paper's layout (rows and columns named as in ``handlib.papers.table("rcsf",
-  N)``), ready for ``handlib.report.paper_vs_reproduced``: per-joint PCK (Tables 1-2),
+  N)``), shown beside the paper's by :func:`paper_vs_reproduced`: per-joint PCK (Tables 1-2),
   PCK@0.01-0.05 (Table 3), the design choices and the m sweep at PCK@0.02 (Tables 4-5), the
   comparison with other methods (Table 6, our reproduced rows added), speed and size (Table 7),
   plus what the paper does not measure: PCK of visible versus occluded joints, the spread over
   seeds, and whether the paper's own per-joint tables agree with its Table 3.
+- **Does it learn?** The mean 2D joint error in pixels (:func:`mean_error_px`, the ``epe_px``
+  of validation) against the box centre's (:func:`box_centre_floors`), through the shared
+  ``handlib.learning``: :func:`learning_table`, :func:`figure_learning`.
 - **Figure selections** by rule, never by hand: Figures 4-5 show the test images with the most
   occluded joints (the paper's subject); Figure 6 the images where "Ours" has the largest mean
   normalised error.
@@ -42,7 +45,8 @@ Choices that change results, written down here because the paper leaves them ope
 
 Length: one module, because it is the chapter's notebook in code: every table, figure and claim
 of ``notebooks/10_rcsf.ipynb`` is one function here, in the chapter's order, all scored by the
-one PCK above; split by concern, a reader would follow each table across files.
+one PCK above (the learning check by the pixel error of the same joints); split by concern, a
+reader would follow each table across files.
 """
 from __future__ import annotations
 
@@ -53,9 +57,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from handlib import claims, metrics, papers, viz
+from handlib import claims, learning, metrics, papers, report, viz
+from handlib.floors import box_centre_record
 from handlib.skeleton import FINGERS, JOINT_NAMES, NUM_JOINTS
-from handlib.study import Record, Study, bench_row, sample_images, seed_mean, validation_curves
+from handlib.study import (Record, Study, bench_row, first_records_floors, sample_images,
+                           seed_mean)
 
 PAPER_DATASETS: tuple[str, ...] = ("STB", "RHD")
 #: Thresholds of Table 3, and the one of Tables 4-6 and of most claims.
@@ -106,6 +112,30 @@ def sample_errors(study: Study, p: Record) -> np.ndarray:
         return np.nanmean(errors, axis=1)
 
 
+def mean_error_px(study: Study) -> learning.Score:
+    """``record -> its mean 2D joint error in pixels`` over the scored joints: the ``epe_px``
+    that validation reports each epoch (``handlib.metrics``' ``pck2d``), so that the learning
+    curves and the learning table measure the same thing. Unlike PCK it has no threshold, so it
+    tells a model that moved its joints towards the truth from one that did not even where both
+    miss every joint at the paper's fine thresholds."""
+    return lambda p: float(metrics.epe(p["kp2d_pred"], p["kp2d"], mask=scored(study, p)))
+
+
+def box_centre_floors(study: Study) -> dict[str, Record]:
+    """Dataset -> its floor: the test record of its first run with every joint predicted at the
+    centre of the hand's true box (``handlib.floors.box_centre_record``). The crop every model
+    sees is centred on that box, so this is what a model gets without looking at the hand."""
+    return first_records_floors(study, lambda p, dataset: box_centre_record(p))
+
+
+def learning_table(study: Study) -> pd.DataFrame:
+    """Does each run learn? ``handlib.learning.learning_table`` with :func:`mean_error_px` as
+    the score and :func:`box_centre_floors` as the floor: a run learned when its test error is
+    below the box centre's by more than the paired-bootstrap interval. (The claims keep their
+    own floor, :data:`PCK_FLOOR`.)"""
+    return learning.learning_table(study, mean_error_px(study), box_centre_floors(study))
+
+
 def _mean_pck(study: Study, dataset: str, name: str, threshold: float = MAIN_THRESHOLD) -> float:
     values = [pck_at(study, threshold)(p) for p in study.of(dataset, name)]
     return float(np.mean(values)) if values else np.nan
@@ -116,6 +146,19 @@ def _paper_index(table_id: str) -> pd.Index:
 
 
 # ----------------------------------------------------------------------------- tables
+
+
+def paper_vs_reproduced(study: Study, table_id: str, reproduced: pd.DataFrame,
+                        run_label) -> pd.DataFrame:
+    """The paper's Table ``table_id`` beside ``reproduced`` (``handlib.report.paper_vs_reproduced``
+    with ``run_label``), its caption ending with the scale the reproduced values were measured
+    at (``handlib.learning.scale_text``), so that the miniature is never read as the paper's
+    setting."""
+    both = report.paper_vs_reproduced(papers.table("rcsf", table_id), reproduced, run_label,
+                                      profile=study.profile)
+    scale = learning.scale_text(study)
+    both.attrs["caption"] = f"{both.attrs['caption']} Reproduced on the {scale}."
+    return both
 
 
 def _per_joint_table(study: Study, table_id: str) -> pd.DataFrame:
@@ -314,27 +357,14 @@ def figure_pck_curves(study: Study, dataset: str) -> Figure:
     return fig
 
 
-def learning_curves(study: Study, dataset: str, column: str = "val_pck@0.05") -> pd.DataFrame:
-    """Epoch x model: the validation ``column`` of each Table 3 model's first seed (from its
-    ``history.csv``), to show how far training got."""
-    return validation_curves(study, dataset, study.group("3"), column)
-
-
-def figure_learning_curves(study: Study) -> Figure:
-    """Validation PCK@0.05 per epoch of the six models, one panel per paper dataset, with the
-    floor below which this chapter calls a comparison inconclusive."""
-    datasets = study.table("3")["datasets"]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.6), sharey=True,
-                             squeeze=False)
-    for ax, paper_dataset in zip(axes[0], datasets):
-        curves = learning_curves(study, study.dataset_for(paper_dataset))
-        for label in curves:
-            ax.plot(curves.index, curves[label], marker="o", markersize=3, label=label)
-        ax.axhline(PCK_FLOOR, color="0.4", linestyle=":", linewidth=1.0, label="floor")
-        ax.set(title=paper_dataset, xlabel="epoch", ylabel="validation PCK@0.05")
-    axes[0][0].legend(fontsize="small")
-    fig.tight_layout()
-    return fig
+def figure_learning(study: Study) -> Figure:
+    """Does it learn? The validation ``epe_px`` of the six models of Table 3 (first seed)
+    against the optimiser steps, one panel per dataset, with the box centre's test error
+    (:func:`box_centre_floors`) dashed across it (``handlib.learning.figure_learning``)."""
+    score = mean_error_px(study)
+    floors = {dataset: score(floor) for dataset, floor in box_centre_floors(study).items()}
+    return learning.figure_learning(study, "val_epe_px", study.group("3"), floors,
+                                    "validation mean joint error (px)")
 
 
 def threshold_pixels(study: Study, dataset: str) -> dict[str, float]:

@@ -12,7 +12,9 @@ runs are data in ``profiles.yaml``. What is ResUnet's own lives here:
   (the conclusion's claim, never measured in the paper);
 - **the floors** (``handlib.floors``): in 3D the *constant mean pose* (every test hand
   predicted as the training split's mean wrist-relative pose), in 2D every joint at the centre
-  of the hand's box; a model must get below them before its differences mean anything;
+  of the hand's box; a model must get below them before its differences mean anything, and
+  whether each run did, by the 3D error, is ``handlib.learning``'s rule
+  (:func:`learning_table`, :func:`figure_learning`);
 - **the occlusion breakdown** (the paper's title): every error split by the synthetic engine's
   per-joint visibility (visible, self-occluded, object-occluded), on the test split and on the
   synthetic ``hard`` split (objects in every image, near the hand), and by viewpoint (the cosine
@@ -34,7 +36,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 import handlib.floors
-from handlib import claims, engine, metrics, papers, viz
+from handlib import claims, engine, learning, metrics, papers, viz
 from handlib.data import hand_model
 from handlib.data.pipeline import build_dataset
 from handlib.skeleton import WRIST
@@ -195,6 +197,25 @@ def floors(study: Study) -> dict[str, Record]:
         p, mean_pose(study, dataset)))
 
 
+def learning_table(study: Study, floor_records: dict[str, Record]) -> pd.DataFrame:
+    """Did each run learn? ``handlib.learning.learning_table`` by the score the chapter's
+    headline claims compare, the root-relative 3D error (:func:`epe_3d`, mm, lower is better),
+    against the constant mean pose's (``floor_records``, :func:`floors`) on the same test hands:
+    a run learned when it is below that floor by more than the paired-bootstrap interval."""
+    return learning.learning_table(study, epe_3d, floor_records)
+
+
+def figure_learning(study: Study, floor_records: dict[str, Record]) -> Figure:
+    """Does it learn? The main comparison's models' validation 3D error (``val_epe_mm``, after
+    each epoch) against the optimiser steps, one panel per dataset, with the constant mean
+    pose's test 3D error (:func:`epe_3d` of ``floor_records``) as each panel's floor. The
+    validation error averages the wrist in (exact by construction), so it reads a little lower
+    than :func:`epe_3d` of the same predictions would."""
+    floor_scores = {dataset: epe_3d(p) for dataset, p in floor_records.items()}
+    return learning.figure_learning(study, "val_epe_mm", group_runs(study, "main"), floor_scores,
+                                    "validation 3D EPE (mm)")
+
+
 # ----------------------------------------------------------------------------- tables
 
 
@@ -276,20 +297,6 @@ def table_scores(study: Study, group: str, floor_records: dict[str, Record]) -> 
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.names = ["dataset", "model"]
     return frame
-
-
-def models_below_floors(scores: pd.DataFrame) -> list[str]:
-    """"model (dataset)" for each model row of :func:`table_scores` below its dataset's floor
-    in both the 2D and the 3D error (datasets without a floor row, not run, are skipped)."""
-    below = []
-    for (dataset, model), row in scores.iterrows():
-        if model == "floor" or (dataset, "floor") not in scores.index:
-            continue
-        floor = scores.loc[(dataset, "floor")]
-        if (row["3D EPE (mm)"] < floor["3D EPE (mm)"]
-                and row["2D EPE (px)"] < floor["2D EPE (px)"]):
-            below.append(f"{model} ({dataset})")
-    return below
 
 
 def hard_records(study: Study) -> dict[str, Record | None]:
