@@ -65,7 +65,11 @@ def cpu_threads(window_s: float = 0.1) -> int:
     fewer for each core other processes keep busy (:func:`busy_cores_elsewhere`, over
     ``window_s``), at least one; ``HANDLIB_CPU_THREADS`` when set."""
     if os.environ.get(THREADS_VARIABLE):
-        return max(1, int(os.environ[THREADS_VARIABLE]))
+        fixed = os.environ[THREADS_VARIABLE]
+        if not fixed.isdigit() or int(fixed) < 1:
+            raise ValueError(f"{THREADS_VARIABLE}={fixed!r} is not a positive whole number of "
+                             f"threads: set it to e.g. 1 or 2, or unset it to let each run choose")
+        return int(fixed)
     now = time.monotonic()
     if _last_choice and now - _last_choice["at"] < THREADS_REUSE_S:
         return _last_choice["threads"]

@@ -54,3 +54,10 @@ def test_busy_cores_are_read_from_proc_where_it_exists():
         assert busy is None
     else:
         assert 0.0 <= busy <= os.cpu_count() + 1  # ticks are coarse: allow one core of rounding
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1", "1.5"])
+def test_a_bad_fixed_thread_count_is_a_clear_error(two_cores, monkeypatch, value):
+    monkeypatch.setenv(runtime.THREADS_VARIABLE, value)
+    with pytest.raises(ValueError, match="positive whole number"):
+        runtime.cpu_threads()
