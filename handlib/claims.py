@@ -52,6 +52,15 @@ given) gets below the floor record by that score on the test split: for what a f
 bound directly (another split, a subset of joints, a seed spread, a training curve), a model that
 learnt nothing has nothing to compare.
 
+**Resolution.** A score can ask for more than the models' output resolves: PCK at a threshold
+finer than one cell of the heat maps a model predicts. A chapter registers a *resolution check*
+beside such a scorer (``resolutions``: scorer name -> ``resolution(target, **params)``, called
+with the scorer's parameters after the re-test's overrides, on a :class:`Target` whose ``runs``
+are the ones the claim compares) that returns the reason, starting "below resolution:", or
+``None`` when the score is resolvable. A ``runs`` or ``contrast`` test with such a reason is
+inconclusive with it: it replaces the no-learning rule's reason, and ``report.claim_verdict``
+judges ``unusable`` before the floor, so an unresolvable threshold never gets a floor verdict.
+
 **Composites.** A checklist item that is a conjunction of claims is declared under
 ``composites`` in ``paper.yaml`` and judged from their verdicts (:func:`composite_verdicts`).
 
@@ -113,6 +122,8 @@ class Target:
 Scorer = Callable[..., "tuple[Score, str] | None"]
 #: ``measurement(target, **params) -> verdict inputs`` (no margin), or ``None``.
 Measurement = Callable[..., "dict | None"]
+#: ``resolution(target, **params) -> "below resolution: ..."``, or ``None`` where resolvable.
+Resolution = Callable[..., "str | None"]
 
 
 # ----------------------------------------------------------------------------- shared scorers
@@ -159,14 +170,26 @@ def compared_runs(study: Study, selection: dict | None) -> dict:
             groups[group]["runs"].items()}
 
 
+def claim_runs(target: Target) -> dict:
+    """Label -> run name of the runs a claim's verdict compares: a contrast's one ``run`` (its
+    labels name scores), otherwise the claim's subject and references among ``target.runs``."""
+    test = target.claim["test"]
+    if test["compare"] == "contrast":
+        return {test["run"]: target.runs[test["run"]]}
+    return {label: target.runs[label] for label in
+            [target.claim["subject"], *papers.claim_references(target.claim)]}
+
+
 class Evaluator:
-    """The scores of one chapter's declarations: its scorers and measurements (the shared
-    :data:`SCORERS` and its own), fixed floors, floor records, the studies of its other splits,
-    the objects its measurements read, and the re-test ``overrides`` of score parameters."""
+    """The scores of one chapter's declarations: its scorers, their resolution checks and its
+    measurements (the shared :data:`SCORERS` and its own), fixed floors, floor records, the
+    studies of its other splits, the objects its measurements read, and the re-test
+    ``overrides`` of score parameters."""
 
     def __init__(self, scorers: dict[str, Scorer] | None = None,
                  floors: dict[str, float] | None = None, overrides: dict | None = None, *,
                  measurements: dict[str, Measurement] | None = None,
+                 resolutions: dict[str, Resolution] | None = None,
                  floor_records: dict[str, Record] | None = None,
                  splits: dict[str, Study | str] | None = None, inputs: dict | None = None):
         clash = sorted(set(scorers or {}) & set(SCORERS))
@@ -174,6 +197,11 @@ class Evaluator:
             raise ValueError(f"the chapter's scorers {clash} would shadow shared ones of the same "
                              "name (handlib.claims.SCORERS): rename them")
         self.scorers = {**SCORERS, **(scorers or {})}
+        unmatched = sorted(set(resolutions or {}) - set(self.scorers))
+        if unmatched:
+            raise ValueError(f"the resolution checks {unmatched} name no scorer; the scorers are "
+                             f"{', '.join(self.scorers)}")
+        self.resolutions = resolutions or {}
         self.measurements = measurements or {}
         self.floors = floors or {}
         self.floor_records = floor_records or {}
@@ -181,15 +209,35 @@ class Evaluator:
         self.inputs_of_chapter = inputs or {}
         self.overrides = overrides or {}
 
-    def score(self, target: Target, spec: dict) -> tuple[Score, str] | None:
-        """The ``(score, note)`` of a declared score ``{name, **params}``, its parameters
-        overridden by the re-test's where it declares them; ``None`` when it has none."""
+    def parameters(self, target: Target, spec: dict) -> tuple[str, dict]:
+        """The scorer name and parameters of a declared score ``{name, **params}``, its
+        parameters overridden by the re-test's where it declares them."""
         name, params = spec["name"], {k: v for k, v in spec.items() if k != "name"}
         if name not in self.scorers:
             raise ValueError(f"claim {target.claim['id']!r} names the scorer {name!r}; the "
                              f"scorers are {', '.join(self.scorers)}")
         params.update({k: v for k, v in self.overrides.items() if k in params})
+        return name, params
+
+    def score(self, target: Target, spec: dict) -> tuple[Score, str] | None:
+        """The ``(score, note)`` of a declared score (:meth:`parameters`); ``None`` when it has
+        none."""
+        name, params = self.parameters(target, spec)
         return self.scorers[name](target, **params)
+
+    def below_resolution(self, target: Target, specs: list[dict]) -> str | None:
+        """Why the models' output cannot resolve one of the declared scores ``specs`` (the
+        first reason a registered resolution check gives, see the module doc), or ``None``.
+        The checks see the runs the claim compares (:func:`claim_runs`)."""
+        compared = Target(target.study, target.claim, target.dataset, claim_runs(target),
+                          target.inputs)
+        for spec in specs:
+            name, params = self.parameters(target, spec)
+            if name in self.resolutions:
+                reason = self.resolutions[name](compared, **params)
+                if reason is not None:
+                    return reason
+        return None
 
     def floor(self, target: Target, spec: dict | None, score: Score) -> float | None:
         """The floor a test declares (see the module doc), or ``None``."""
@@ -216,14 +264,7 @@ class Evaluator:
         dataset = study.dataset_for(spec["dataset"]) if "dataset" in spec else target.dataset
         if dataset not in self.floor_records:
             return None
-        test = target.claim["test"]
-        if "runs" in spec:
-            runs = compared_runs(study, spec["runs"])
-        elif test["compare"] == "contrast":  # its labels name scores: the one run compared
-            runs = {test["run"]: target.runs[test["run"]]}
-        else:
-            runs = {label: target.runs[label] for label in
-                    [target.claim["subject"], *papers.claim_references(target.claim)]}
+        runs = compared_runs(study, spec["runs"]) if "runs" in spec else claim_runs(target)
         score, _ = self.score(Target(study, target.claim, dataset, runs, target.inputs),
                               spec["score"])
         floor = float(score(self.floor_records[dataset]))
@@ -291,6 +332,7 @@ class Evaluator:
         split_note = f", {test['split']} split" if "split" in test else ""
         source_target = Target(source, claim, dataset, target.runs, target.inputs)
         if test["compare"] == "contrast":
+            specs = list(test["scores"].values())
             scores = {label: self.score(source_target, spec)
                       for label, spec in test["scores"].items()}
             if any(s is None for s in scores.values()):
@@ -299,6 +341,7 @@ class Evaluator:
                                     {label: s[0] for label, s in scores.items()},
                                     note=split_note + note)
         else:
+            specs = [test["score"]]
             scored = self.score(source_target, test["score"])
             if scored is None:
                 return None
@@ -306,7 +349,10 @@ class Evaluator:
             found = claim_inputs(source, claim, dataset, score, group=target.runs,
                                  note=own_note + split_note + note,
                                  floor=self.floor(target, test.get("floor"), score))
-        if "unusable" in test:
+        below = self.below_resolution(source_target, specs)
+        if below is not None:
+            found["unusable"] = below
+        elif "unusable" in test:
             found["unusable"] = self.unusable(target, test["unusable"])
         return found
 
@@ -315,13 +361,15 @@ def evaluate(study: Study, claims: list[dict], scorers: dict[str, Scorer] | None
              floors: dict[str, float] | None = None,
              floor_records: dict[str, Record] | None = None, overrides: dict | None = None,
              measurements: dict[str, Measurement] | None = None,
+             resolutions: dict[str, Resolution] | None = None,
              splits: dict[str, Study | str] | None = None, inputs: dict | None = None,
              note: str = "") -> dict[str, dict]:
     """``handlib.report.verdict_table`` inputs of every claim in ``claims`` (a paper's,
     ``handlib.papers.claims``) that declares a ``test``, in their order.
 
     ``scorers``, ``measurements`` and ``floors`` are the chapter's own (name -> scorer, name ->
-    measurement, name -> number); ``floor_records`` (dataset -> record) the chapter's floor
+    measurement, name -> number), ``resolutions`` the resolution checks of its scorers (scorer
+    name -> check, see the module doc); ``floor_records`` (dataset -> record) the chapter's floor
     predictions for ``{rule: record}`` floors and ``unusable`` rules (a claim on a dataset
     without one has no floor); ``splits`` the studies of its other splits (or why it has none);
     ``inputs`` what its measurements read. ``overrides`` re-test every claim that declares those
@@ -329,7 +377,8 @@ def evaluate(study: Study, claims: list[dict], scorers: dict[str, Scorer] | None
     in each verdict's data column. A claim whose scorer or measurement has nothing under the
     parameters gets no entry."""
     evaluator = Evaluator(scorers, floors, overrides, measurements=measurements,
-                          floor_records=floor_records, splits=splits, inputs=inputs)
+                          resolutions=resolutions, floor_records=floor_records, splits=splits,
+                          inputs=inputs)
     found: dict[str, dict] = {}
     for claim in claims:
         if "test" not in claim:

@@ -52,9 +52,10 @@ import pandas as pd
 import torch
 
 from handlib import engine, models, papers, report, results, viz
-from handlib.bench import benchmark_config
+from handlib.bench import (H100_DENSE_BF16_PEAK_TFLOPS, H100_SUSTAINED_TFLOPS, benchmark_config,
+                           forward_gflops, model_input_size)
 from handlib.data import presets
-from handlib.data.pipeline import build_dataset
+from handlib.data.pipeline import build_dataset, split_size
 from handlib.profiles import deep_merge, load_profile, resolve_run
 
 Record = dict[str, np.ndarray]
@@ -89,7 +90,8 @@ def apply_parameters(cfg: dict, *, data_root: str | Path | None = None, seed: in
     needed by profiles that read real data and refused by the synthetic ones. A dataset whose
     folder is not under ``data_root`` is left out of the study and listed in
     ``study.absent`` (:func:`missing_names`); only a ``data_root`` holding none of them is
-    refused."""
+    refused. A dataset no study group trains on is set aside the same way
+    (:func:`set_aside_untrained`)."""
     cfg = deep_merge(cfg, overrides or {})
     if device != "auto":
         cfg = deep_merge(cfg, {"train": {"device": device}})
@@ -124,13 +126,29 @@ def apply_parameters(cfg: dict, *, data_root: str | Path | None = None, seed: in
                 cfg["study"]["absent"][name] = f"{folder}/ is not under data_root {data_root}"
                 del cfg["study"]["datasets"][name]
     cfg["data"]["data_root"] = None if data_root is None else str(data_root)
+    set_aside_untrained(cfg)
     return cfg
 
 
+def set_aside_untrained(cfg: dict) -> None:
+    """Move each profile dataset that no study group trains on (a cheap profile keeping a
+    dataset's stand-in settings but spending its budget elsewhere) to ``study.absent`` with the
+    reason, as a dataset absent from ``data_root`` is: its columns, figures and claims then say
+    "not run" instead of falling back to another dataset's runs. The names stay in
+    ``study.untrained``."""
+    trained = {dataset for group in cfg["study"]["groups"] for dataset in
+               _group_datasets(cfg, group)}
+    untrained = [name for name in cfg["study"]["datasets"] if name not in trained]
+    cfg["study"]["untrained"] = [*cfg["study"].get("untrained", []), *untrained]
+    for name in untrained:
+        cfg["study"]["absent"][name] = f"not trained on the {cfg.get('profile')} profile"
+        del cfg["study"]["datasets"][name]
+
+
 def missing_names(cfg: dict) -> dict[str, str]:
-    """The profile's datasets that :func:`apply_parameters` found absent under ``data_root``
-    -> why (their folder is not there): a chapter runs on the datasets that are present and
-    shows these columns as not run."""
+    """The profile's datasets that :func:`apply_parameters` found absent under ``data_root``, or
+    that no run of the profile trains on -> why: a chapter runs on the datasets that are present
+    and trained on and shows these columns as not run."""
     return cfg["study"].get("absent", {})
 
 
@@ -418,8 +436,14 @@ def sample_images(run: Run, indices) -> list[np.ndarray]:
 
 
 def absent_text(study: Study) -> str:
-    """What a table cell or verdict of a dataset absent from ``data_root`` says instead."""
-    return f"not run: absent from data_root ({', '.join(missing_names(study.cfg))})"
+    """What a table cell or verdict of a dataset absent from ``data_root``, or trained on by no
+    run of the profile (:func:`set_aside_untrained`), says instead."""
+    untrained = study.cfg["study"].get("untrained", [])
+    from_root = [name for name in missing_names(study.cfg) if name not in untrained]
+    parts = [f"absent from data_root ({', '.join(from_root)})"] if from_root else []
+    if untrained:
+        parts.append(f"not trained on the {study.profile} profile ({', '.join(untrained)})")
+    return "not run: " + "; ".join(parts)
 
 
 def figure_for(study: Study, paper_dataset: str, draw: Callable[..., Any], *args) -> Any:
@@ -466,6 +490,19 @@ def training_command(chapter: str, dataset: str, name: str, profile: str) -> tup
     return None
 
 
+def dropped_row_run(study: Study, group_name: str, label: str) -> str | None:
+    """The run behind row ``label`` of study group ``group_name`` in the first other profile of
+    :data:`PROFILES_THAT_TRAIN` that trains one (this profile maps the label to null), so that
+    the row can name the command that trains it; ``None`` if none does."""
+    for other in PROFILES_THAT_TRAIN:
+        if other != study.profile:
+            name = load_profile(study.experiment, other)["study"]["groups"][group_name][
+                "runs"].get(label)
+            if name is not None:
+                return name
+    return None
+
+
 def run_labels(study: Study, table_id: str) -> dict:
     """Row label -> the run(s) behind it, for a table's *run* column. Rows of a table over
     several datasets name the run on each (rows with two index levels, dataset then label, as
@@ -478,6 +515,8 @@ def run_labels(study: Study, table_id: str) -> dict:
                 for paper_dataset in datasets for label, name in group.items()}
     labels = {}
     for label, name in group.items():
+        if name is None:  # a row this profile drops: the run another profile trains for it
+            name = dropped_row_run(study, entry["group"], label)
         used = dict.fromkeys(study.dataset_for(d) for d in datasets)
         if len(used) == 1:
             labels[label] = describe(study, next(iter(used)), name)
@@ -562,14 +601,88 @@ def parameter_count(model_spec: dict) -> int:
         return sum(p.numel() for p in models.build(model_spec["name"], **kwargs).parameters())
 
 
-def training_estimate(cfg: dict, samples_per_s: float) -> dict:
-    """What a profile trains: runs, training samples (images × epochs summed over runs) and the
-    minutes that takes at ``samples_per_s`` (each chapter's assumed GPU rate, not a
-    measurement): the gpu profiles are sized by it before a GPU has run them."""
-    runs = study_runs(cfg)
-    samples = sum(r.config["data"]["n"]["train"] * r.config["train"]["epochs"] for r in runs)
-    return {"runs": len(runs), "training samples": samples,
-            "minutes at the assumed rate": samples / samples_per_s / 60}
+def _split_samples(run: Run, split: str) -> int:
+    """The samples of ``split`` of the run's data; a clear error when its size is not set."""
+    size = split_size(run.config["data"], split)
+    if size is None:
+        raise ValueError(f"run {run.run_id!r}: no sample count for split {split!r} (data.n."
+                         f"{split}); the estimate counts the samples each split holds")
+    return size
+
+
+def estimate_runs(cfg: dict) -> pd.DataFrame:
+    """The model compute of every run the profile ``cfg`` trains (:func:`study_runs`), one row
+    per run (index ``run``, its results folder name): its ``name`` in the profile, ``model``,
+    ``input size``, ``GFLOPs/sample`` (one forward pass, ``handlib.bench.forward_gflops``),
+    ``training samples``, ``predicted samples``, ``PFLOP`` and ``H100 minutes`` at
+    ``handlib.bench.H100_SUSTAINED_TFLOPS``.
+
+    Training costs 3 x the forward FLOPs per sample: the backward pass computes the gradients
+    of both the activations and the weights, about twice the forward work. Training samples
+    are the full batches of the training split (the loop drops a last partial batch) over every
+    epoch, early stopping ignored (an upper bound). Predictions cost one forward pass per
+    sample: the validation split at each validated epoch (every ``eval.every`` epochs and the
+    last), once more for ``eval.loss``, and once after training (the run's metrics); the test
+    split and each ``eval.also_test_on`` split once. Data generation, the data pipeline and
+    element-wise work are not counted (``handlib.bench.count`` counts matrix products and
+    convolutions)."""
+    rows = {}
+    for run in study_runs(cfg):
+        config = engine.resolve_config(run.config)
+        train, evaluation = config["train"], config["eval"]
+        train_size = _split_samples(run, train["split"])
+        training = train_size // train["batch_size"] * train["batch_size"] * train["epochs"]
+        validated = train["epochs"] // evaluation["every"] + bool(
+            train["epochs"] % evaluation["every"])
+        validations = validated * (2 if evaluation["loss"] else 1) + 1
+        tested = [evaluation["test_split"], *evaluation["also_test_on"]]
+        predicted = (validations * _split_samples(run, evaluation["split"])
+                     + sum(_split_samples(run, split) for split in tested))
+        gflops = forward_gflops(config)
+        pflop = gflops * (3 * training + predicted) / 1e6
+        rows[run.run_id] = {
+            "name": run.name, "model": config["model"]["name"],
+            "input size": model_input_size(config)[0], "GFLOPs/sample": gflops,
+            "training samples": training, "predicted samples": predicted, "PFLOP": pflop,
+            "H100 minutes": pflop * 1e3 / H100_SUSTAINED_TFLOPS / 60}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "run"
+    return table
+
+
+def training_estimate(cfg: dict) -> dict:
+    """What the profile ``cfg`` costs on one H100, from its models' FLOPs (:func:`estimate_runs`)
+    at the stated sustained rate ``handlib.bench.H100_SUSTAINED_TFLOPS`` (an assumption, not a
+    measurement): the gpu profiles are sized by it before a GPU has run them.
+
+    Returns ``{"runs", "training samples", "training PFLOP" (3 x forward over the training
+    samples), "prediction PFLOP" (forward over validation and test), "sustained TFLOP/s",
+    "H100 minutes", "costliest run" (the profile run name, over its datasets and seeds, with
+    the largest share), "costliest share", "text"}``; ``text`` is the sentence a chapter
+    shows, naming the rate."""
+    runs = estimate_runs(cfg)
+    training = float((3 * runs["GFLOPs/sample"] * runs["training samples"]).sum() / 1e6)
+    total = float(runs["PFLOP"].sum())
+    by_name = runs.groupby("name")["PFLOP"].sum()
+    minutes = float(runs["H100 minutes"].sum())
+    estimate = {"runs": len(runs), "training samples": int(runs["training samples"].sum()),
+                "training PFLOP": training, "prediction PFLOP": total - training,
+                "sustained TFLOP/s": H100_SUSTAINED_TFLOPS, "H100 minutes": minutes,
+                "costliest run": by_name.idxmax(),
+                "costliest share": float(by_name.max() / total)}
+    share_of_peak = H100_SUSTAINED_TFLOPS / H100_DENSE_BF16_PEAK_TFLOPS
+    estimate["text"] = (
+        f"The {cfg['profile']} profile trains {len(runs)} runs, "
+        f"{estimate['training samples']:,} training samples in all: {training:,.1f} PFLOP of "
+        f"training (3 × each model's counted forward FLOPs per sample) and "
+        f"{total - training:,.1f} PFLOP of validation and test predictions, "
+        f"**{minutes:.1f} minutes on one H100** at an assumed sustained "
+        f"{H100_SUSTAINED_TFLOPS:.0f} TFLOP/s ({share_of_peak:.0%} of its "
+        f"{H100_DENSE_BF16_PEAK_TFLOPS:.0f} TFLOP/s dense bf16 peak: an estimate until a GPU run "
+        f"measures the rate). Run `{estimate['costliest run']}`, over its datasets and seeds, is "
+        f"{estimate['costliest share']:.0%} of it. Data generation, the data pipeline and the "
+        "bench come on top.")
+    return estimate
 
 
 def first_records_floors(study: Study,

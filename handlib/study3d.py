@@ -132,8 +132,11 @@ def scored_count(study: Study, p: Record, joints: str, frames: str = "all") -> i
     return int((mask & joint_set(p, joints) & frame_set(p, frames)[:, None, None]).sum())
 
 
-def needs_gt_scale(study: Study, name: str) -> bool:
-    """Whether run ``name``'s codec takes the hand's scale from the ground truth (PoseNet's)."""
+def needs_gt_scale(study: Study, name: str | None) -> bool:
+    """Whether run ``name``'s codec takes the hand's scale from the ground truth (PoseNet's);
+    ``False`` for a row no run stands behind on this profile (its label mapped to null)."""
+    if name is None:
+        return False
     spec = resolve_run(study.cfg, name)["data"]["codec"]
     parts = spec if isinstance(spec, list) else [spec]
     return any(codecs.codec_class(part["name"]).needs_gt_scale for part in parts)

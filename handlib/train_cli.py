@@ -14,7 +14,7 @@ import torch.distributed as dist
 import yaml
 
 from handlib import engine, results, study
-from handlib.profiles import deep_merge, load_profile, resolve_run, tiny_overrides
+from handlib.profiles import RUN_SECTIONS, deep_merge, load_profile, resolve_run, tiny_overrides
 from handlib.runconfig import resolve_config
 from handlib.runtime import distributed_info, init_distributed
 
@@ -37,11 +37,20 @@ def _overrides(texts: list[str]) -> dict:
     return merged
 
 
-def _train_study(args: argparse.Namespace, overrides: dict) -> int:
+def for_every_run(overrides: dict) -> dict:
+    """A chapter profile's ``--set`` settings with those of a run section (``train.epochs=5``)
+    moved under ``every_run``, which ``handlib.study.run_config`` merges into each run last:
+    merged into the shared sections instead, a family's or a dataset's own value (InterNet+'s
+    families set their epochs) would silently win over what was asked for on the command line."""
+    run_sections = {key: value for key, value in overrides.items() if key in RUN_SECTIONS}
+    rest = {key: value for key, value in overrides.items() if key not in RUN_SECTIONS}
+    return deep_merge(rest, {"every_run": run_sections}) if run_sections else rest
+
+
+def _train_study(args: argparse.Namespace, overrides: dict, data_root: str | None) -> int:
     """``handlib train --chapter`` for a chapter with a study: the notebook's configuration of a
     run (or of all of them with ``--all``), trained, scored on its test split and written where
     the chapter reads it."""
-    data_root = overrides.get("data", {}).pop("data_root", args.data_root)
     cfg = study.apply_parameters(
         load_profile(args.chapter, args.profile), data_root=data_root, seed=args.seed,
         device=args.device or "auto", overrides=overrides,
@@ -73,10 +82,11 @@ def _train_study(args: argparse.Namespace, overrides: dict) -> int:
 
 def _train_command(args: argparse.Namespace) -> int:
     overrides = _overrides(args.set)
+    tiny = {}
     if args.tiny:
         if args.chapter is None:
             raise ValueError("--tiny shrinks a chapter's profile: use it with --chapter")
-        overrides = deep_merge(tiny_overrides(args.chapter), overrides)
+        tiny = tiny_overrides(args.chapter)
     if args.config is not None:
         if not args.config.is_file():
             raise FileNotFoundError(f"config file {args.config} does not exist")
@@ -85,9 +95,10 @@ def _train_command(args: argparse.Namespace) -> int:
     else:
         config = load_profile(args.chapter, args.profile)
         if "study" in config:
-            return _train_study(args, overrides)
+            data_root = overrides.get("data", {}).pop("data_root", args.data_root)
+            return _train_study(args, deep_merge(tiny, for_every_run(overrides)), data_root)
         experiment = args.experiment or args.chapter
-    config = deep_merge(resolve_run(config, args.run), overrides)
+    config = deep_merge(resolve_run(config, args.run), deep_merge(tiny, overrides))
     if args.device is not None:
         config = deep_merge(config, {"train": {"device": args.device}})
     run = args.run or config["model"]["name"]
@@ -138,7 +149,9 @@ def register_cli(subparsers) -> None:
     parser.add_argument("--experiment", help="results folder (default: chapter or config name)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="override a setting, e.g. --set train.epochs=5 (repeatable; value parsed as YAML)",
+        help="override a setting, e.g. --set train.epochs=5 (repeatable; value parsed as YAML); "
+        "a run section's setting (model, data, loss, optimizer, scheduler, train, eval) applies "
+        "to every run of a chapter over its family's and its dataset's own",
     )
     parser.add_argument("--device", help="auto, cpu, cuda (default: the config's train.device)")
     parser.add_argument("--tiny", action="store_true",

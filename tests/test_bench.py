@@ -3,12 +3,16 @@ shape, and the ``handlib bench`` command."""
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
 
 from handlib import bench, cli, models
+from handlib.profiles import tiny_overrides
 
 
 def test_counts_of_a_convolution_are_exact():
@@ -103,3 +107,56 @@ def test_module_table_lists_every_top_level_module_and_its_parameters():
     assert table["params (M)"].sum() * 1e6 == pytest.approx(total)
     assert table.loc["head", "output"] == (1, 42 * 4, 16, 16)
     assert table.loc["hand_type_head", "kind"] == "Sequential"
+
+
+def test_forward_gflops_counts_the_model_a_run_configures_at_its_input():
+    config = {"model": {"name": "resnet18", "width": 8, "in_channels": 1},
+              "data": {"modality": "depth", "input_size": 48,
+                       "codec": {"name": "depth_crop", "heatmap_size": 12}}}
+    model = models.build("resnet18", width=8, in_channels=1)
+    assert bench.forward_gflops(config) == pytest.approx(bench.count(model, 48, 1)["gflops"])
+    assert bench.model_input_size(config) == (48, 1)
+
+
+def test_gemm_rate_is_a_positive_finite_rate():
+    rate = bench.gemm_rate(size=64, repeats=2, warmup=1)
+    assert math.isfinite(rate) and rate > 0
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        bench.gemm_rate(size=64, repeats=0)
+
+
+def test_throughput_table_has_a_row_per_headline_run_thread_count_and_layout(tmp_path, capsys):
+    """The CLI on InterNet+'s two headline runs at toy size: every run at each thread count,
+    contiguous and channels-last, with finite positive rates (timings are not asserted)."""
+    out = tmp_path / "throughput.csv"
+    assert cli.main(["bench", "throughput", "--profile", "smoke", "--chapter", "internet_plus",
+                     "--tiny", "--steps", "1", "--warmup", "0", "--threads", "1",
+                     "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Channels-last samples/s over contiguous" in printed
+    table = pd.read_csv(out)
+    assert tuple(table.columns) == bench.THROUGHPUT_COLUMNS
+    runs = bench.headline_runs("internet_plus", "smoke", tiny_overrides("internet_plus"))
+    assert list(runs) == ["STB-internet", "STB-internet_plus"]
+    assert list(zip(table["run"], table["threads"], table["channels_last"])) == [
+        (run, threads, layout) for run in runs for threads in (1,) for layout in (False, True)]
+    assert (table["chapter"] == "internet_plus").all()
+    assert (table["input size"] == runs["STB-internet"]["data"]["input_size"]).all()
+    for column in ("GFLOPs/sample", "samples/s", "achieved GFLOP/s", "GEMM GFLOP/s",
+                   "fraction of GEMM"):
+        assert np.isfinite(table[column]).all() and (table[column] > 0).all(), column
+    assert table["achieved GFLOP/s"].to_numpy() == pytest.approx(
+        3 * table["GFLOPs/sample"] * table["samples/s"])
+    speedup = bench.channels_last_speedup(table)
+    assert list(speedup.columns) == ["1 thread(s)"] and len(speedup) == 2
+
+
+def test_throughput_command_rejects_bad_input(capsys):
+    assert cli.main(["bench", "throughput", "--threads", "0"]) == 2
+    assert "--threads values must be positive" in capsys.readouterr().err
+    assert cli.main(["bench", "throughput", "--steps", "0"]) == 2
+    assert "--steps must be at least 1" in capsys.readouterr().err
+    assert cli.main(["bench", "throughput", "--profile", "smoke", "--chapter", "engine"]) == 2
+    assert "chapter 'engine' has no study group 'main'" in capsys.readouterr().err
+    assert cli.main(["bench"]) == 2
+    assert "choose a registered model with --model" in capsys.readouterr().err

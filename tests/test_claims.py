@@ -208,6 +208,53 @@ def test_no_learning_makes_a_claim_unusable_until_a_compared_run_beats_the_floor
     assert report.verdict_table([toy], learnt).loc["unusable", "verdict"] == "holds"
 
 
+def too_fine_for_the_toy(target: claims.Target, key: str) -> str | None:
+    """A toy resolution check for ``mean_of``: the toy's output cannot resolve ``other``, and it
+    names the runs it was given to check."""
+    if key != "other":
+        return None
+    return f"below resolution: 'other' of {', '.join(sorted(target.runs.values()))}"
+
+
+def test_a_registered_resolution_check_makes_a_claim_inconclusive_below_resolution():
+    resolutions = {"mean_of": too_fine_for_the_toy}
+    at_value = claims.evaluate(toy_study(), TOY_CLAIMS, SCORERS, floors=FLOORS,
+                               resolutions=resolutions)
+    table = report.verdict_table(TOY_CLAIMS, at_value)
+    # the check returns None for ``value``: every verdict is the one it has without a check
+    assert "unusable" not in at_value["holds"]
+    assert table.loc["holds", "verdict"] == "holds"
+    assert table.loc["at_the_floor", "reason"].startswith("every compared value is below 0.9")
+    # a contrast whose one score is ``other`` is below resolution; it compares one run, Good
+    assert table.loc["contrast", "verdict"] == "inconclusive"
+    assert table.loc["contrast", "reason"] == "below resolution: 'other' of good"
+    # re-tested at ``other``: the check sees the override, and the two runs the claim compares
+    # (Good and Bad of the groups main + extra, not Tied); a floor verdict is never given
+    at_other = claims.evaluate(toy_study(), TOY_CLAIMS[:3], SCORERS, floors=FLOORS,
+                               resolutions=resolutions, overrides={"key": "other"})
+    table = report.verdict_table(TOY_CLAIMS[:3], at_other)
+    for cid in ("holds", "does_not_hold", "at_the_floor"):
+        assert table.loc[cid, "verdict"] == "inconclusive", cid
+        assert table.loc[cid, "reason"] == "below resolution: 'other' of bad, good", cid
+    without_check = claims.evaluate(toy_study(), TOY_CLAIMS[:1], SCORERS,
+                                    overrides={"key": "other"})
+    assert report.verdict_table(TOY_CLAIMS[:1], without_check).loc["holds", "verdict"] == "holds"
+
+
+def test_below_resolution_wins_over_no_learning_and_names_a_known_scorer():
+    toy = claim("unusable", "Bad", "Good", runs_test(unusable={
+        "rule": "no_learning", "score": {"name": "mean_of", "key": "value"}}), better="lower")
+    # at ``other`` the floor record scores 0.15, below Bad's 0.2 and Good's 0.4: nothing learnt
+    options = {"floor_records": {"A": record(0.3)}, "overrides": {"key": "other"}}
+    assert "learnt nothing" in claims.evaluate(toy_study(), [toy], SCORERS,
+                                               **options)["unusable"]["unusable"]
+    stuck = claims.evaluate(toy_study(), [toy], SCORERS,
+                            resolutions={"mean_of": too_fine_for_the_toy}, **options)
+    assert stuck["unusable"]["unusable"] == "below resolution: 'other' of bad, good"
+    with pytest.raises(ValueError, match=r"resolution checks \['nope'\] name no scorer"):
+        claims.evaluate(toy_study(), [toy], SCORERS, resolutions={"nope": too_fine_for_the_toy})
+
+
 def test_composites_are_judged_from_the_verdicts_of_their_parts(monkeypatch):
     verdicts_of = pd.DataFrame({"verdict": ["holds", "does not hold", "inconclusive"]},
                                index=["a", "b", "c"])

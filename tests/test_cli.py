@@ -64,3 +64,20 @@ def test_a_multi_line_error_keeps_its_lines_as_they_are(monkeypatch, capsys):
     assert capsys.readouterr().err.splitlines() == [
         "handlib boom: error: no copy at /x", "Expected layout:", "  a/b.txt", "    a/c/", "Download it.",
     ]
+
+
+def test_set_of_a_run_section_wins_over_a_family_setting():
+    """InterNet+'s families set their own epochs: `--set train.epochs=3` must reach every run
+    (merged last, through `every_run`), where merged into the shared sections it was ignored."""
+    from handlib import study
+    from handlib.profiles import load_profile
+    from handlib.train_cli import _overrides, for_every_run
+
+    asked = _overrides(["train.epochs=3", "study.seeds=[0]"])
+    profile = load_profile("internet_plus", "cpu")
+    cfg = study.apply_parameters(profile, overrides=for_every_run(asked))
+    assert cfg["study"]["seeds"] == [0]
+    for run in ("internet", "internet_plus", "internet_plus_adam_step"):
+        assert study.run_config(cfg, "STB", run, 0)["train"]["epochs"] == 3
+    merged_into_shared = study.apply_parameters(profile, overrides=asked)
+    assert study.run_config(merged_into_shared, "STB", "internet", 0)["train"]["epochs"] != 3

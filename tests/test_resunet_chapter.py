@@ -40,8 +40,11 @@ def record(error_3d: float, error_2d: float, frames: int = FRAMES, seed: int = 0
 
 
 @pytest.fixture(scope="module")
-def cpu_study():
-    cfg = load_profile("resunet", "cpu")
+def gpu_study():
+    """A fake study of the gpu profile: it trains every group on every stand-in it names (the cpu
+    profile trains only the main comparison on GANerated-like), so every claim has its runs. Its
+    three seeds share each run's hand-made error (other hands per seed)."""
+    cfg = load_profile("resunet", "gpu")
     runs = studies.study_runs(cfg)
     return studies.Study(cfg, runs, {r.run_id: record(*ERRORS[r.name], seed=r.seed)
                                      for r in runs})
@@ -76,14 +79,14 @@ def test_auc_over_20_to_50_mm(error, expected):
     assert chapter.auc_3d(record(error, 0.0)) == pytest.approx(expected)
 
 
-def test_occlusion_table_splits_errors_by_visibility(cpu_study):
+def test_occlusion_table_splits_errors_by_visibility(gpu_study):
     p = record(10.0, 2.0)
     hidden = p["visibility_kind"].copy()
     hidden[:, 5:9] = chapter.OCCLUSION_KINDS["object-occluded"]
     p["visibility_kind"] = hidden
     p["kp3d_rel_pred"][:, 5:9, 0] += 20.0  # those joints are 30 mm off, the others 10
-    run = next(r for r in cpu_study.runs if r.name == "resunet" and r.dataset == "GANerated")
-    study = studies.Study(cpu_study.cfg, cpu_study.runs, {**cpu_study.predictions, run.run_id: p})
+    run = next(r for r in gpu_study.runs if r.name == "resunet" and r.dataset == "GANerated")
+    study = studies.Study(gpu_study.cfg, gpu_study.runs, {**gpu_study.predictions, run.run_id: p})
     table = chapter.table_occlusion(study, {run.run_id: p})
     assert table.loc[("test", "ResUnet"), ("object-occluded", "3D (mm)")] == pytest.approx(30.0)
     assert table.loc[("test", "ResUnet"), ("visible", "3D (mm)")] == pytest.approx(10.0)
@@ -110,11 +113,11 @@ def test_floors_predict_the_mean_pose_and_the_box_centre():
     np.testing.assert_allclose(floor["kp2d_pred"][:, 3], centre, rtol=1e-5)
 
 
-def test_a_run_learned_only_below_the_mean_pose_by_more_than_the_interval(cpu_study):
+def test_a_run_learned_only_below_the_mean_pose_by_more_than_the_interval(gpu_study):
     """By the 3D error: ResUnet (10 mm on every joint) is clearly below a floor of 20 mm and
     learned; the baseline, whose predictions are the floor's own, is at it and did not."""
-    records = {r.run_id: record(*ERRORS[r.name]) for r in cpu_study.runs}  # the same hands
-    study = studies.Study(cpu_study.cfg, cpu_study.runs, records)
+    records = {r.run_id: record(*ERRORS[r.name]) for r in gpu_study.runs}  # the same hands
+    study = studies.Study(gpu_study.cfg, gpu_study.runs, records)
     floor = {d: record(*ERRORS["baseline"]) for d in study.cfg["study"]["datasets"]}
     table = chapter.learning_table(study, floor)
     resunet, baseline = table[table["name"] == "resunet"], table[table["name"] == "baseline"]
@@ -137,9 +140,9 @@ def test_examples_follow_the_stated_rule():
     assert picks["most occluded"] == [7, 2]
 
 
-def test_model_claims_compare_resunet_with_its_controls(cpu_study):
-    inputs = chapter.claim_results(cpu_study, hard={r.run_id: p for r, p in zip(
-        cpu_study.runs, cpu_study.predictions.values())})
+def test_model_claims_compare_resunet_with_its_controls(gpu_study):
+    inputs = chapter.claim_results(gpu_study, hard={r.run_id: p for r, p in zip(
+        gpu_study.runs, gpu_study.predictions.values())})
     verdicts = report.verdict_table(papers.claims("resunet"), inputs)
     assert verdicts.loc["beats_baseline_stb", "verdict"] == "holds"      # 10 < 20 mm
     assert verdicts.loc["bones_more_accurate", "verdict"] == "holds"     # 10 < 14 mm
@@ -172,13 +175,13 @@ def test_every_claim_is_tested_or_says_why_not():
             assert test["measure"]["name"] in chapter.MEASUREMENTS, claim["id"]
 
 
-def test_each_claim_is_tested_as_its_paper_yaml_declares(cpu_study, monkeypatch):
+def test_each_claim_is_tested_as_its_paper_yaml_declares(gpu_study, monkeypatch):
     """The verdict inputs follow the claims' ``test`` blocks: declaring another score, data,
     split, floor or noise changes what is compared, and an undeclared claim is not tested."""
-    test_split = {r.run_id: p for r, p in zip(cpu_study.runs, cpu_study.predictions.values())}
-    hard = {r.run_id: record(30.0, 6.0, seed=r.seed) for r in cpu_study.runs}  # 30 mm everywhere
+    test_split = {r.run_id: p for r, p in zip(gpu_study.runs, gpu_study.predictions.values())}
+    hard = {r.run_id: record(30.0, 6.0, seed=r.seed) for r in gpu_study.runs}  # 30 mm everywhere
     floor = {d: record(100.0, 50.0) for d in ("GANerated", "SynthHands", "STB")}
-    found = chapter.claim_results(cpu_study, floor, hard)
+    found = chapter.claim_results(gpu_study, floor, hard)
     edited = copy.deepcopy(papers.claims("resunet"))
     tests = {c["id"]: c["test"] for c in edited if "test" in c}
     tests["unet_skips_help"]["score"] = {"name": "epe_3d", "joints": "all", "view": "all"}
@@ -188,7 +191,7 @@ def test_each_claim_is_tested_as_its_paper_yaml_declares(cpu_study, monkeypatch)
     tests["bones_more_stable"]["noise"]["value"] = 0.5
     del next(c for c in edited if c["id"] == "angles_beat_baseline")["test"]
     monkeypatch.setattr(papers, "claims", lambda paper: edited)
-    changed = chapter.claim_results(cpu_study, floor, hard)
+    changed = chapter.claim_results(gpu_study, floor, hard)
     # the skips' claim on the 2D error (2 against 5 px); declared on the 3D error, 10 and 10 mm
     assert found["unet_skips_help"]["reproduced"] == {
         "ResUnet": [pytest.approx(2.0)], "No skips": [pytest.approx(5.0)]}
@@ -207,19 +210,48 @@ def test_each_claim_is_tested_as_its_paper_yaml_declares(cpu_study, monkeypatch)
         0.0, 0.5)
     assert "angles_beat_baseline" in found and "angles_beat_baseline" not in changed
     # the hard split's records are read only where a claim declares that split
-    assert chapter.claim_results(cpu_study, floor, test_split)["augmentation_helps"][
+    assert chapter.claim_results(gpu_study, floor, test_split)["augmentation_helps"][
         "reproduced"]["No augmentation"] == [pytest.approx(9.0)]
 
 
-def test_a_contrast_is_unusable_while_its_one_run_learnt_nothing(cpu_study):
+def test_a_contrast_is_unusable_while_its_one_run_learnt_nothing(gpu_study):
     """Occluded against visible joints compares two scores of ResUnet alone: it is unusable
     while ResUnet (10 mm) is not below the floor (9.5 mm), although a model it is compared with
     elsewhere (no augmentation, 9 mm) is."""
-    hard = dict(zip([r.run_id for r in cpu_study.runs], cpu_study.predictions.values()))
+    hard = dict(zip([r.run_id for r in gpu_study.runs], gpu_study.predictions.values()))
     floor = {d: record(9.5, 0.5) for d in ("GANerated", "SynthHands", "STB")}
-    found = chapter.claim_results(cpu_study, floor, hard)
+    found = chapter.claim_results(gpu_study, floor, hard)
     assert "learnt nothing" in found["occluded_close_to_visible"]["unusable"]
     assert found["augmentation_helps"]["unusable"] is None
+
+
+def test_the_cpu_profile_trains_claim_1_on_ganerated_and_sets_the_rest_aside():
+    """The cpu plan: claim 1, ResUnet against the ResNet-34 regression baseline, on the
+    GANerated-like stand-in over two seeds and nothing else; SynthHands-like and STB-like are set
+    aside, so their claims say "not run" instead of borrowing GANerated-like's runs."""
+    cfg = studies.apply_parameters(load_profile("resunet", "cpu"))
+    runs = studies.study_runs(cfg)
+    assert sorted((r.dataset, r.name, r.seed) for r in runs) == [
+        ("GANerated", name, seed) for name in ("baseline", "resunet") for seed in (0, 1)]
+    assert list(cfg["study"]["datasets"]) == ["GANerated"]
+    assert set(studies.missing_names(cfg)) == {"SynthHands", "STB"}
+    study = studies.Study(cfg, runs, {r.run_id: record(*ERRORS[r.name], seed=r.seed)
+                                      for r in runs})
+    assert study.dataset_for("GANerated") == "GANerated"
+    assert study.dataset_for("SynthHands") is None and study.dataset_for("STB") is None
+    not_run = "not run: not trained on the cpu profile (SynthHands, STB)"
+    assert studies.absent_text(study) == not_run
+    floor = {d: record(100.0, 50.0) for d in cfg["study"]["datasets"]}
+    verdicts = report.verdict_table(papers.claims("resunet"), chapter.claim_results(
+        study, floor, hard=dict(zip([r.run_id for r in runs], study.predictions.values()))))
+    assert verdicts.loc["beats_baseline_ganerated", "verdict"] == "holds"    # 10 < 20 mm
+    assert verdicts.loc["beats_baseline_ganerated", "tested on"].endswith("seeds [0, 1]")
+    for claim in ("beats_baseline_synthhands", "beats_baseline_stb"):
+        assert verdicts.loc[claim, "verdict"] == "inconclusive", claim
+        assert verdicts.loc[claim, "reason"].startswith("not run"), claim
+        assert verdicts.loc[claim, "tested on"] == not_run, claim
+    # the controls are the gpu profile's: their claims are not run either
+    assert verdicts.loc["unet_skips_help", "reason"].startswith("not run")
 
 
 def test_a_wrong_data_root_names_the_dataset_folders(tmp_path):
@@ -228,11 +260,11 @@ def test_a_wrong_data_root_names_the_dataset_folders(tmp_path):
         studies.apply_parameters(load_profile("resunet", "paper"), data_root=tmp_path)
 
 
-def test_models_at_the_floor_decide_no_claim(cpu_study):
-    hard = dict(zip([r.run_id for r in cpu_study.runs], cpu_study.predictions.values()))
+def test_models_at_the_floor_decide_no_claim(gpu_study):
+    hard = dict(zip([r.run_id for r in gpu_study.runs], gpu_study.predictions.values()))
     good_floor = {d: record(1.0, 0.5) for d in ("GANerated", "SynthHands", "STB")}
     verdicts = report.verdict_table(papers.claims("resunet"),
-                                    chapter.claim_results(cpu_study, good_floor, hard))
+                                    chapter.claim_results(gpu_study, good_floor, hard))
     assert (verdicts["verdict"] == "inconclusive").all()
     reasons = verdicts.loc[["augmentation_helps", "bones_more_stable"], "reason"]
     assert reasons.str.contains("has learnt nothing to compare").all()

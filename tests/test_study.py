@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from handlib import cli, engine, papers, profiles, report, results, study
+from handlib import bench, cli, engine, models, papers, profiles, report, results, study
 from handlib.profiles import PROFILE_NAMES, load_profile
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def test_engine_chapter_cli_and_notebook_agree(monkeypatch):
 def test_rcsf_runs_and_seeds_per_group():
     cpu = study.study_runs(load_profile("rcsf", "cpu"))
     gpu = study.study_runs(load_profile("rcsf", "gpu"))
-    assert len(cpu) == 6 * 2 * 2 + 2 + 2 and len(gpu) == 6 * 2 * 3 + 2 * 2 + 5
+    assert len(cpu) == 6 * 2 + 2 + 2 and len(gpu) == 6 * 2 * 3 + 2 * 2 + 5  # cpu: STB only
     assert sorted(r.seed for r in gpu if r.run_id.startswith("STB-cpn101")) == [0, 1, 2]
     assert [r.seed for r in gpu if r.name == "rcsf_m9"] == [0]  # the sweep: first seed only
     assert {r.run_id for r in gpu if r.name == "rcsf"} == {
@@ -289,3 +289,85 @@ def test_a_row_not_trained_on_this_profile_names_the_profile_and_command_that_tr
     assert study.training_command("rcsf", "STB", "rcsf_global_only", "cpu") == (
         "gpu", "handlib train --chapter rcsf --profile gpu --run rcsf_global_only --dataset STB")
     assert study.training_command("rcsf", "STB", "no_such_run", "cpu") is None
+
+
+# ----------------------------------------------------------------------------- the gpu estimate
+
+TOY_MODEL = {"name": "hrnet_w32", "width": 4, "blocks": 1, "modules": [1, 1, 1],
+             "stem_channels": 8}
+
+
+def toy_profile() -> dict:
+    """Two tiny runs on one synthetic dataset: ``narrow`` and ``wide`` over two seeds in
+    ``main``, ``wide`` again (first seed) in a sweep with a row it does not train."""
+    return {
+        "chapter": "toy", "profile": "gpu",
+        "model": TOY_MODEL,
+        "data": {"input_size": 32, "codec": {"name": "heatmap2d", "heatmap_size": 8},
+                 "n": {"train": 10, "val": 4, "test": 3, "hard": 5}},
+        "train": {"epochs": 3, "batch_size": 4},
+        "eval": {"every": 2, "loss": True, "also_test_on": ["hard"]},
+        "runs": {"narrow": {}, "wide": {"model": {"width": 6}}},
+        "study": {"datasets": {"X": {}}, "seeds": [0, 1],
+                  "groups": {"main": {"seeds": "all", "runs": {"N": "narrow", "W": "wide"}},
+                             "sweep": {"runs": {"W": "wide", "dropped": None}}}},
+    }
+
+
+def toy_forward_gflops(width: int) -> float:
+    """The counted forward GFLOPs of the toy model at ``width`` on a 32² image."""
+    kwargs = {key: value for key, value in TOY_MODEL.items() if key != "name"}
+    return bench.count(models.build(TOY_MODEL["name"], **{**kwargs, "width": width}), 32)["gflops"]
+
+
+def test_the_estimate_is_three_forward_passes_per_training_sample_plus_the_predictions():
+    forward = {width: toy_forward_gflops(width) for width in (4, 6)}
+    # per run: 10 // 4 = 2 full batches of 4 over 3 epochs; the validation split (4) at epochs 2
+    # and 3, twice each (eval.loss), and once after training; the test (3) and hard (5) splits once
+    training, predicted = 2 * 4 * 3, (2 * 2 + 1) * 4 + 3 + 5
+    runs = study.estimate_runs(toy_profile())
+    assert list(runs.index) == ["narrow", "wide", "narrow-seed1", "wide-seed1"]
+    assert list(runs["training samples"]) == [training] * 4
+    assert list(runs["predicted samples"]) == [predicted] * 4
+    assert list(runs["GFLOPs/sample"]) == pytest.approx([forward[4], forward[6]] * 2)
+
+    estimate = study.training_estimate(toy_profile())
+    flops = 2 * sum(forward.values()) * 1e9 * (3 * training + predicted)  # each width, 2 seeds
+    assert estimate["runs"] == 4 and estimate["training samples"] == 4 * training
+    assert estimate["training PFLOP"] * 1e15 == pytest.approx(
+        2 * sum(forward.values()) * 1e9 * 3 * training)
+    total = estimate["training PFLOP"] + estimate["prediction PFLOP"]
+    assert total * 1e15 == pytest.approx(flops)
+    assert estimate["H100 minutes"] == pytest.approx(
+        flops / (bench.H100_SUSTAINED_TFLOPS * 1e12) / 60)
+    assert estimate["costliest run"] == "wide" and 0.5 < estimate["costliest share"] < 1
+    assert f"{bench.H100_SUSTAINED_TFLOPS:.0f} TFLOP/s" in estimate["text"]
+    assert f"{estimate['H100 minutes']:.1f} minutes on one H100" in estimate["text"]
+
+
+def test_the_estimate_names_a_split_without_a_sample_count():
+    cfg = toy_profile()
+    cfg["eval"]["also_test_on"] = ["occluded"]
+    with pytest.raises(ValueError, match="run 'narrow': no sample count for split 'occluded'"):
+        study.training_estimate(cfg)
+
+
+def test_a_dataset_no_group_trains_on_is_not_run_rather_than_replaced():
+    """A cheap profile keeping a dataset's stand-in but training nothing on it: the dataset is
+    set aside as not run (its claims and figures say so) instead of the paper's dataset falling
+    back to the profile's first one, whose runs would then answer claims about another dataset."""
+    cfg = load_profile("msff", "gpu")
+    cfg["study"]["groups"]["main"]["datasets"] = ["RHD"]
+    cfg["study"]["groups"]["modules"]["datasets"] = ["RHD"]
+    applied = study.apply_parameters(cfg)
+    assert list(applied["study"]["datasets"]) == ["RHD"]
+    assert applied["study"]["untrained"] == ["InterHand2.6M"]
+    assert {r.dataset for r in study.study_runs(applied)} == {"RHD"}
+    assert study.run_id(applied, "RHD", "msff", 0) == "RHD-msff"  # run folders keep their names
+    found = study.Study(applied, [], {})
+    assert found.dataset_for("InterHand2.6M") is None
+    assert found.dataset_for("RHD") == "RHD"
+    assert study.absent_text(found) == "not run: not trained on the gpu profile (InterHand2.6M)"
+    assert found.absent("InterHand2.6M") == "not run: not trained on the gpu profile"
+    every_dataset = study.apply_parameters(load_profile("msff", "gpu"))
+    assert every_dataset["study"]["untrained"] == []

@@ -253,9 +253,6 @@ def table_3(bench: dict) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- claims
 
-#: The training rate the gpu profile's estimate assumes on one H100 (samples/s): the paper-size
-#: model is 1.2 GMACs per 96² crop, bf16 (``handlib.study.training_estimate``).
-ASSUMED_GPU_SAMPLES_PER_S = 4000.0
 #: The paper's own row in Table 2.
 PAPER_ROW = "CrossInfoNet"
 

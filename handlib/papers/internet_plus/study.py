@@ -759,11 +759,6 @@ def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
                            inputs={"bench": bench, "trained_models": with_models})
 
 
-#: The training rate the gpu profile's estimate assumes on one H100 (samples/s): ResNet-50 or
-#: the 1.9-GMAC InterNet+ extractor at 256² plus the 64³ × 42 heat-map head, bf16.
-ASSUMED_GPU_SAMPLES_PER_S = 600.0
-
-
 def reproduced_with_runs(study: Study, table_id: str, reproduced: pd.DataFrame) -> pd.DataFrame:
     """``report.paper_vs_reproduced`` of a model table with its runs named; the caption names
     the scale the runs were trained at (``learning.scale_text``) and each reproduced column left

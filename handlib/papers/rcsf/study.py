@@ -22,7 +22,9 @@ are data in ``profiles.yaml``. What is RCSF's own lives here:
   normalised error.
 - **Claims**: each claim of ``handlib.papers.claims("rcsf")`` declares in ``paper.yaml`` the runs,
   dataset, PCK threshold and floor it is tested by; ``handlib.claims`` evaluates them with the
-  scorer and floor RCSF registers here (:data:`SCORERS`, :data:`FLOORS`).
+  scorer, its resolution check and the floor RCSF registers here (:data:`SCORERS`,
+  :data:`RESOLUTIONS`, :data:`FLOORS`). A claim whose threshold is finer than half a heat-map
+  cell (:func:`pck_resolution`) is inconclusive, "below resolution".
 
 Choices that change results, written down here because the paper leaves them open:
 
@@ -42,6 +44,14 @@ Choices that change results, written down here because the paper leaves them ope
   sizes beside the accuracies.
 - *CPN's loss* follows RCSF's equations rather than the CPN reference code
   (``handlib.papers.rcsf.losses``).
+- *Resolution of a threshold.* A PCK threshold is resolvable when, in input pixels, it is at
+  least half a heat-map cell (``data.input_size / data.codec.heatmap_size``, the grid step of
+  every model's output): the arg-max cell alone is up to half a cell from the joint even when it
+  is the joint's own cell. The decoder's sub-pixel refinement (``handlib.codecs.heatmap2d``) is
+  not counted: it narrows that only as well as the heat map's shape around its peak allows,
+  which we do not count on for a model trained briefly. At the paper's scale (64² maps from a
+  256² input, the crop 1.3 times the hand's box) PCK@0.02 asks for about 3.9 px, above half a
+  4-px cell; at 64² input with 16² maps it asks for under a pixel, below it.
 
 Length: one module, because it is the chapter's notebook in code: every table, figure and claim
 of ``notebooks/10_rcsf.ipynb`` is one function here, in the chapter's order, all scored by the
@@ -58,6 +68,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from handlib import claims, learning, metrics, papers, report, viz
+from handlib.codecs import geometry
 from handlib.floors import box_centre_record
 from handlib.skeleton import FINGERS, JOINT_NAMES, NUM_JOINTS
 from handlib.study import (Record, Study, bench_row, first_records_floors, sample_images,
@@ -316,8 +327,55 @@ def pck_scorer(target: claims.Target, threshold: float) -> tuple[claims.Score, s
     return pck_at(target.study, threshold), ""
 
 
-#: RCSF's own scorers and floors, named by the ``test`` blocks of its claims (``handlib.claims``).
+def heatmap_cell_px(study: Study) -> float:
+    """One heat-map cell in input pixels (``data.input_size / data.codec.heatmap_size``): the
+    grid step of the models' output."""
+    data = study.cfg["data"]
+    return data["input_size"] / data["codec"]["heatmap_size"]
+
+
+def median_box_input_px(records: list[Record]) -> float:
+    """The median hand box (PCK's normaliser) over every image of ``records``, in input pixels.
+
+    A record's ``norm_size`` is in original-image pixels (``handlib.evaluation.predict`` divides
+    the crop's box by the crop's scale); times that scale (``handlib.codecs.geometry.crop_scale``
+    of the record's ``crop``, input pixels per original pixel) it is the box the model saw."""
+    if not records:
+        raise ValueError("no prediction records to measure the hand box on")
+    if any("crop" not in p for p in records):
+        raise ValueError("a prediction record holds no 'crop' (handlib.evaluation.predict keeps "
+                         "it): its hand box in input pixels cannot be measured")
+    boxes = [p["norm_size"] * geometry.crop_scale(p["crop"]) for p in records]
+    return float(np.median(np.concatenate(boxes)))
+
+
+def pck_resolution(target: claims.Target, threshold: float) -> str | None:
+    """Why PCK@``threshold`` is below the models' resolution on the claim's data, or ``None``.
+
+    The threshold asks for ``threshold`` times the hand box, here the median box of the compared
+    runs' test records on ``target.dataset`` in input pixels (:func:`median_box_input_px`); the
+    models resolve half a heat-map cell (:func:`heatmap_cell_px`; why: the module doc's
+    *Resolution of a threshold*). ``None`` also when the compared runs have no records (the
+    claim is then not run)."""
+    study = target.study
+    records = [p for name in target.runs.values() for p in study.of(target.dataset, name)]
+    if not records:
+        return None
+    box = median_box_input_px(records)
+    asked, cell = threshold * box, heatmap_cell_px(study)
+    if asked >= cell / 2:
+        return None
+    data = study.cfg["data"]
+    return (f"below resolution: PCK@{threshold:g} asks for {asked:.1f} px of the "
+            f"{data['input_size']}-px input ({threshold:g} of the median hand box, {box:.0f} px), "
+            f"under half a heat-map cell ({cell / 2:g} of {cell:g} px, "
+            f"{data['codec']['heatmap_size']}² maps)")
+
+
+#: RCSF's own scorers, their resolution checks and floors, named by the ``test`` blocks of its
+#: claims (``handlib.claims``).
 SCORERS = {"pck": pck_scorer}
+RESOLUTIONS = {"pck": pck_resolution}
 FLOORS = {"pck": PCK_FLOOR}
 
 
@@ -325,7 +383,8 @@ def claim_results(study: Study, threshold: float | None = None) -> dict[str, dic
     """``handlib.report.verdict_table`` inputs for every claim testable on this profile's data,
     from the ``test`` blocks of ``paper.yaml`` (``handlib.claims.evaluate``): each compares the
     runs behind a table's rows on one paper dataset at a PCK threshold, per seed over the seeds
-    the runs share; a claim whose compared PCKs all sit below :data:`PCK_FLOOR` is
+    the runs share; a claim whose threshold is finer than half a heat-map cell
+    (:func:`pck_resolution`) or whose compared PCKs all sit below :data:`PCK_FLOOR` is
     inconclusive. Claims marked ``not_here`` declare no test and get no entry.
 
     ``threshold`` re-tests every claim at that PCK threshold instead of the paper's (beyond the
@@ -335,7 +394,7 @@ def claim_results(study: Study, threshold: float | None = None) -> dict[str, dic
     overrides = None if threshold is None else {"threshold": threshold}
     note = "" if threshold is None else f", at PCK@{threshold:g}"
     return claims.evaluate(study, papers.claims("rcsf"), SCORERS, floors=FLOORS,
-                           overrides=overrides, note=note)
+                           resolutions=RESOLUTIONS, overrides=overrides, note=note)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -368,14 +427,14 @@ def figure_learning(study: Study) -> Figure:
 
 
 def threshold_pixels(study: Study, dataset: str) -> dict[str, float]:
-    """What the paper's thresholds ask for in pixels of ``dataset``'s test images: the median
-    hand box (PCK's normaliser), PCK@0.02 and @0.05 in those pixels, and one heat-map pixel in
-    input pixels (input size over heat-map size; the same pixels for the synthetic stand-ins,
-    rendered at the input size)."""
-    box = float(np.median(study.first(dataset, study.group("3")["Ours"])["norm_size"]))
-    codec = study.cfg["data"]["codec"]
+    """What the paper's thresholds ask for in input pixels on ``dataset``'s test images (the
+    pixels the models see, in which their heat maps are laid out): the median hand box (PCK's
+    normaliser, :func:`median_box_input_px` of Ours' first seed), PCK@0.02 and @0.05 in those
+    pixels, and one heat-map cell (:func:`heatmap_cell_px`), the resolution
+    :func:`pck_resolution` compares them with."""
+    box = median_box_input_px([study.first(dataset, study.group("3")["Ours"])])
     return {"box_px": box, "pck002_px": 0.02 * box, "pck005_px": 0.05 * box,
-            "heatmap_px": study.cfg["data"]["input_size"] / codec["heatmap_size"]}
+            "heatmap_px": heatmap_cell_px(study)}
 
 
 def figure_ohkm_sweep(study: Study) -> Figure:

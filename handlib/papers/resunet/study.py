@@ -55,9 +55,6 @@ VIEW_LABELS = ("back to the camera", "back, sideways", "palm, sideways", "palm t
 PCK_2D_PX = np.arange(0.0, 30.5, 0.5)
 PCK_3D_MM = np.arange(0.0, 80.5, 1.0)
 AUC_RANGE_MM = (20.0, 50.0)
-#: The training rate the gpu profile's estimate assumes on one H100 (samples/s): the paper-size
-#: ResNet-34 U-Net at 128² in bf16 (``handlib.study.training_estimate``).
-ASSUMED_GPU_SAMPLES_PER_S = 2500.0
 
 
 # ----------------------------------------------------------------------------- per-joint errors
@@ -279,7 +276,8 @@ def occlusion_note(study: Study, paper_dataset: str = "GANerated") -> str | None
 def table_scores(study: Study, group: str, floor_records: dict[str, Record]) -> pd.DataFrame:
     """(dataset, model) x every score, seed means, with the floors' rows: the main comparison
     (``group="main"``) or the controls. A dataset absent from ``data_root`` has one row, its
-    model label saying that it was not run and why, and no values."""
+    model label saying that it was not run and why, and no values; a group the profile trains
+    on no dataset has one row saying so."""
     rows = {}
     for paper_dataset in group_datasets(study.cfg, group):
         dataset = study.dataset_for(paper_dataset)
@@ -294,6 +292,10 @@ def table_scores(study: Study, group: str, floor_records: dict[str, Record]) -> 
                     [score_columns(p) for p in records]).mean().to_dict()
         if dataset in floor_records:
             rows[(dataset, "floor")] = score_columns(floor_records[dataset])
+    if not rows:  # a group this profile trains on no dataset
+        rows[("none", f"not trained on the {study.profile} profile (`handlib train --chapter "
+                      f"{study.experiment} --profile gpu --all` trains it)")] = dict.fromkeys(
+            SCORE_COLUMNS, np.nan)
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.names = ["dataset", "model"]
     return frame
