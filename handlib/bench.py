@@ -14,9 +14,10 @@ For one model at one input (square, ``input_channels`` channels: 3 for RGB, 1 fo
   forward passes after ``warmup`` untimed ones, with the device synchronised around each) and
   images/s, and training images/s (forward, a loss, backward and an SGD step; median step time).
   Each is measured for eager fp32 and, on CUDA (or when ``fast=True``), for the fast path the
-  engine trains with: bf16 autocast + channels-last (both CUDA-only, ``engine.autocast`` and
-  ``engine.memory_format``) + ``torch.compile``; ``speedup`` is the ratio of fast to eager
-  training images/s per batch size. On CPU ``fast=True`` therefore adds only the compile step.
+  engine trains with: bf16 autocast (CUDA-only, ``engine.autocast``) + channels-last
+  (``engine.memory_format``) + ``torch.compile``; ``speedup`` is the ratio of fast to eager
+  training images/s per batch size. On CPU ``fast=True`` therefore adds channels-last in fp32
+  and the compile step.
 
 :func:`benchmark_config` measures the model a run's configuration describes (its model
 settings, and the input its data and codec give it: channels from ``data.modality``, size from
@@ -195,7 +196,7 @@ def _speed(
     model: nn.Module, batch: int, input_size: int, in_channels: int, device: torch.device, *,
     fast: bool, compile: bool, warmup: int, repeats: int, train: bool = True,
 ) -> dict[str, float]:
-    layout = memory_format(device, channels_last=fast)
+    layout = memory_format(fast)
     model = model.to(memory_format=layout)
     runner = torch.compile(model) if fast and compile else model
     precision = autocast(device, enabled=fast)
@@ -383,7 +384,7 @@ def training_throughput(config: dict, steps: int = 10, warmup: int = 2, threads:
                          f"got steps={steps}, warmup={warmup}, threads={threads}")
     cfg = engine.resolve_config(config)
     device = torch.device("cpu")
-    layout = torch.channels_last if channels_last else torch.contiguous_format
+    layout = memory_format(channels_last)
     batch = to_device(training_batch(cfg), device, layout)
     model = engine.build_model(cfg).to(memory_format=layout).train()
     loss_fn = build_named(losses.build, cfg["loss"])

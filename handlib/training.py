@@ -214,7 +214,7 @@ def fit(
             f"(train.batch_size {spec['batch_size']})"
         )
     device = resolve_device(spec["device"])
-    layout = memory_format(device, spec["channels_last"])
+    layout = memory_format(spec["channels_last"])
     seed_everything(spec["seed"])
     model.to(device=device, memory_format=layout)
     optimizer = build_optimizer(model.parameters(), cfg["optimizer"])
