@@ -127,10 +127,25 @@ def load_config(profile: str, **overrides) -> dict:
     return cfg
 
 
+def benchmarked_dataset(chapter_cfg: dict, group: str, wanted: str) -> str:
+    """The stand-in whose runs of study group ``group`` are benchmarked: the chapter's choice
+    (``wanted``, its most varied stand-in) when the profile trains the group there, else the
+    first dataset it does (a cheap profile spends its budget on the headline comparison's one
+    stand-in); the models table says which."""
+    trained = study.group_datasets(chapter_cfg, group)
+    trained = [d for d in trained if d in chapter_cfg["study"]["datasets"]]
+    if not trained:
+        raise ValueError(f"occlusion benchmark: profile {chapter_cfg.get('profile')!r} of chapter "
+                         f"{chapter_cfg.get('chapter')!r} trains its group {group!r} on no "
+                         "dataset: give the group a dataset on this profile")
+    return wanted if wanted in trained else trained[0]
+
+
 def models(cfg: dict, *, data_root=None, seed: int = 0, device: str = "auto") -> list[Model]:
     """The runs the benchmark evaluates: for each chapter of ``cfg["chapters"]``, every run of
-    its group on its dataset, first seed, as the chapter's notebook configures them under the same
-    profile (``handlib.study.apply_parameters`` with ``data_root``, ``seed`` and ``device``)."""
+    its group on its dataset (:func:`benchmarked_dataset`), first seed, as the chapter's notebook
+    configures them under the same profile (``handlib.study.apply_parameters`` with
+    ``data_root``, ``seed`` and ``device``)."""
     found = []
     for chapter, spec in cfg["chapters"].items():
         chapter_cfg = study.apply_parameters(load_profile(chapter, cfg["profile"]),
@@ -144,10 +159,11 @@ def models(cfg: dict, *, data_root=None, seed: int = 0, device: str = "auto") ->
             raise ValueError(f"occlusion benchmark: the main model {spec['main']!r} of chapter "
                              f"{chapter!r} is not in its group {spec['group']!r} "
                              f"({', '.join(runs)})")
+        dataset = benchmarked_dataset(chapter_cfg, spec["group"], spec["dataset"])
         for label, name in runs.items():
             if name is None:
                 continue
-            run = study.find_runs(chapter_cfg, spec["dataset"], name, None)[0]
+            run = study.find_runs(chapter_cfg, dataset, name, None)[0]
             found.append(Model(chapter, spec["name"], str(label), run, label == spec["main"]))
     return found
 

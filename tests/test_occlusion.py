@@ -390,3 +390,19 @@ def test_the_gpu_estimate_counts_one_item_per_hand_or_per_frame():
     assert estimate["items"] == (10 + 20) + (10 + 10)
     assert estimate["minutes at the assumed rate"] == pytest.approx(
         50 / oc.ASSUMED_GPU_ITEMS_PER_S / 60)
+
+
+def test_a_chapter_is_benchmarked_on_the_stand_in_its_profile_trains():
+    """RCSF's benchmarked stand-in is RHD-like; its cpu profile trains the main group on STB-like
+    only, so the benchmark takes those runs (and says so) rather than asking for runs that do not
+    exist; a profile that trains the group nowhere is a clear error."""
+    from handlib import study
+    from handlib.profiles import load_profile
+
+    gpu = study.apply_parameters(load_profile("rcsf", "gpu"))
+    cpu = study.apply_parameters(load_profile("rcsf", "cpu"))
+    assert oc.benchmarked_dataset(gpu, "main", "RHD") == "RHD"
+    assert oc.benchmarked_dataset(cpu, "main", "RHD") == "STB"
+    cpu["study"]["groups"]["main"]["datasets"] = []
+    with pytest.raises(ValueError, match="trains its group 'main' on no dataset"):
+        oc.benchmarked_dataset(cpu, "main", "RHD")
