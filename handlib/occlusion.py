@@ -718,7 +718,8 @@ def claim_results(bench: Benchmark) -> dict[str, dict]:
     """``report.verdict_table`` inputs of the benchmark's claims: each compared model's score on
     the claim's test set and joints, the margin from a paired bootstrap over hands against the
     strongest reference, and the floor's score (a claim whose values all sit at or beyond it is
-    inconclusive)."""
+    inconclusive). A claim naming a row the profile drops (its chapter's label mapped to null)
+    is not run; a label that is no row of the chapter's group is an error."""
     found = {}
     for claim in claims(bench.cfg):
         spec = claim["measure"]
@@ -728,10 +729,19 @@ def claim_results(bench: Benchmark) -> dict[str, dict]:
                 for label in [claim["subject"], *papers.claim_references(claim)]}
         unknown = [label for label, key in keys.items()
                    if key not in {m.key for m in bench.models}]
-        if unknown:
+        group = bench.cfg["chapters"][claim["paper"]]["group"]
+        rows = load_profile(claim["paper"], bench.profile)["study"]["groups"][group]["runs"]
+        if [label for label in unknown if label not in rows]:
             raise ValueError(f"occlusion claim {claim['id']!r} names {unknown}, which are not "
                              f"benchmarked models of {name} "
                              f"({', '.join(m.label for m in bench.models if m.chapter == claim['paper'])})")
+        if unknown:  # rows of the chapter's table that this profile drops (mapped to null)
+            found[claim["id"]] = {
+                "reproduced": {label: [] for label in keys}, "margin": None, "floor": None,
+                "tested_on": (f"not run: {', '.join(unknown)} not trained on the "
+                              f"{bench.profile} profile"),
+                "profile": bench.profile, "run": f"{EXPERIMENT}/{bench.profile}"}
+            continue
         have = {label: bench.errors[test_set].get(key) for label, key in keys.items()}
         reproduced = {label: (score(e) if e is not None else float("nan"))
                       for label, e in have.items()}

@@ -199,7 +199,7 @@ def tiny_benchmark(subject_error: float, reference_error: float) -> oc.Benchmark
     """A benchmark of two MS-FF rows on 20 interacting hands whose joints are all occluded by
     the other hand, with known 3D errors, and a floor at 100 mm."""
     cfg = {"profile": "cpu", "pck_thresholds": {"start": 0, "stop": 0.5, "num": 6},
-           "bootstrap_samples": 50, "chapters": {"msff": {"name": "MS-FF"}},
+           "bootstrap_samples": 50, "chapters": {"msff": {"name": "MS-FF", "group": "main"}},
            "test_sets": {"interacting": {}},
            "claims": [{"id": "occluded", "paper": "msff", "text": "{subject} beats {reference}",
                        "table": None, "source": "Introduction", "better": "lower",
@@ -232,6 +232,20 @@ def test_a_claim_verdict_follows_the_known_difference_and_the_floor():
     assert verdict(30.0, 20.0)[0] == "does not hold"
     assert verdict(30.0, 30.0)[0] == "inconclusive"               # within the noise
     assert verdict(120.0, 130.0)[0] == "inconclusive"             # both beyond the floor
+
+
+def test_a_claim_on_a_row_the_profile_drops_is_not_run_and_an_unknown_row_is_refused():
+    """The cpu profile of MS-FF maps its PoseNet(2017) row to null: a claim naming it is not
+    run (and says why); a label that is no row of the chapter's group is a typo, refused."""
+    bench = tiny_benchmark(20.0, 30.0)
+    bench.cfg["claims"][0]["reference"] = ["PoseNet(2017)"]
+    table = report.verdict_table(oc.claims(bench.cfg), oc.claim_results(bench))
+    assert table.loc["occluded", "verdict"] == "inconclusive"
+    assert table.loc["occluded", "tested on"] == (
+        "not run: PoseNet(2017) not trained on the cpu profile")
+    bench.cfg["claims"][0]["reference"] = ["PoseNet(2071)"]
+    with pytest.raises(ValueError, match="names \\['PoseNet\\(2071\\)'\\]"):
+        oc.claim_results(bench)
 
 
 def test_against_the_floor_a_model_beats_it_only_beyond_the_noise():
