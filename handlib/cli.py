@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "handlib.depth_eval",
     "handlib.train_cli",
     "handlib.bench",
+    "handlib.throughput",
     "handlib.data.datasets_cli",
     "handlib.data.synthetic_cli",
 )

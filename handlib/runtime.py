@@ -142,7 +142,7 @@ def memory_format(channels_last: bool) -> torch.memory_format:
     On the CPU the engine trains in fp32 (its bf16 autocast is CUDA-only: torch 2.13's bf16
     channels-last convolution backward on CPU corrupts the heap, ``free(): invalid next
     size``). In fp32, channels-last trained 15 of the 17 headline models of the cpu profiles
-    1.0-1.5x faster on 2 cores (``handlib bench throughput``), MS-FF's two 0.9-1.0x, so each
+    1.0-1.5x faster on 2 cores (``handlib throughput``), MS-FF's two 0.9-1.0x, so each
     cpu profile says which it uses."""
     return torch.channels_last if channels_last else torch.contiguous_format
 

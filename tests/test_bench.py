@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from handlib import bench, cli, models
+from handlib import bench, cli, models, throughput
 from handlib.profiles import tiny_overrides
 
 
@@ -119,24 +119,24 @@ def test_forward_gflops_counts_the_model_a_run_configures_at_its_input():
 
 
 def test_gemm_rate_is_a_positive_finite_rate():
-    rate = bench.gemm_rate(size=64, repeats=2, warmup=1)
+    rate = throughput.gemm_rate(size=64, repeats=2, warmup=1)
     assert math.isfinite(rate) and rate > 0
     with pytest.raises(ValueError, match="repeats >= 1"):
-        bench.gemm_rate(size=64, repeats=0)
+        throughput.gemm_rate(size=64, repeats=0)
 
 
 def test_throughput_table_has_a_row_per_headline_run_thread_count_and_layout(tmp_path, capsys):
     """The CLI on InterNet+'s two headline runs at toy size: every run at each thread count,
     contiguous and channels-last, with finite positive rates (timings are not asserted)."""
     out = tmp_path / "throughput.csv"
-    assert cli.main(["bench", "throughput", "--profile", "smoke", "--chapter", "internet_plus",
+    assert cli.main(["throughput", "--profile", "smoke", "--chapter", "internet_plus",
                      "--tiny", "--steps", "1", "--warmup", "0", "--threads", "1",
                      "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "Channels-last samples/s over contiguous" in printed
     table = pd.read_csv(out)
-    assert tuple(table.columns) == bench.THROUGHPUT_COLUMNS
-    runs = bench.headline_runs("internet_plus", "smoke", tiny_overrides("internet_plus"))
+    assert tuple(table.columns) == throughput.THROUGHPUT_COLUMNS
+    runs = throughput.headline_runs("internet_plus", "smoke", tiny_overrides("internet_plus"))
     assert list(runs) == ["STB-internet", "STB-internet_plus"]
     assert list(zip(table["run"], table["threads"], table["channels_last"])) == [
         (run, threads, layout) for run in runs for threads in (1,) for layout in (False, True)]
@@ -147,16 +147,14 @@ def test_throughput_table_has_a_row_per_headline_run_thread_count_and_layout(tmp
         assert np.isfinite(table[column]).all() and (table[column] > 0).all(), column
     assert table["achieved GFLOP/s"].to_numpy() == pytest.approx(
         3 * table["GFLOPs/sample"] * table["samples/s"])
-    speedup = bench.channels_last_speedup(table)
+    speedup = throughput.channels_last_speedup(table)
     assert list(speedup.columns) == ["1 thread(s)"] and len(speedup) == 2
 
 
 def test_throughput_command_rejects_bad_input(capsys):
-    assert cli.main(["bench", "throughput", "--threads", "0"]) == 2
+    assert cli.main(["throughput", "--threads", "0"]) == 2
     assert "--threads values must be positive" in capsys.readouterr().err
-    assert cli.main(["bench", "throughput", "--steps", "0"]) == 2
+    assert cli.main(["throughput", "--steps", "0"]) == 2
     assert "--steps must be at least 1" in capsys.readouterr().err
-    assert cli.main(["bench", "throughput", "--profile", "smoke", "--chapter", "engine"]) == 2
+    assert cli.main(["throughput", "--profile", "smoke", "--chapter", "engine"]) == 2
     assert "chapter 'engine' has no study group 'main'" in capsys.readouterr().err
-    assert cli.main(["bench"]) == 2
-    assert "choose a registered model with --model" in capsys.readouterr().err
