@@ -132,8 +132,7 @@ def benchmarked_dataset(chapter_cfg: dict, group: str, wanted: str) -> str:
     (``wanted``, its most varied stand-in) when the profile trains the group there, else the
     first dataset it does (a cheap profile spends its budget on the headline comparison's one
     stand-in); the models table says which."""
-    trained = study.group_datasets(chapter_cfg, group)
-    trained = [d for d in trained if d in chapter_cfg["study"]["datasets"]]
+    trained = study.trained_datasets(chapter_cfg, group)
     if not trained:
         raise ValueError(f"occlusion benchmark: profile {chapter_cfg.get('profile')!r} of chapter "
                          f"{chapter_cfg.get('chapter')!r} trains its group {group!r} on no "

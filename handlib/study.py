@@ -137,7 +137,7 @@ def set_aside_untrained(cfg: dict) -> None:
     "not run" instead of falling back to another dataset's runs. The names stay in
     ``study.untrained``."""
     trained = {dataset for group in cfg["study"]["groups"] for dataset in
-               _group_datasets(cfg, group)}
+               trained_datasets(cfg, group)}
     untrained = [name for name in cfg["study"]["datasets"] if name not in trained]
     cfg["study"]["untrained"] = [*cfg["study"].get("untrained", []), *untrained]
     for name in untrained:
@@ -225,7 +225,7 @@ def group_datasets(cfg: dict, group_name: str) -> list[str]:
     return [d for d in datasets if d in chosen]
 
 
-def _group_datasets(cfg: dict, group_name: str) -> list[str]:
+def trained_datasets(cfg: dict, group_name: str) -> list[str]:
     """The datasets group ``group_name`` trains on: those of :func:`group_datasets` present."""
     return [d for d in group_datasets(cfg, group_name) if d not in missing_names(cfg)]
 
@@ -236,7 +236,7 @@ def study_runs(cfg: dict) -> list[Run]:
     in several groups is trained once. A label mapped to ``null`` (a profile dropping a sweep
     point) trains nothing: its table row shows the paper's value only."""
     groups = cfg["study"]["groups"]
-    trained_on = {name: _group_datasets(cfg, name) for name in groups}
+    trained_on = {name: trained_datasets(cfg, name) for name in groups}
     wanted: dict[tuple[str, str, int], None] = {}
     for dataset in cfg["study"]["datasets"]:
         for group_name, group in groups.items():
@@ -614,7 +614,7 @@ def estimate_runs(cfg: dict) -> pd.DataFrame:
     """The model compute of every run the profile ``cfg`` trains (:func:`study_runs`), one row
     per run (index ``run``, its results folder name): its ``name`` in the profile, ``model``,
     ``input size``, ``GFLOPs/sample`` (one forward pass, ``handlib.bench.forward_gflops``),
-    ``training samples``, ``predicted samples``, ``PFLOP`` and ``H100 minutes`` at
+    ``training samples``, ``predicted samples``, ``training PFLOP``, ``PFLOP`` and ``H100 minutes`` at
     ``handlib.bench.H100_SUSTAINED_TFLOPS``.
 
     Training costs 3 x the forward FLOPs per sample: the backward pass computes the gradients
@@ -639,11 +639,13 @@ def estimate_runs(cfg: dict) -> pd.DataFrame:
         predicted = (validations * _split_samples(run, evaluation["split"])
                      + sum(_split_samples(run, split) for split in tested))
         gflops = forward_gflops(config)
-        pflop = gflops * (3 * training + predicted) / 1e6
+        training_pflop = gflops * 3 * training / 1e6
+        pflop = training_pflop + gflops * predicted / 1e6
         rows[run.run_id] = {
             "name": run.name, "model": config["model"]["name"],
             "input size": model_input_size(config)[0], "GFLOPs/sample": gflops,
-            "training samples": training, "predicted samples": predicted, "PFLOP": pflop,
+            "training samples": training, "predicted samples": predicted,
+            "training PFLOP": training_pflop, "PFLOP": pflop,
             "H100 minutes": pflop * 1e3 / H100_SUSTAINED_TFLOPS / 60}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "run"
@@ -661,7 +663,7 @@ def training_estimate(cfg: dict) -> dict:
     the largest share), "costliest share", "text"}``; ``text`` is the sentence a chapter
     shows, naming the rate."""
     runs = estimate_runs(cfg)
-    training = float((3 * runs["GFLOPs/sample"] * runs["training samples"]).sum() / 1e6)
+    training = float(runs["training PFLOP"].sum())
     total = float(runs["PFLOP"].sum())
     by_name = runs.groupby("name")["PFLOP"].sum()
     minutes = float(runs["H100 minutes"].sum())

@@ -120,8 +120,8 @@ HEADLINE_GROUP = "main"
 
 def headline_runs(chapter: str, profile: str, overrides: dict | None = None) -> dict[str, dict]:
     """Run id -> configuration of the chapter's headline runs under ``profile``: the runs of
-    its study group :data:`HEADLINE_GROUP` on that group's first dataset with the profile's
-    first seed, as the notebook builds them (``overrides`` merged over the profile, e.g. its
+    its study group :data:`HEADLINE_GROUP` on the first dataset the group trains on, with the
+    profile's first seed, as the notebook builds them (``overrides`` merged over the profile, e.g. its
     ``tiny`` block)."""
     settings = load_profile(chapter, profile)
     if HEADLINE_GROUP not in settings.get("study", {}).get("groups", {}):
@@ -129,7 +129,7 @@ def headline_runs(chapter: str, profile: str, overrides: dict | None = None) -> 
                          f"with one: {', '.join(throughput_chapters())}")
     cfg = study.apply_parameters(settings, overrides=overrides)
     groups = cfg["study"]["groups"]
-    dataset = study.group_datasets(cfg, HEADLINE_GROUP)[0]
+    dataset = study.trained_datasets(cfg, HEADLINE_GROUP)[0]
     seed = cfg["study"]["seeds"][0]
     return {study.run_id(cfg, dataset, name, seed): study.run_config(cfg, dataset, name, seed)
             for name in groups[HEADLINE_GROUP]["runs"].values() if name is not None}
