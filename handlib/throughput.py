@@ -184,6 +184,12 @@ def _throughput_command(args: argparse.Namespace) -> int:
     if args.steps < 1 or args.throughput_warmup < 0:
         raise ValueError(f"--steps must be at least 1 and --warmup at least 0, got "
                          f"{args.steps} and {args.throughput_warmup}")
+    if args.out is not None:  # before measuring, so a bad path loses no measurement
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ValueError(f"--out {args.out}: cannot create its folder ({error}); choose a "
+                             "writable path") from None
     chapters = args.chapters or throughput_chapters()
     table = throughput_table(chapters, args.profile, steps=args.steps,
                              warmup=args.throughput_warmup,
@@ -197,7 +203,6 @@ def _throughput_command(args: argparse.Namespace) -> int:
     print("\nChannels-last samples/s over contiguous (above 1: channels-last is faster):")
     print(channels_last_speedup(table).to_string(float_format=lambda v: f"{v:.3f}"))
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)
         print(f"written to {args.out}")
     return 0

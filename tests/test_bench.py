@@ -158,3 +158,5 @@ def test_throughput_command_rejects_bad_input(capsys):
     assert "--steps must be at least 1" in capsys.readouterr().err
     assert cli.main(["throughput", "--profile", "smoke", "--chapter", "engine"]) == 2
     assert "chapter 'engine' has no study group 'main'" in capsys.readouterr().err
+    assert cli.main(["throughput", "--out", "/proc/no/such/table.csv"]) == 2
+    assert "cannot create its folder" in capsys.readouterr().err
