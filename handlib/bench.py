@@ -19,9 +19,20 @@ For one model at one input (square, ``input_channels`` channels: 3 for RGB, 1 fo
   training images/s per batch size. On CPU ``fast=True`` therefore adds channels-last in fp32
   and the compile step.
 
+**Interleaved rounds.** Models compared with each other are timed together
+(:func:`benchmark_configs`): after every model's warm-up, each of ``repeats`` *rounds* times one
+step of every model in turn (A, B, A, B, ...), so that a load that comes and goes on the machine
+hits every model alike instead of whichever happened to be timed during it. Each round's time is
+recorded (``latency_rounds_ms``, ``train_step_rounds_s``) beside the medians. Two models' rounds
+*agree* on which is faster by a rule fixed before any timing (:func:`rounds_disagree`): a
+two-sided sign test over the rounds (ties left out) must reject "either is faster in a round
+with probability one half" at the declared level; otherwise the order is inconclusive ("the
+repeats disagree"). At the 5 % level that needs at least six rounds, all in one order.
+
 :func:`benchmark_config` measures the model a run's configuration describes (its model
 settings, and the input its data and codec give it: channels from ``data.modality``, size from
-``data.input_size``), so that every paper's speed and size table measures the models it trains.
+``data.input_size``), so that every paper's speed and size table measures the models it trains;
+:func:`benchmark_configs` measures several such models in interleaved rounds.
 
 The training loss is the sum of the means of every output tensor (a stand-in that exercises
 the backward pass of every output, not a pose loss).
@@ -32,6 +43,10 @@ gpu profiles' estimated H100 minutes at :data:`H100_SUSTAINED_TFLOPS`.
 
 The CPU training throughput of the chapters' runs against the machine's matrix-multiply rate is
 ``handlib.throughput``'s.
+
+Length: the counts, the interleaved timing with its agreement rule, and the ``handlib bench``
+command that prints them: a speed table needs all three, and nothing else imports the timing
+core apart from ``handlib.throughput``'s one-step median.
 """
 from __future__ import annotations
 
@@ -41,7 +56,7 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -167,26 +182,87 @@ def _output_loss(outputs: Any) -> torch.Tensor:
     return sum(_output_loss(value) for value in values)
 
 
+def interleaved_seconds(
+    steps: Mapping[str, Callable[[], None]], device: torch.device, warmup: int, repeats: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, list[float]]:
+    """Seconds of each of ``repeats`` interleaved rounds of every step in ``steps`` (label ->
+    step): each step is first run ``warmup`` times untimed, then every round times one call of
+    each step in turn, in the order of ``steps`` (A, B, A, B, ...), with the device synchronised
+    around each call (``clock`` is the timer, injectable for tests)."""
+    if repeats < 1:
+        raise ValueError(f"timing needs repeats >= 1, got {repeats}")
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    synchronize()
+    rounds: dict[str, list[float]] = {label: [] for label in steps}
+    for _ in range(repeats):
+        for label, step in steps.items():
+            start = clock()
+            step()
+            synchronize()
+            rounds[label].append(clock() - start)
+    return rounds
+
+
 def median_seconds(
     step: Callable[[], None], device: torch.device, warmup: int, repeats: int
 ) -> float:
-    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        step()
-    synchronize()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """The median seconds of ``repeats`` timed calls of one ``step`` after ``warmup`` untimed
+    ones (:func:`interleaved_seconds` of that step alone)."""
+    return statistics.median(interleaved_seconds({"step": step}, device, warmup, repeats)["step"])
 
 
-def _speed(
+def sign_test_p(wins: int, rounds: int) -> float:
+    """Two-sided sign-test p-value of ``wins`` of ``rounds`` going one way when each goes either
+    way with probability one half: twice the binomial tail of the larger side, at most 1."""
+    extreme = max(wins, rounds - wins)
+    tail = sum(math.comb(rounds, k) for k in range(extreme, rounds + 1)) / 2**rounds
+    return min(1.0, 2 * tail)
+
+
+def rounds_needed(level: float) -> int:
+    """The fewest rounds with which a sign test at ``level`` can find two models' rounds
+    agreeing (all of them in one order)."""
+    if not 0 < level < 1:
+        raise ValueError(f"a sign test's level is between 0 and 1, got {level}")
+    return next(n for n in range(1, 64) if sign_test_p(n, n) <= level)
+
+
+def rounds_disagree(subject: Sequence[float], reference: Sequence[float], level: float,
+                    names: tuple[str, str] = ("subject", "reference")) -> str | None:
+    """Why the interleaved rounds of two models (seconds per round of ``subject`` and of
+    ``reference``, round by round) do not agree on which is faster, or ``None`` when they do.
+
+    The rule, fixed before any timing: the rounds agree when a two-sided sign test over them
+    (:func:`sign_test_p`; rounds of equal time left out) gives ``p <= level``. Without per-round
+    times (a bench saved before the interleaved rounds) nothing can agree."""
+    if not subject or len(subject) != len(reference):
+        return ("no interleaved rounds recorded for both (a bench measured before them): "
+                "re-measure")
+    faster = sum(s < r for s, r in zip(subject, reference))
+    rounds = faster + sum(s > r for s, r in zip(subject, reference))
+    needed = rounds_needed(level)
+    if rounds < needed:
+        return (f"too few repeats: {rounds} interleaved round(s) with a winner, and a sign test "
+                f"at {level:g} needs at least {needed}, all in one order")
+    p = sign_test_p(faster, rounds)
+    if p > level:
+        return (f"the repeats disagree: {names[0]} was faster than {names[1]} in {faster} of "
+                f"{rounds} interleaved rounds (two-sided sign test p = {p:.2g} > {level:g})")
+    return None
+
+
+def _steps(
     model: nn.Module, batch: int, input_size: int, in_channels: int, device: torch.device, *,
-    fast: bool, compile: bool, warmup: int, repeats: int, train: bool = True,
-) -> dict[str, float]:
+    fast: bool, compile: bool,
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """``(infer, train_step)`` of ``model`` at ``batch`` random images: one forward pass without
+    gradients, and one forward pass, stand-in loss, backward pass and SGD step; ``fast`` in bf16
+    autocast and channels-last, compiled unless ``compile`` is false. The caller sets the
+    model's eval or train mode."""
     layout = memory_format(fast)
     model = model.to(memory_format=layout)
     runner = torch.compile(model) if fast and compile else model
@@ -206,16 +282,97 @@ def _speed(
         loss.backward()
         optimizer.step()
 
-    model.eval()
-    latency = median_seconds(infer, device, warmup, repeats)
-    model.train()
-    step = median_seconds(train_step, device, warmup, repeats) if train else math.nan
-    return {
-        "latency_ms": latency * 1e3,
-        "infer_img_s": batch / latency,
-        "train_img_s": batch / step,
-        "train_step_s": step,
-    }
+    return infer, train_step
+
+
+def _speed_row(batch: int, latency_rounds: list[float], step_rounds: list[float]) -> dict:
+    """One speed entry from the rounds' seconds (no training rounds: NaN training columns)."""
+    latency = statistics.median(latency_rounds)
+    step = statistics.median(step_rounds) if step_rounds else math.nan
+    return {"latency_ms": latency * 1e3, "infer_img_s": batch / latency,
+            "train_img_s": batch / step, "train_step_s": step,
+            "latency_rounds_ms": [t * 1e3 for t in latency_rounds],
+            "train_step_rounds_s": list(step_rounds)}
+
+
+def _timed(
+    built: Mapping[str, tuple[nn.Module, int, int]], batch_sizes: Sequence[int],
+    device: torch.device, modes: Sequence[str], *, compile: bool, warmup: int, repeats: int,
+    train_batch_sizes: Sequence[int] | None,
+) -> dict[str, list[dict]]:
+    """Label -> speed entries of every model in ``built`` (label -> model, input size,
+    channels), each mode and batch size timed in interleaved rounds of all the models."""
+    speeds: dict[str, list[dict]] = {label: [] for label in built}
+    for mode in modes:
+        for batch in batch_sizes:
+            steps = {label: _steps(model, batch, size, channels, device, fast=mode == "fast",
+                                   compile=compile)
+                     for label, (model, size, channels) in built.items()}
+            for model, _, _ in built.values():
+                model.eval()
+            latency = interleaved_seconds({label: s[0] for label, s in steps.items()}, device,
+                                          warmup, repeats)
+            for model, _, _ in built.values():
+                model.train()
+            trained = train_batch_sizes is None or batch in train_batch_sizes
+            step = (interleaved_seconds({label: s[1] for label, s in steps.items()}, device,
+                                        warmup, repeats) if trained
+                    else {label: [] for label in built})
+            for label in built:
+                speeds[label].append({"mode": mode, "batch": batch,
+                                      **_speed_row(batch, latency[label], step[label])})
+    return speeds
+
+
+def benchmark_models(
+    specs: Mapping[str, dict[str, Any]],
+    batch_sizes: Sequence[int] = (1, 8, 32),
+    device: str = "auto",
+    *,
+    timed: Collection[str] | None = None,
+    fast: bool | None = None,
+    compile: bool = True,
+    warmup: int = 3,
+    repeats: int = 10,
+    train_batch_sizes: Sequence[int] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """:func:`benchmark` of several registered models, those in ``timed`` (default: all) timed
+    together in interleaved rounds (the module doc). ``specs``: label -> ``{"model": registered
+    name, "input_size", "input_channels", "model_kwargs"}`` (the last two optional). Returns
+    label -> :func:`benchmark`'s result; the others are counted only."""
+    torch_device = resolve_device(device)
+    timed = list(specs) if timed is None else list(timed)
+    unknown = sorted(set(timed) - set(specs))
+    if unknown:
+        raise ValueError(f"cannot time {unknown}: the benchmarked models are {', '.join(specs)}")
+    results: dict[str, dict[str, Any]] = {}
+    built: dict[str, tuple[nn.Module, int, int]] = {}
+    for label, spec in specs.items():
+        channels = spec.get("input_channels", 3)
+        model = models.build(spec["model"], **(spec.get("model_kwargs") or {})).to(torch_device)
+        results[label] = {
+            "model": spec["model"],
+            "input_size": spec["input_size"],
+            "in_channels": channels,
+            "device": str(torch_device),
+            "device_name": device_name(str(torch_device)),
+            **count(model, spec["input_size"], channels),
+            "speed": [],
+            "speedup": {},
+        }
+        if label in timed:
+            built[label] = (model, spec["input_size"], channels)
+    with_fast = torch_device.type == "cuda" if fast is None else fast
+    modes = ["eager", "fast"] if with_fast else ["eager"]
+    speeds = _timed(built, batch_sizes, torch_device, modes, compile=compile, warmup=warmup,
+                    repeats=repeats, train_batch_sizes=train_batch_sizes) if built else {}
+    for label, speed in speeds.items():
+        results[label]["speed"] = speed
+        if "fast" in modes:
+            train = {(row["mode"], row["batch"]): row["train_img_s"] for row in speed}
+            results[label]["speedup"] = {b: train["fast", b] / train["eager", b]
+                                         for b in batch_sizes if not math.isnan(train["eager", b])}
+    return results
 
 
 def benchmark(
@@ -240,48 +397,40 @@ def benchmark(
     ``torch.compile`` out of it. Training steps are timed at ``train_batch_sizes`` (default:
     every batch size; at the others ``train_img_s`` and ``train_step_s`` are NaN). Returns
     ``{"model", "input_size", "device", "device_name", "params_m", "size_mb", "gflops", "gmacs",
-    "speed": [{"mode", "batch", "latency_ms", "infer_img_s", "train_img_s", "train_step_s"},
-    ...], "speedup": {batch: fast/eager training images/s}}``.
+    "speed": [{"mode", "batch", "latency_ms", "infer_img_s", "train_img_s", "train_step_s",
+    "latency_rounds_ms", "train_step_rounds_s"}, ...], "speedup": {batch: fast/eager training
+    images/s}}``.
     """
-    torch_device = resolve_device(device)
-    model = models.build(model_name, **(model_kwargs or {})).to(torch_device)
-    result: dict[str, Any] = {
-        "model": model_name,
-        "input_size": input_size,
-        "in_channels": input_channels,
-        "device": str(torch_device),
-        "device_name": device_name(str(torch_device)),
-        **count(model, input_size, input_channels),
-        "speed": [],
-        "speedup": {},
-    }
-    if counts_only:
-        return result
-    with_fast = torch_device.type == "cuda" if fast is None else fast
-    modes = ["eager", "fast"] if with_fast else ["eager"]
-    for mode in modes:
-        for batch in batch_sizes:
-            measured = _speed(
-                model, batch, input_size, input_channels, torch_device, fast=mode == "fast",
-                compile=compile, warmup=warmup, repeats=repeats,
-                train=train_batch_sizes is None or batch in train_batch_sizes,
-            )
-            result["speed"].append({"mode": mode, "batch": batch, **measured})
-    if "fast" in modes:
-        train = {(row["mode"], row["batch"]): row["train_img_s"] for row in result["speed"]}
-        result["speedup"] = {b: train["fast", b] / train["eager", b] for b in batch_sizes
-                             if not math.isnan(train["eager", b])}
-    return result
+    spec = {"model": model_name, "input_size": input_size, "input_channels": input_channels,
+            "model_kwargs": model_kwargs}
+    return benchmark_models({model_name: spec}, batch_sizes, device,
+                            timed=[] if counts_only else None, fast=fast, compile=compile,
+                            warmup=warmup, repeats=repeats,
+                            train_batch_sizes=train_batch_sizes)[model_name]
+
+
+def config_spec(config: dict) -> dict[str, Any]:
+    """The :func:`benchmark_models` spec of the model a run's ``config`` describes, fed the input
+    its data gives it (``data.input_size``; 1 channel for ``data.modality: depth``, else 3)."""
+    input_size, in_channels = model_input_size(config)
+    kwargs = {key: value for key, value in config["model"].items() if key != "name"}
+    return {"model": config["model"]["name"], "input_size": input_size,
+            "input_channels": in_channels, "model_kwargs": kwargs}
 
 
 def benchmark_config(config: dict, batch_sizes: Sequence[int] = (1,), device: str = "auto",
                      counts_only: bool = False, **options) -> dict[str, Any]:
-    """:func:`benchmark` of the model a run's ``config`` describes, fed the input its data
-    gives it (``data.input_size``; 1 channel for ``data.modality: depth``, else 3)."""
-    input_size, in_channels = model_input_size(config)
-    kwargs = {key: value for key, value in config["model"].items() if key != "name"}
-    return benchmark(config["model"]["name"], input_size, batch_sizes, device, counts_only,
-                     input_channels=in_channels, model_kwargs=kwargs, **options)
+    """:func:`benchmark` of the model a run's ``config`` describes (:func:`config_spec`)."""
+    return benchmark_configs({"run": config}, batch_sizes, device,
+                             timed=[] if counts_only else None, **options)["run"]
+
+
+def benchmark_configs(configs: Mapping[str, dict], batch_sizes: Sequence[int] = (1,),
+                      device: str = "auto", **options) -> dict[str, dict[str, Any]]:
+    """:func:`benchmark_models` of the models runs' ``configs`` describe (label -> config,
+    :func:`config_spec`), those in ``timed`` (default: all) timed in interleaved rounds."""
+    return benchmark_models({label: config_spec(config) for label, config in configs.items()},
+                            batch_sizes, device, **options)
 
 
 def table(results: Sequence[dict[str, Any]]) -> pd.DataFrame:

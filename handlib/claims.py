@@ -37,7 +37,11 @@ claim_verdict`` inputs without their margin (``reproduced``, ``tested_on``, ``ru
 profile (the claim is left out). Its noise is declared (``noise``): ``{rule: relative, value:
 V}`` V times the first reference's value (timings), ``{rule: absolute, value: V}`` V in the
 claim's units (a count: 0; a printed table: half its last digit), ``{rule: measured}`` whatever
-the measurement found (a bootstrap; without one the verdict's default margin). The chapter's
+the measurement found (a bootstrap; without one the verdict's default margin). ``hardware:
+paper`` marks a measurement set against the paper's own printed speed: it is inconclusive,
+naming both machines (the paper's from its ``settings.hardware``), since no machine here is the
+paper's; a speed of two models measured here, in the same interleaved repeats, is ``hardware:
+ours`` (the default). The chapter's
 objects a measurement reads (its bench, its published evaluations) reach it as
 ``Target.inputs``. ``dataset`` is optional for a measurement.
 
@@ -47,8 +51,9 @@ holding that split's records in ``splits``, or the reason it has none (the claim
 run, with that reason).
 
 **Unusable.** ``unusable: {rule: no_learning, score: {...}}`` marks the verdict inconclusive
-while no compared run (a contrast's one ``run``; or those of ``runs``, on ``dataset``, when
-given) gets below the floor record by that score on the test split: for what a floor cannot
+while any compared run (a contrast's one ``run``; or those of ``runs``, on ``dataset``, when
+given) is not below the floor record by that score on the test split by more than its interval
+(the paired bootstrap of its score against the floor's, and its seed spread): for what a floor cannot
 bound directly (another split, a subset of joints, a seed spread, a training curve), a model that
 learnt nothing has nothing to compare.
 
@@ -97,10 +102,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from handlib import papers, study3d
-from handlib.study import Record, Study, absent_inputs, claim_inputs, contrast_inputs
+from handlib import papers, report, study3d
+from handlib.study import (Record, Study, absent_inputs, claim_inputs, contrast_inputs,
+                           seed_spread)
 
 Score = Callable[[Record], float]
 
@@ -139,14 +146,14 @@ def joint_set_error(target: Target, joints: str, frames: str, measure: str) -> t
 def protocol_error(target: Target, gt_scale: bool, gt_hand: bool, measure: str
                    ) -> tuple[Score, str]:
     """The EPE (mm) of every compared record under the GT S / GT H protocol of the claim's
-    subject run (``study3d.epe_under``); with ``measure: 2d`` the protocols do not apply and the
+    subject run (``study3d.epe_under``; GT S = N back-projects with the true root depth, and its
+    note says so); with ``measure: 2d`` the protocols do not apply and the
     score is the 2D error of all joints (the ground truth's hand slot)."""
     if measure == "2d":
         return study3d.scorer(target.study, measure="2d"), ", 2D error"
     subject = target.runs[target.claim["subject"]]
-    yes_no = {True: "Y", False: "N"}
     return (study3d.epe_under(target.study, subject, gt_scale, gt_hand),
-            f", GT S = {yes_no[gt_scale]}, GT H = {yes_no[gt_hand]}")
+            f", GT S = {study3d.GT_SCALE_TEXT[gt_scale]}, GT H = {'Y' if gt_hand else 'N'}")
 
 
 #: The scorers every chapter may name.
@@ -239,21 +246,27 @@ class Evaluator:
                     return reason
         return None
 
-    def floor(self, target: Target, spec: dict | None, score: Score) -> float | None:
-        """The floor a test declares (see the module doc), or ``None``."""
+    def floor(self, target: Target, spec: dict | None, score: Score
+              ) -> tuple[float | None, Callable[[Record], float] | None]:
+        """The floor a test declares (see the module doc) and each compared record's interval
+        against it: for a floor record, twice the paired-bootstrap standard error of the
+        record's score minus the floor record's; for a fixed number, twice the bootstrap
+        standard error of the record's score. ``(None, None)`` without a floor."""
         if spec is None:
-            return None
+            return None, None
         if spec["rule"] == "fixed":
             if spec["name"] not in self.floors:
                 raise ValueError(f"claim {target.claim['id']!r} names the floor "
                                  f"{spec['name']!r}; the chapter's floors are "
                                  f"{', '.join(self.floors) or 'none'}")
-            return self.floors[spec["name"]]
+            return self.floors[spec["name"]], lambda record: report.paired_bootstrap_margin(
+                score, record, record, reference_score=lambda rows: 0.0)
         if target.dataset not in self.floor_records:
-            return None
-        if "score" in spec:
-            score = self.score(target, spec["score"])[0]
-        return float(score(self.floor_records[target.dataset]))
+            return None, None
+        floor_record = self.floor_records[target.dataset]
+        floor_score = self.score(target, spec["score"])[0] if "score" in spec else score
+        return float(floor_score(floor_record)), lambda record: report.paired_bootstrap_margin(
+            score, record, floor_record, reference_score=floor_score)
 
     def unusable(self, target: Target, spec: dict | None) -> str | None:
         """Why the claim's values cannot decide it (``unusable: {rule: no_learning, ...}``,
@@ -267,12 +280,20 @@ class Evaluator:
         runs = compared_runs(study, spec["runs"]) if "runs" in spec else claim_runs(target)
         score, _ = self.score(Target(study, target.claim, dataset, runs, target.inputs),
                               spec["score"])
-        floor = float(score(self.floor_records[dataset]))
-        errors = [score(p) for name in runs.values() for p in study.of(dataset, name)]
-        if errors and min(errors) >= floor:
-            return (f"no compared model gets below its floor (a prediction that ignores the "
-                    f"input: {floor:.3g}) on {dataset}'s test split: it has learnt nothing to "
-                    "compare")
+        floor_record = self.floor_records[dataset]
+        floor = float(score(floor_record))
+        for label, name in runs.items():
+            records = study.of(dataset, name)
+            if not records:
+                continue
+            errors = [score(p) for p in records]
+            interval = max(report.paired_bootstrap_margin(score, records[0], floor_record),
+                           seed_spread(errors) or 0.0)
+            if not floor - float(np.mean(errors)) > interval:
+                return (f"{papers.label_text(label)} ({float(np.mean(errors)):.3g}) is not "
+                        f"below its floor (a prediction that ignores the input: {floor:.3g}) "
+                        f"on {dataset}'s test split by more than its interval "
+                        f"({interval:.3g}): it has not learnt enough to compare")
         return None
 
     def _split_study(self, study: Study, split: str) -> Study | str:
@@ -307,6 +328,12 @@ class Evaluator:
             found = {**found, "margin": noise["value"] * abs(float(reference))}
         elif noise["rule"] == "absolute":
             found = {**found, "margin": noise["value"]}
+        if test.get("hardware") == "paper" and found.get("reproduced"):
+            setting = papers.load(target.claim["paper"])["settings"]["hardware"]
+            found = {**found, "unusable": found.get("unusable") or (
+                f"measured on {found.get('tested_on') or 'this machine'}, the paper on "
+                f"{setting['value']} (Section {setting['section']}): a speed on other hardware "
+                "cannot confirm or refute the paper's")}
         return {"profile": target.study.profile, **found}
 
     def inputs(self, study: Study, claim: dict, note: str) -> dict | None:
@@ -339,16 +366,24 @@ class Evaluator:
                 return None
             found = contrast_inputs(source, claim, dataset, target.runs[test["run"]],
                                     {label: s[0] for label, s in scores.items()},
-                                    note=split_note + note)
+                                    floor_record=self.floor_records.get(dataset)
+                                    if source is study else None, note=split_note + note)
+            if found["floor"] is None and found["reproduced"][claim["subject"]]:
+                found["unusable"] = (f"no floor prediction on {dataset}{split_note} to show "
+                                     "the order is the model's own and not that of a "
+                                     "prediction that ignores the input")
         else:
             specs = [test["score"]]
             scored = self.score(source_target, test["score"])
             if scored is None:
                 return None
             score, own_note = scored
+            floor, floor_interval = self.floor(target, test.get("floor"), score)
+            groups = study.cfg["study"]["groups"]
             found = claim_inputs(source, claim, dataset, score, group=target.runs,
-                                 note=own_note + split_note + note,
-                                 floor=self.floor(target, test.get("floor"), score))
+                                 note=own_note + split_note + note, floor=floor,
+                                 floor_interval=floor_interval,
+                                 spread_from=groups["main"]["runs"] if "main" in groups else None)
         below = self.below_resolution(source_target, specs)
         if below is not None:
             found["unusable"] = below

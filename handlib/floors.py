@@ -14,9 +14,10 @@ two hand slots ``(N, 42, D)``, right 0-20, left 21-41) and training labels:
   root-aligned 3D errors (MPJPE, EPE, 3D PCK);
 - :func:`box_centres`, :func:`box_centre_record`: every joint at the centre of its hand's true
   box, the floor of the 2D errors;
-- :func:`mean_offset`, :func:`hand_centres`, :func:`constant_offset_record`: the crop centre plus
-  the training split's mean offset of each joint from it, the floor of CrossInfoNet's unaligned
-  camera-space error.
+- :func:`mean_offset`: the training split's mean offset of each joint from its crop centre;
+  CrossInfoNet's *constant offset* adds it to each test hand's crop centre, found as that
+  chapter's codec finds it (``handlib.papers.crossinfonet.study.constant_offset``), the floor of
+  its unaligned camera-space error.
 
 Which chapter scores which (the chapters only choose the floors and gather the training labels;
 ``handlib.study.first_records_floors`` picks the test record a floor replaces):
@@ -44,8 +45,7 @@ floor is bit for bit what it was:
   0.0, never NaN; ResUnet's own code left NaN there, on rows its data never has and that no
   metric would score (every joint rule needs a labelled joint);
 - :func:`mean_pose_record` drops the model's other 3D predictions (``kp3d_pred``,
-  ``rel_root_pred``), so that every metric scores the constant; :func:`constant_offset_record`
-  replaces ``kp3d_pred`` only, the key CrossInfoNet's metrics read.
+  ``rel_root_pred``), so that every metric scores the constant.
 """
 from __future__ import annotations
 
@@ -53,7 +53,6 @@ from typing import Iterable
 
 import numpy as np
 
-from handlib.codecs.depth_crop import DepthCrop
 from handlib.data.two_hands import to_two_slots
 from handlib.skeleton import NUM_JOINTS, WRIST
 
@@ -165,27 +164,9 @@ def box_centre_record(p: Record, dtype=np.float64) -> Record:
 # ----------------------------------------------------------------------------- the constant offset
 
 
-def hand_centres(kp3d: np.ndarray, labelled: np.ndarray) -> np.ndarray:
-    """(N, 3) mm, float64: the centre of each hand of ``kp3d`` (N, J, 3) by the ``depth_crop``
-    codec's rule (``DepthCrop.centre``: the mean of its labelled joints with a 3D label), the
-    point CrossInfoNet's crop is centred on when no detector gives one."""
-    centre_of = DepthCrop().centre
-    return np.stack([centre_of({"kp3d": k, "labelled": m}) for k, m in zip(kp3d, labelled)])
-
-
 def mean_offset(kp3d: np.ndarray, centres: np.ndarray, labelled: np.ndarray) -> np.ndarray:
     """(J, 3) mm: each joint's mean offset from its hand's centre (``kp3d`` (N, J, 3), ``centres``
-    (N, 3), :func:`hand_centres` or the codec's), over the samples in which it is ``labelled``
+    (N, 3), where each hand's crop is centred), over the samples in which it is ``labelled``
     (N, J); in the dtype of ``kp3d - centres``."""
     return _mean_from(np.asarray(kp3d), np.asarray(centres)[:, None],
                       np.asarray(labelled, bool))
-
-
-def constant_offset_record(p: Record, offset: np.ndarray) -> Record:
-    """The test record ``p`` with ``kp3d_pred`` (float32) every hand's centre
-    (:func:`hand_centres`) plus the constant ``offset`` ((J, 3), :func:`mean_offset` over the
-    training split): the *constant offset*, the floor of CrossInfoNet's unaligned camera-space
-    error (a model that ignores the depth map but is told where the hand is, as the crop is).
-    The record's other keys, predictions included, stay as they are."""
-    centre = hand_centres(p["kp3d"], p["labelled"])
-    return {**p, "kp3d_pred": (centre[:, None] + np.asarray(offset)[None]).astype(np.float32)}

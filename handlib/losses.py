@@ -106,7 +106,9 @@ def internet() -> LossFn:
     weighted by ``joint_weight`` and averaged
     over voxels; ``rel_root_depth``, the L1 of the relative root depth (bins) where
     ``root_depth_weight`` is 1; ``hand_type``, the binary cross-entropy of the two hand-type
-    logits. Each is a mean over the batch, as in the reference."""
+    logits, averaged over the two and weighted by ``hand_type_weight`` (InterHand2.6M's
+    ``hand_type_valid``; the reference's ``HandTypeLoss``: ``loss.mean(1) * hand_type_valid``).
+    Each is a mean over the batch, as in the reference."""
     def loss(outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
         volumes = outputs["heatmaps3d"].float()
         depth_bins, height, width = volumes.shape[-3:]
@@ -120,8 +122,9 @@ def internet() -> LossFn:
         return {
             "joint_heatmap": ((volumes - target) ** 2 * weight).mean(),
             "rel_root_depth": (root_error * batch["root_depth_weight"].float()).mean(),
-            "hand_type": torch.nn.functional.binary_cross_entropy_with_logits(
-                outputs["hand_type"].float(), batch["hand_type"].float()),
+            "hand_type": (torch.nn.functional.binary_cross_entropy_with_logits(
+                outputs["hand_type"].float(), batch["hand_type"].float(), reduction="none"
+            ).mean(dim=1) * batch["hand_type_weight"].float()).mean(),
         }
 
     return loss

@@ -124,6 +124,7 @@ def load_config(profile: str, **overrides) -> dict:
             cfg["chapters"][paper] = {"name": place["name"], "dataset": entry["dataset"],
                                       "group": entry["group"], "main": entry["main"]}
             cfg["claims"].append({"paper": paper, **entry["claim"]})
+            papers.check_tolerance(cfg["claims"][-1])
     return cfg
 
 
@@ -756,7 +757,9 @@ def claim_results(bench: Benchmark) -> dict[str, dict]:
             "reproduced": reproduced, "margin": margin,
             "floor": score(bench.errors[test_set][FLOOR]),
             "tested_on": (f"occlusion benchmark, {test_set} frames "
-                          f"({len(bench.hands[test_set])} hands, {bench.profile} profile runs)"),
+                          f"({len(bench.hands[test_set])} hands, {bench.profile} profile runs), "
+                          f"each model's crop cut as its chapter cuts it (RGB: "
+                          f"{study.RGB_CROP_ORACLE})"),
             "profile": bench.profile, "run": f"{EXPERIMENT}/{bench.profile}",
         }
     return found

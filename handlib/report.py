@@ -17,9 +17,17 @@ strongest reproduced reference value, signed so that ``d > 0`` means the subject
 - ``inconclusive`` if the run is a smoke run (its numbers prove only that the code runs), if a
   needed value was not reproduced, or if ``|d| <= noise`` (the difference is within the margin
   or within one seed-to-seed standard deviation of the metric);
-- ``inconclusive`` also when ``floor`` is given and every compared value is worse than it (for a
-  higher-is-better metric: below it): models that all score near the bottom of a metric, as
-  short CPU runs do at PCK@0.01-0.05, cannot order each other, however small the test-set noise;
+- ``inconclusive`` also when ``floor`` is given and any compared value is not better than it
+  by more than that value's own interval (``floor_margins``: label -> interval, e.g. twice the
+  standard error of the model's score against the floor's and its seed spread; 0 when not
+  given): a model that has not learnt beyond a prediction that ignores the input cannot be
+  ordered against another, however small the test-set noise of their difference. ``floor`` is
+  one number for every label, or a mapping label -> number when the labels are two scores of
+  one model (a *contrast*: fingertips against palm joints), whose floor is the same two scores
+  of the constant prediction; a contrast's reason then says the floor's own order, which a
+  model that learnt nothing would inherit;
+- ``inconclusive`` when ``needs_seeds`` (a model-against-model comparison) and no seed-to-seed
+  spread is known ("one seed"): a difference between two single runs may be the seed's;
 - ``holds`` if ``d > noise``; ``does not hold`` if ``d < -noise``.
 
 ``margin`` defaults to :data:`DEFAULT_RELATIVE_MARGIN` times the size of the reference value, a
@@ -32,9 +40,15 @@ A claim about the subject's own value (``reference: null``, "reaches 0.999") com
 the reproduced value with the paper's: it holds unless it is worse by more than the noise.
 
 A claim of equivalence (``better: similar``, with ``tolerance`` a fraction of the reference's
-value, on an error metric) holds when ``|d| + noise <= tolerance`` (the two are close even at the
+value, on an error metric) is inconclusive unless the paper itself gives the tolerance
+(``tolerance_from``, ``handlib.papers.check_tolerance``): one the book chose with the paper's
+gap in view can only confirm it. With the paper's tolerance it holds when ``|d| + noise <= tolerance`` (the two are close even at the
 far edge of the noise), does not hold when ``|d| - noise > tolerance``, and is inconclusive in
 between; ``d`` is then the plain difference, subject minus reference.
+
+Length: the paper-versus-reproduced tables, the verdict rule with the words that describe it
+(:func:`rules_of_evidence`) and the verdict files are one module: the rule, its description and
+the tables that show it change together.
 """
 from __future__ import annotations
 
@@ -84,6 +98,33 @@ def paired_bootstrap_margin(score, subject: Mapping, reference: Mapping, *,
     return 2.0 * float(np.std(differences, ddof=1))
 
 
+def rules_of_evidence() -> str:
+    """The verdict rule of every chapter (:func:`claim_verdict`, ``handlib.claims``), in words
+    for a chapter page: one text, so that no chapter describes the rule differently from the
+    code that applies it."""
+    return (
+        "**How a claim is judged.** Each claim is tested on the data named in its row, comparing "
+        "like with like: every compared model contributes one value per training seed, over the "
+        "seeds they share. The *noise* of a difference is the larger of twice its standard error "
+        f"from a paired bootstrap over the test images ({BOOTSTRAP_SAMPLES} resamples) and the "
+        "seed-to-seed standard deviation of the compared models (a model trained on one seed "
+        "borrows that of the chapter's main comparison). A claim *holds* when the reproduced "
+        "difference exceeds the noise in the claimed direction and *does not hold* when it is "
+        "reversed by more than the noise. It is *inconclusive* otherwise, and also:\n\n"
+        "- when any compared model is not better than its *floor*, a prediction that ignores the "
+        "input (the constant mean pose, the box centre, or a PCK below which models miss nearly "
+        "every joint), by more than its own interval: a model that has not learnt cannot be "
+        "ordered against another;\n"
+        "- when two scores of one model are compared (fingertips against palm joints), unless "
+        "each is better than the floor's same score by more than its interval: the floor shows "
+        "the same order without any model, and the reason gives the floor's own difference;\n"
+        "- with one seed per model and none to borrow (*one seed*): a difference between two "
+        "single runs may be the seed's;\n"
+        "- for a threshold finer than the models' output resolves (*below resolution*), for a "
+        "speed measured on other hardware than the paper's, for smoke runs, and for claims that "
+        "cannot be tested here.")
+
+
 def describe_run(run: str, profile: str | None = None) -> str:
     """How a run is named in tables: ``"run (profile)"``; smoke runs say so."""
     if profile is None:
@@ -99,14 +140,20 @@ def paper_vs_reproduced(paper_table: pd.DataFrame, reproduced: pd.DataFrame,
     """The *paper | reproduced | run* table.
 
     ``paper_table`` comes from :func:`handlib.papers.table`; ``reproduced`` has rows and columns
-    named as in the paper (a subset, and possibly extra rows the paper does not have). For each
-    numeric column (or those in ``columns``) the result has ``(column, "paper")`` and
-    ``(column, "reproduced")``, then one ``("run", "")`` column naming the run (one label for
-    all rows, or a mapping row -> label) or ``"not run"`` for rows without reproduced values.
-    Rows are the paper's rows in the paper's order, then extra reproduced rows.
+    named as in the paper (a subset, and possibly extra rows the paper does not have). The
+    paper's text columns come first, as ``(column, "paper")``: what each row's numbers were
+    measured under (MS-FF's and InterNet+'s GT S / GT H protocols, CrossInfoNet's 2D or 3D
+    input), with ``(column, "reproduced")`` beside when ``reproduced`` says how its own row was
+    measured (e.g. "N (true root depth)"). Then, for each numeric column (or those in
+    ``columns``), ``(column, "paper")`` and ``(column, "reproduced")``, and one ``("run", "")``
+    column naming the run (one label for all rows, or a mapping row -> label) or ``"not run"``
+    for rows without reproduced values. Rows are the paper's rows in the paper's order, then
+    extra reproduced rows.
     """
+    numeric = list(paper_table.select_dtypes("number").columns)
     if columns is None:
-        columns = list(paper_table.select_dtypes("number").columns)
+        columns = numeric
+    described = [c for c in paper_table.columns if c not in numeric and c not in columns]
     unknown = [c for c in reproduced.columns if c not in paper_table.columns]
     if unknown:
         raise ValueError(f"reproduced columns {unknown} are not in {paper_table.attrs.get('source', 'the paper table')}; "
@@ -116,11 +163,17 @@ def paper_vs_reproduced(paper_table: pd.DataFrame, reproduced: pd.DataFrame,
     paper = paper_table.reindex(index)
     ours = reproduced.reindex(index=index)
     out = pd.DataFrame(index=index)
+    for column in described:
+        out[(column, "paper")] = paper[column]
+        if column in ours.columns:
+            out[(column, "reproduced")] = ours[column]
     for column in columns:
         out[(column, "paper")] = pd.to_numeric(paper[column], errors="coerce")
         values = ours[column] if column in ours.columns else pd.Series(np.nan, index=index)
         out[(column, "reproduced")] = pd.to_numeric(values, errors="coerce")
-    was_run = ours.notna().any(axis=1) if len(ours.columns) else pd.Series(False, index=index)
+    measured = ours[[c for c in ours.columns if c not in described]]
+    was_run = (measured.notna().any(axis=1) if len(measured.columns)
+               else pd.Series(False, index=index))
     if isinstance(run_label, (Mapping, pd.Series)):
         labels = [describe_run(str(run_label[r]), profile) if r in run_label and was_run[r]
                   else NOT_RUN for r in index]
@@ -216,14 +269,18 @@ def styled(frame: pd.DataFrame, title: str | None = None):
               .set_caption(title))
     # Columns of sentences (long and mostly different from row to row) wrap in a readable
     # width; repeated labels stay on one line, so that rows stay one line tall.
+    # (a cell's length is its text's, without the markup of a link)
     sentences = []
     for c in (text if unique else []):
-        long = [v for v in frame[c].map(cell) if len(v) > wrap_at]
+        long = [v for v in frame[c].map(lambda value: re.sub(r"<[^>]+>", "", cell(value)))
+                if len(v) > wrap_at]
         if long and len(set(long)) > len(long) / 2:
             sentences.append(c)
     if sentences:
         styler = styler.set_table_styles(
             {c: [{"selector": "td", "props": wide}] for c in sentences}, overwrite=False)
+    if {"verdict", "reason"} <= set(frame.columns):  # a verdict table: the CSS bounds its widths
+        styler = styler.set_table_attributes('class="verdicts"')
     return styler
 
 
@@ -256,7 +313,9 @@ def _lookup(reproduced: pd.DataFrame | Mapping, labels: dict, row: Any) -> Any:
 def claim_verdict(claim: dict, reproduced: pd.DataFrame | Mapping, seeds_std: float | None = None,
                   margin: float | None = None, *, tested_on: str | None = None,
                   profile: str | None = None, run: str | None = None,
-                  floor: float | None = None, unusable: str | None = None) -> dict:
+                  floor: float | Mapping | None = None, floor_margins: Mapping | None = None,
+                  floor_better: str | None = None, needs_seeds: bool = False,
+                  unusable: str | None = None) -> dict:
     """The verdict on ``claim`` from reproduced values (the rule is in the module docstring).
 
     ``reproduced`` is a DataFrame named like the paper table (the claim's row/column are looked
@@ -272,7 +331,10 @@ def claim_verdict(claim: dict, reproduced: pd.DataFrame | Mapping, seeds_std: fl
 
     ``unusable`` names why the compared values cannot decide the claim although they exist (for
     a claim on training curves: the models never learnt anything); the verdict is then
-    inconclusive with that reason.
+    inconclusive with that reason. ``floor``, ``floor_margins`` and ``needs_seeds`` are the
+    floor and seed rules of the module docstring; ``floor_better`` ("lower" or "higher") is the
+    side of the floor a model that learnt is on, when it is not the claim's ``better`` (a
+    contrast "fingertips have the higher error" is on an error metric: "lower").
     """
     attrs = getattr(reproduced, "attrs", {}) or {}
     labels = papers.claim_labels(claim)
@@ -319,13 +381,24 @@ def claim_verdict(claim: dict, reproduced: pd.DataFrame | Mapping, seeds_std: fl
     if math.isnan(noise):  # e.g. a bootstrap whose resamples left a score undefined
         return {**result, "reason": f"difference {difference:+.3g} with no usable noise estimate "
                                     "(the margin is NaN): nothing to judge it against"}
-    compared = [subject_value] + ([reference_value] if reference is not None else [])
-    if similar:  # an error metric: the floor is a value both must be below
-        return {**result, **_similar_verdict(claim, difference, noise, reference_value, compared,
-                                             floor)}
-    if floor is not None and all(sign * (value - floor) < 0 for value in compared):
-        return {**result, "reason": f"every compared value is {'below' if sign > 0 else 'above'} "
-                                    f"{floor:g}, the floor at which this metric orders models"}
+    values = {labels["subject"]: subject_value,
+              **({r: v for r, (v, _) in found.items()} if reference is not None else {})}
+    # the side of the floor a model that learnt is on: the metric's, which is the claim's
+    # unless the claim is about equivalence (an error metric) or a contrast says otherwise
+    floor_better = floor_better or ("lower" if similar else claim["better"])
+    at_floor = _not_below_floor(values, floor, floor_margins or {},
+                                1.0 if floor_better == "higher" else -1.0)
+    if at_floor:
+        return {**result, "reason": at_floor}
+    if needs_seeds and reference is not None and not spreads:
+        return {**result, "reason": f"one seed: difference {difference:+.3g}, but with a single "
+                                    "seed per model there is no seed-to-seed spread to judge it "
+                                    "against"}
+    if similar and claim.get("tolerance_from", {}).get("source") != "paper":
+        return {**result, "reason": "tolerance not from the paper: "
+                                    f"{claim.get('tolerance_from', {}).get('why', 'not stated')}"}
+    if similar:
+        return {**result, **_similar_verdict(claim, difference, noise, reference_value)}
     if reference is None:  # own-value claim: reached unless worse than the paper beyond noise
         if difference >= -noise:
             return {**result, "verdict": "holds",
@@ -335,19 +408,37 @@ def claim_verdict(claim: dict, reproduced: pd.DataFrame | Mapping, seeds_std: fl
     if abs(difference) <= noise:
         what = "seed standard deviation" if spreads and seed_noise >= margin else "margin"
         return {**result, "reason": f"difference {difference:+.3g} within the {what} ({noise:.3g})"}
+    floor_order = ""
+    if isinstance(floor, Mapping) and reference is not None:
+        floor_order = (f"; the floor's own difference: "
+                       f"{sign * (floor[labels['subject']] - floor[reference]):+.3g}")
     if difference > 0:
         return {**result, "verdict": "holds",
-                "reason": f"subject better by {difference:.3g} (> {noise:.3g})"}
+                "reason": f"subject better by {difference:.3g} (> {noise:.3g}){floor_order}"}
     return {**result, "verdict": "does not hold",
-            "reason": f"subject worse by {-difference:.3g} (> {noise:.3g})"}
+            "reason": f"subject worse by {-difference:.3g} (> {noise:.3g}){floor_order}"}
 
 
-def _similar_verdict(claim: dict, difference: float, noise: float, reference_value: float,
-                     compared: list[float], floor: float | None) -> dict:
+def _not_below_floor(values: Mapping, floor: float | Mapping | None, margins: Mapping,
+                     sign: float) -> str | None:
+    """Why one of ``values`` (label -> mean) is not better than its floor by more than its
+    interval (``margins``, label -> interval, 0 when absent), or ``None`` (see the module doc)."""
+    if floor is None:
+        return None
+    for label, value in values.items():
+        level = floor[label] if isinstance(floor, Mapping) else floor
+        interval = float(margins.get(label) or 0.0)
+        if not sign * (value - level) > interval:
+            side = "below" if sign < 0 else "above"
+            return (f"{papers.label_text(label)} ({value:.3g}) is not {side} its floor "
+                    f"({level:.3g}) by more than its interval ({interval:.3g}): it has not "
+                    "learnt enough to be compared")
+    return None
+
+
+def _similar_verdict(claim: dict, difference: float, noise: float, reference_value: float
+                     ) -> dict:
     """Verdict and reason of a ``better: similar`` claim (see the module doc)."""
-    if floor is not None and all(value >= floor for value in compared):
-        return {"reason": f"every compared value is above {floor:g}, the floor at which this "
-                          "metric orders models"}
     tolerance = claim["tolerance"] * abs(reference_value)
     gap = abs(difference)
     if gap + noise <= tolerance:
@@ -362,10 +453,11 @@ def _similar_verdict(claim: dict, difference: float, noise: float, reference_val
                       f"for the noise ({noise:.3g})"}
 
 
-#: The verdict table's columns, the verdict first so that a reader sees it without scrolling.
-VERDICT_COLUMNS = ("claim", "verdict", "paper says", "subject (reproduced)",
-                   "reference (reproduced)", "difference", "reason", "tested on", "testable on",
-                   "run")
+#: The verdict table's columns: the claim, its verdict and the reason first, so that a reader
+#: sees all three without scrolling (the book's CSS bounds their widths, ``table.verdicts``);
+#: what the paper says, the numbers and the data behind them follow.
+VERDICT_COLUMNS = ("claim", "verdict", "reason", "paper says", "subject (reproduced)",
+                   "reference (reproduced)", "difference", "tested on", "testable on", "run")
 
 
 def verdict_table(claims: Sequence[dict], results: Mapping[str, Mapping]) -> pd.DataFrame:
@@ -373,7 +465,7 @@ def verdict_table(claims: Sequence[dict], results: Mapping[str, Mapping]) -> pd.
 
     ``results`` maps a claim id to the keyword arguments of :func:`claim_verdict`
     (``reproduced`` and optionally ``seeds_std``, ``margin``, ``tested_on``, ``profile``,
-    ``run``, ``floor``, ``unusable``). Claims without results are ``inconclusive``: "not testable here" for claims the
+    ``run``, ``floor``, ``floor_margins``, ``floor_better``, ``needs_seeds``, ``unusable``). Claims without results are ``inconclusive``: "not testable here" for claims the
     YAML marks ``not_here``, otherwise "not run".
     """
     rows = []

@@ -124,11 +124,18 @@ def verdict_counts(verdicts: pd.DataFrame | None) -> dict[str, int | None]:
             **{d: int((kinds == d).sum()) for d in DATA_KINDS}}
 
 
+#: The scoreboard's two tables, a paper per row, each narrow enough for a laptop's window: how
+#: its claims fare and how much of it is regenerated; what the verdicts rest on and where from.
+SUMMARY_COLUMNS = ("claims", *report.VERDICTS, "occlusion benchmark", "tables and figures",
+                   "regenerated", "partly")
+EVIDENCE_COLUMNS = (*DATA_KINDS, "verdicts from")
+
+
 def scoreboard(profile: str) -> pd.DataFrame:
-    """One column per paper (its short name, linked to its chapter), one row per count: its
-    tables and figures regenerated (fully, partly, not), its claims that hold, do not hold and
-    are inconclusive on ``profile``, what data the verdicts rest on, where they come from, and
-    the verdict of its occlusion claim on the book's benchmark."""
+    """One row per paper (its short name, linked to its chapter), in the book's order: its
+    claims and how many hold, do not hold and are inconclusive on ``profile``, its tables and
+    figures regenerated (fully, ``partly``, not), what data the verdicts rest on, where they
+    come from, and the verdict of its occlusion claim on the book's benchmark."""
     cfg = load_config(profile)
     bench = report.load_verdicts(occlusion.EXPERIMENT, profile)
     bench_claims = {c["paper"]: c["id"] for c in occlusion.claims(occlusion.load_config(profile))}
@@ -142,20 +149,24 @@ def scoreboard(profile: str) -> pd.DataFrame:
         claim_id = bench_claims.get(paper)
         rows.append({
             "paper": f'<a href="{notebook}.html">{papers.book(paper)["name"]}</a>',
-            "tables and figures": len(listed),
-            "regenerated": regenerated["yes"], "partly regenerated": regenerated["partial"],
-            "not regenerated": regenerated["no"],
             "claims": len(papers.claims(paper)),
             **verdict_counts(verdicts),
-            "verdicts from": (f'<a href="{section_link(notebook, VERDICT_SECTION)}">{profile} '
-                              f"profile, commit {str(saved['git']['commit'])[:7]}</a>"
-                              if saved else f"not run on the {profile} profile"),
+            "tables and figures": len(listed),
+            "regenerated": regenerated["yes"], "partly": regenerated["partial"],
+            "not regenerated": regenerated["no"],
+            "verdicts from": (f'<a href="{section_link(notebook, VERDICT_SECTION)}">{profile}, '
+                              f"commit {str(saved['git']['commit'])[:7]}</a>"
+                              if saved else "not run"),
             "occlusion benchmark": (
                 f'<a href="{section_link(cfg["benchmark"], BENCHMARK_SECTION)}">'
                 f'{bench["verdicts"].loc[claim_id, "verdict"]}</a>'
-                if bench and claim_id in bench["verdicts"].index
-                else f"not run on the {profile} profile"),
+                if bench and claim_id in bench["verdicts"].index else "not run"),
         })
-    table = pd.DataFrame(rows).set_index("paper").T.astype(object)
-    table.index.name = "count"
-    return table
+    return pd.DataFrame(rows).set_index("paper")
+
+
+def shown(board: pd.DataFrame, columns) -> "pd.io.formats.style.Styler":
+    """``columns`` of the :func:`scoreboard` as the book shows them: ``report.styled``, in a
+    table whose headers wrap and whose cells take no more room than their text (the book's CSS,
+    ``table.scoreboard``), so that every paper's row fits a 1280 px window."""
+    return report.styled(board[list(columns)]).set_table_attributes('class="scoreboard"')

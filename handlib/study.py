@@ -52,7 +52,7 @@ import pandas as pd
 import torch
 
 from handlib import engine, models, papers, report, results, viz
-from handlib.bench import (H100_DENSE_BF16_PEAK_TFLOPS, H100_SUSTAINED_TFLOPS, benchmark_config,
+from handlib.bench import (H100_DENSE_BF16_PEAK_TFLOPS, H100_SUSTAINED_TFLOPS, benchmark_configs,
                            forward_gflops, model_input_size)
 from handlib.data import presets
 from handlib.data.pipeline import build_dataset, split_size
@@ -375,20 +375,24 @@ class Study:
 
     def tested_on(self, dataset: str | None) -> str:
         """How the data of ``dataset`` is named in tables and verdicts (``None``: a dataset
-        absent from ``data_root``, named as not run)."""
+        absent from ``data_root``, named as not run). An RGB crop is cut around the hand's true
+        box (the annotated box, or the labelled joints' tight box), an oracle no method in the
+        papers' tables is given at test time: the text says so (:data:`RGB_CROP_ORACLE`)."""
         if dataset is None:
             return absent_text(self)
         entry = dict(self.cfg["study"]["datasets"][dataset])
         split = entry.pop("splits", {}).get(
             "test", engine.resolve_config(self.cfg)["eval"]["test_split"])
         spec = deep_merge(self.cfg["data"], entry)
+        oracle = f", {RGB_CROP_ORACLE}" if spec.get("modality") == "rgb" else ""
         if spec["source"] == "synthetic":
             size = spec["n"][split] if spec.get("n") else "?"
             preset = (spec.get("synthetic") or {}).get("preset")
             kind = (f"{presets.get(preset).label} synthetic stand-in (preset {preset}, "
                     if preset else "synthetic stand-in (")
-            return f"{kind}{size} test images at {spec['input_size']}², {self.profile} profile)"
-        return f"{dataset} {split} split ({self.profile} profile)"
+            return (f"{kind}{size} test images at {spec['input_size']}², {self.profile} "
+                    f"profile){oracle}")
+        return f"{dataset} {split} split ({self.profile} profile){oracle}"
 
     def table(self, table_id: str) -> dict:
         """The ``study.tables`` entry of a paper table: ``group`` and ``datasets``."""
@@ -401,6 +405,10 @@ class Study:
     def group(self, table_id: str) -> dict:
         """Label -> run name of the runs behind a paper table (``study.groups``)."""
         return self.cfg["study"]["groups"][self.table(table_id)["group"]]["runs"]
+
+
+#: How an RGB chapter's numbers name the oracle behind its crops (``Study.tested_on``).
+RGB_CROP_ORACLE = "crops from the true hand box (oracle)"
 
 
 def run_study(cfg: dict, *, progress: bool = True) -> Study:
@@ -710,8 +718,17 @@ def seed_mean(values: list) -> Any:
 # ----------------------------------------------------------------------------- claims
 
 
+def seed_spread(values: list[float]) -> float | None:
+    """The sample standard deviation of one model's score across its seeds (``None`` with fewer
+    than two seeds)."""
+    values = [v for v in values if not math.isnan(v)]
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
 def claim_inputs(study: Study, claim: dict, dataset: str, score: Callable[[Record], float], *,
-                 floor: float | None = None, note: str = "", group: dict | None = None,
+                 floor: float | None = None,
+                 floor_interval: Callable[[Record], float] | None = None, note: str = "",
+                 group: dict | None = None, spread_from: dict | None = None,
                  samples: int = report.BOOTSTRAP_SAMPLES) -> dict:
     """``handlib.report.verdict_table`` inputs for a claim comparing runs of one table.
 
@@ -721,7 +738,15 @@ def claim_inputs(study: Study, claim: dict, dataset: str, score: Callable[[Recor
     the subject and all its references share (so a three-seed model is never compared with a
     one-seed variant's single value), and the verdict's noise is the larger of the seed-to-seed
     spread and the test-set sampling noise of the difference (``report.paired_bootstrap_margin``
-    on the first shared seed, against the strongest reference)."""
+    on the first shared seed, against the strongest reference).
+
+    The seed spread is the largest of the compared models' own, each over all the seeds it was
+    trained on; when none has two seeds it is borrowed from ``spread_from`` (label -> run, the
+    study's main group: groups trained on fewer seeds share its spread), and with none there
+    either the verdict is inconclusive ("one seed", ``report.claim_verdict``'s ``needs_seeds``).
+    Each compared model's interval against the ``floor`` is the larger of ``floor_interval``
+    (its first shared seed's record -> the test-set noise of its score against the floor's) and
+    that seed spread."""
     group = study.group(claim["table"]) if group is None else group
     labels = [claim["subject"], *papers.claim_references(claim)]
     if dataset is None:
@@ -736,31 +761,53 @@ def claim_inputs(study: Study, claim: dict, dataset: str, score: Callable[[Recor
                     if any(trained.values()) else set())
     reproduced = {label: [score(p) for p in study.of(dataset, group[label], shared)]
                   for label in labels}
-    margins = []
+    spreads = [seed_spread([score(p) for p in study.of(dataset, group[label])])
+               for label in labels if len(trained[label]) > 1]
+    spread, spread_note = max((s for s in spreads if s is not None), default=None), ""
+    if spread is None and spread_from:
+        borrowed = [seed_spread([score(p) for p in study.of(dataset, name)])
+                    for name in spread_from.values() if len(study.seeds(dataset, name)) > 1]
+        spread = max((s for s in borrowed if s is not None), default=None)
+        spread_note = ", seed spread of the main group's runs" if spread is not None else ""
+    margins, floor_margins = [], {}
     if shared and all(trained.values()):
-        subject = study.of(dataset, group[claim["subject"]], shared[:1])[0]
-        margins = [report.paired_bootstrap_margin(
-            score, subject, study.of(dataset, group[r], shared[:1])[0], samples=samples)
-            for r in labels[1:]]
+        first = {label: study.of(dataset, group[label], shared[:1])[0] for label in labels}
+        margins = [report.paired_bootstrap_margin(score, first[labels[0]], first[r],
+                                                  samples=samples) for r in labels[1:]]
+        if floor is not None and floor_interval is not None:
+            floor_margins = {label: max(floor_interval(first[label]), spread or 0.0)
+                             for label in labels}
     return {
         "reproduced": reproduced,
         "margin": max(margins) if margins else None,
+        "seeds_std": spread,
+        "needs_seeds": bool(papers.claim_references(claim)),
         "tested_on": study.tested_on(dataset) + note
-        + (f", seeds {shared}" if len(shared) > 1 else ""),
+        + (f", seeds {shared}" if len(shared) > 1 else "") + spread_note,
         "profile": study.profile,
         "run": f"{study.experiment}/{study.profile}",
         "floor": floor,
+        "floor_margins": floor_margins or None,
     }
 
 
 def contrast_inputs(study: Study, claim: dict, dataset: str, name: str,
-                    scores: dict[Any, Callable[[Record], float]], *, floor: float | None = None,
-                    note: str = "", samples: int = report.BOOTSTRAP_SAMPLES) -> dict:
+                    scores: dict[Any, Callable[[Record], float]], *,
+                    floor_record: Record | None = None, note: str = "",
+                    samples: int = report.BOOTSTRAP_SAMPLES) -> dict:
     """``handlib.report.verdict_table`` inputs for a claim that compares two scores of ONE run
     (its error on fingertips against palm joints, on interacting against single-hand frames):
     ``scores`` maps the claim's subject and reference labels to a score each. Values are per
     seed; the margin is the paired bootstrap of the difference of the two scores over the same
-    resampled test images of the first seed."""
+    resampled test images of the first seed.
+
+    A prediction that ignores the input (``floor_record``, the constant mean pose) usually shows
+    the same order (fingertips are further from the mean pose than palm joints), so a model
+    that learnt nothing would "hold" such a claim: each of the two scores is judged against the
+    same score of the floor record (``floor``, label -> value), with the interval of the
+    model's score against the floor's (a paired bootstrap, and the seed spread), and the
+    verdict's reason says the floor's own difference. The book's contrasts are on errors
+    (``floor_better: lower``)."""
     labels = [claim["subject"], *papers.claim_references(claim)]
     if dataset is None:
         return absent_inputs(study, labels)
@@ -773,12 +820,19 @@ def contrast_inputs(study: Study, claim: dict, dataset: str, name: str,
     margin = (report.paired_bootstrap_margin(scores[labels[0]], records[0], records[0],
                                              reference_score=scores[labels[1]], samples=samples)
               if records else None)
+    floor, floor_margins = None, None
+    if floor_record is not None and records:
+        floor = {label: float(scores[label](floor_record)) for label in labels}
+        floor_margins = {label: max(report.paired_bootstrap_margin(
+            scores[label], records[0], floor_record, samples=samples),
+            seed_spread(reproduced[label]) or 0.0) for label in labels}
     seeds = study.seeds(dataset, name)
     return {
         "reproduced": reproduced, "margin": margin,
         "tested_on": study.tested_on(dataset) + note
         + (f", seeds {seeds}" if len(seeds) > 1 else ""),
         "profile": study.profile, "run": f"{study.experiment}/{study.profile}", "floor": floor,
+        "floor_margins": floor_margins, "floor_better": "lower",
     }
 
 
@@ -819,18 +873,21 @@ def bench_study(cfg: dict, *, measure: bool = True) -> dict | None:
             return saved
     if not measure:
         return None
-    measured = []
+    configs = {}
     for label, name in settings["runs"].items():
         config = resolve_run(models_cfg, name)
         config["data"] = deep_merge(config["data"], {"input_size": settings["input_size"]})
         if "input_size" in config["model"]:  # a model whose layers depend on it (FcaNet's DCT)
             config["model"] = {**config["model"], "input_size": settings["input_size"]}
-        measured.append({"label": label, "run": name, **benchmark_config(
-            config, settings["batch_sizes"], device,
-            counts_only=label not in settings["speed_runs"],
-            fast=None if settings.get("fast_path") else False,
-            warmup=settings["warmup"], repeats=settings["repeats"],
-            train_batch_sizes=settings.get("train_batch_sizes"))})
+        configs[label] = config
+    # the timed models in interleaved rounds (A, B, A, B, ...), so that a load hits them alike
+    found = benchmark_configs(configs, settings["batch_sizes"], device,
+                              timed=settings["speed_runs"],
+                              fast=None if settings.get("fast_path") else False,
+                              warmup=settings["warmup"], repeats=settings["repeats"],
+                              train_batch_sizes=settings.get("train_batch_sizes"))
+    measured = [{"label": label, "run": name, **found[label]}
+                for label, name in settings["runs"].items()]
     saved = {"settings": settings, "device_name": results.device_name(device),
              "models": measured}
     results.write_json_atomic(path, saved)

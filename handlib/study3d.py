@@ -13,10 +13,14 @@ truth used at inference": scale and handedness), for our runs (:data:`PROTOCOLS`
   hand-type head rates more likely (``handlib.metrics.predicted_hand_selection``): a wrong
   handedness scores the other slot's prediction. *GT H = Y*: the slot of the ground-truth hand,
   which is what InterNet's released RHD/STB evaluation does although its tables say N.
-- *GT S = N*: the prediction as back-projected with the ground-truth wrist depth, as in
-  InterNet's evaluation: that depth sets where the hand is, not how long its bones are. *GT S =
-  Y*: every predicted hand first rescaled about its wrist so that its wrist → middle-MCP bone has
-  the true length (``metrics.SCALE_BONE``).
+- *GT S = N* is not free of the ground truth's scale: the prediction is back-projected with
+  the ground-truth wrist depth, as in InterNet's released evaluation (its RHD and STB numbers,
+  which the papers' GT S = N rows print, use it too). That depth sets where the hand is *and*
+  its metric size: a predicted image offset of ``du`` pixels becomes ``du · Z / f`` mm, so the
+  hand's extent across the image scales with the true depth ``Z``. The book therefore names
+  this protocol "GT S = N (true root depth)" wherever its numbers are shown. *GT S = Y*: every
+  predicted hand is first rescaled about its wrist so that its wrist → middle-MCP bone has the
+  true length (``metrics.SCALE_BONE``).
 - A model whose codec takes the scale from the ground truth (Zimmermann & Brox's PoseNet,
   ``Codec.needs_gt_scale``) is scored only with GT S = Y (:func:`epe_under`).
 
@@ -57,10 +61,11 @@ FRAME_SETS: tuple[str, ...] = ("all", "single", "interacting")
 #: What a claim is scored by: the paper's 3D error, or (the coarser re-test) the 2D error.
 MEASURES: tuple[str, ...] = ("3d", "2d")
 OTHER_HAND = 3  # visibility_kind of a joint hidden by the other hand (handlib.data.pipeline)
-#: The protocol columns, (GT S, GT H) as printed (Y = ground truth used).
+#: The protocol columns, (GT S, GT H) as printed (Y = ground truth used); GT S = N still
+#: back-projects with the true root depth (the module doc), and says so.
 PROTOCOLS: dict[str, tuple[bool, bool]] = {
-    "GT S N, GT H N": (False, False),
-    "GT S N, GT H Y (InterNet's released evaluation)": (False, True),
+    "GT S N (true root depth), GT H N": (False, False),
+    "GT S N (true root depth), GT H Y (InterNet's released evaluation)": (False, True),
     "GT S Y, GT H Y": (True, True),
 }
 #: The column of a run's ``history.csv`` that follows :func:`scorer`'s MPJPE on the validation
@@ -140,6 +145,10 @@ def needs_gt_scale(study: Study, name: str | None) -> bool:
     spec = resolve_run(study.cfg, name)["data"]["codec"]
     parts = spec if isinstance(spec, list) else [spec]
     return any(codecs.codec_class(part["name"]).needs_gt_scale for part in parts)
+
+
+#: What GT S = N and GT S = Y use of the ground truth, as a reproduced row's protocol cell.
+GT_SCALE_TEXT: dict[bool, str] = {False: "N (true root depth)", True: "Y (true scale bone)"}
 
 
 def protocol_epe(study: Study, p: Record, gt_scale: bool, gt_hand: bool) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 
 import numpy as np
 import pandas as pd
@@ -160,3 +161,61 @@ def test_throughput_command_rejects_bad_input(capsys):
     assert "chapter 'engine' has no study group 'main'" in capsys.readouterr().err
     assert cli.main(["throughput", "--out", "/proc/no/such/table.csv"]) == 2
     assert "cannot create its folder" in capsys.readouterr().err
+
+
+def test_interleaved_rounds_alternate_the_models_and_record_every_round():
+    """A fake clock that each step advances by its own cost: the steps run A, B, A, B after
+    their warm-up, and every round's time is recorded (a load in round 2 hits both)."""
+    now, calls = [0.0], []
+    costs = {"A": [1.0, 5.0, 1.0], "B": [2.0, 6.0, 2.0]}   # round 2: the machine is busy
+
+    def step(label):
+        def run():
+            calls.append(label)
+            if len(calls) > 2:                            # past the one warm-up call of each
+                now[0] += costs[label][sum(c == label for c in calls[2:]) - 1]
+        return run
+
+    rounds = bench.interleaved_seconds({"A": step("A"), "B": step("B")}, torch.device("cpu"),
+                                       warmup=1, repeats=3, clock=lambda: now[0])
+    assert calls == ["A", "B", "A", "B", "A", "B", "A", "B"]
+    assert rounds == {"A": [1.0, 5.0, 1.0], "B": [2.0, 6.0, 2.0]}
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        bench.interleaved_seconds({"A": step("A")}, torch.device("cpu"), 0, 0)
+
+
+def test_rounds_agree_only_by_a_sign_test_at_the_declared_level():
+    """Six rounds in one order agree at 5 %; four of six do not, although the medians (1.0 s
+    against 1.5 s) would have declared the first model the faster; two rounds are too few to
+    agree, and a bench without rounds cannot."""
+    assert bench.sign_test_p(6, 6) == pytest.approx(2 / 64)
+    assert bench.sign_test_p(4, 6) == pytest.approx(2 * 22 / 64)
+    assert bench.rounds_disagree([1.0] * 6, [1.5] * 6, 0.05) is None
+    fast, slow = [1.0, 1.0, 1.0, 1.0, 2.0, 2.0], [1.5] * 6
+    assert statistics.median(fast) < statistics.median(slow)
+    assert bench.rounds_disagree(fast, slow, 0.05, ("A", "B")) == (
+        "the repeats disagree: A was faster than B in 4 of 6 interleaved rounds (two-sided sign "
+        "test p = 0.69 > 0.05)")
+    assert bench.rounds_disagree([1.0, 1.0], [2.0, 2.0], 0.05).startswith(
+        "too few repeats: 2 interleaved round(s) with a winner, and a sign test at 0.05 needs at "
+        "least 6")
+    assert bench.rounds_disagree([], [], 0.05).startswith("no interleaved rounds recorded")
+    assert bench.rounds_needed(0.05) == 6 and bench.rounds_needed(0.01) == 8
+    with pytest.raises(ValueError, match="between 0 and 1, got 5"):
+        bench.rounds_needed(5)
+
+
+def test_benchmark_configs_times_the_compared_models_in_the_same_rounds():
+    config = {"model": {"name": "resnet18", "width": 8}, "data": {"input_size": 32}}
+    found = bench.benchmark_configs({"a": config, "b": config, "counted": config}, [1, 2], "cpu",
+                                    timed=["a", "b"], warmup=0, repeats=3, train_batch_sizes=[2])
+    assert found["counted"]["speed"] == [] and found["counted"]["params_m"] > 0
+    for label in ("a", "b"):
+        rows = found[label]["speed"]
+        assert [(r["mode"], r["batch"]) for r in rows] == [("eager", 1), ("eager", 2)]
+        assert all(len(r["latency_rounds_ms"]) == 3 for r in rows)
+        assert rows[0]["latency_ms"] == pytest.approx(statistics.median(rows[0]["latency_rounds_ms"]))
+        assert rows[0]["train_step_rounds_s"] == [] and math.isnan(rows[0]["train_step_s"])
+        assert rows[1]["train_step_s"] == pytest.approx(statistics.median(rows[1]["train_step_rounds_s"]))
+    with pytest.raises(ValueError, match=r"cannot time \['c'\]"):
+        bench.benchmark_configs({"a": config}, [1], "cpu", timed=["c"], repeats=1)

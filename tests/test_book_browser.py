@@ -298,3 +298,76 @@ def test_chapter_shows_its_model_code(chromium, book, relative):
     finally:
         context.close()
     assert f"def {shown.split('.')[-1]}(" in code, f"{relative}: {shown}'s block shows {code[:80]!r}"
+
+
+# Where a reader looks first, at a laptop's 1280 px window: the scoreboard's rows, one per paper,
+# and the claim, verdict and reason of every verdict table, without scrolling sideways.
+_SCOREBOARD_ROWS = """() => {
+  const table = [...document.querySelectorAll("table")].find(t =>
+    [...t.querySelectorAll("thead th")].some(th => th.textContent.trim() === "holds"));
+  if (!table) return null;
+  const box = table.closest(".output") || table.parentElement;
+  return {box: [box.scrollWidth, box.clientWidth], window: window.innerWidth,
+          rows: [...table.tBodies[0].rows].map(row => {
+            const first = row.cells[0].getBoundingClientRect();
+            const last = row.cells[row.cells.length - 1].getBoundingClientRect();
+            return [row.cells[0].textContent.trim(), first.left, last.right];
+          })};
+}"""
+
+_VERDICT_CELLS = """() => [...document.querySelectorAll("table")].flatMap(table => {
+  const head = [...table.tHead ? table.tHead.rows : []].map(r => [...r.cells].map(c => c.textContent.trim()));
+  const columns = head.length ? head[0] : [];
+  if (!columns.includes("verdict") || !columns.includes("reason")) return [];
+  const row = table.tBodies[0].rows[0];
+  // the claim is the index (named in the header's second row) or a column of its own
+  const claimAt = columns.includes("claim") ? columns.indexOf("claim")
+                : head.some(r => r[0] === "claim") ? 0 : -1;
+  const box = (table.closest(".output") || table.parentElement).getBoundingClientRect();
+  const right = Math.min(window.innerWidth, box.right), left = Math.max(0, box.left);
+  return [[claimAt, "claim"], [columns.indexOf("verdict"), "verdict"],
+          [columns.indexOf("reason"), "reason"]].map(([at, name]) => {
+    if (at < 0) return [table.id, name, "missing"];
+    const r = row.cells[at].getBoundingClientRect();
+    return [table.id, name, r.left >= left - 1 && r.right <= right + 1 ? "visible"
+            : `at ${Math.round(r.left)}-${Math.round(r.right)} px, outside ${Math.round(left)}-${Math.round(right)} px`];
+  });
+})"""
+
+
+def _evaluate(chromium, base, relative, script):
+    context = chromium.new_context(viewport=book_browser.VIEWPORTS["desktop"])
+    try:
+        page = context.new_page()
+        page.goto(base + relative)
+        return page.evaluate(script)
+    finally:
+        context.close()
+
+
+def test_the_scoreboard_shows_every_paper_without_scrolling(chromium, book):
+    from handlib import papers
+
+    base, _ = book
+    found = _evaluate(chromium, base, "notebooks/scoreboard.html", _SCOREBOARD_ROWS)
+    assert found is not None, "the scoreboard has no table with a 'holds' column"
+    names = [papers.book(paper)["name"] for paper in papers.PAPERS]
+    assert [name for name, _, _ in found["rows"]] == names, "the scoreboard's rows are not its papers"
+    outside = [name for name, left, right in found["rows"] if left < 0 or right > found["window"] + 1]
+    assert not outside, f"at {found['window']} px these papers' rows leave the window: {outside}"
+    scroll, client = found["box"]
+    assert scroll <= client, f"the scoreboard scrolls sideways ({scroll} px in a {client} px box)"
+
+
+@pytest.mark.parametrize("relative", [r for r in book_browser.book_pages()
+                                      if r.startswith("notebooks/") and r[len("notebooks/"):][:1].isdigit()])
+def test_verdict_tables_show_claim_verdict_and_reason_in_the_window(chromium, book, relative):
+    from handlib import scoreboard
+
+    base, _ = book
+    cells = _evaluate(chromium, base, relative, _VERDICT_CELLS)
+    cfg = scoreboard.load_config("smoke")
+    if relative[len("notebooks/"):-len(".html")] in [*cfg["chapters"].values(), cfg["benchmark"]]:
+        assert cells, f"{relative}: no verdict table (a table with 'verdict' and 'reason' columns)"
+    hidden = [f"{table} {name}: {where}" for table, name, where in cells if where != "visible"]
+    assert not hidden, f"{relative}: verdict table cells out of sight at 1280 px:\n  " + "\n  ".join(hidden)

@@ -13,6 +13,9 @@ from handlib.study import Run, Study
 N = 20
 #: Run -> its score on every test sample (higher is better in these claims).
 SCORES = {"good": 0.8, "bad": 0.4, "tied": 0.4}
+#: Seed -> what it adds to every score: two seeds, so that model-against-model verdicts have a
+#: seed spread (with one seed they are inconclusive).
+SEEDS = {0: 0.0, 1: 0.002}
 
 
 def record(value: float) -> dict:
@@ -25,14 +28,14 @@ def toy_study(absent: tuple[str, ...] = ()) -> Study:
     are missing from ``data_root``, as ``handlib.study.apply_parameters`` leaves them."""
     datasets = {name: {"source": "stb"} for name in ("A", "B") if name not in absent}
     cfg = {"profile": "toy", "chapter": "toy", "data": {"source": "stb"}, "eval": {},
-           "study": {"datasets": datasets, "seeds": [0],
+           "study": {"datasets": datasets, "seeds": list(SEEDS),
                      "absent": {name: f"{name}/ is not under data_root" for name in absent},
                      "groups": {"main": {"runs": {"Good": "good", "Bad": "bad"}},
                                 "extra": {"runs": {"Tied": "tied"}}},
                      "tables": {"1": {"group": "main", "datasets": ["A"]}}}}
-    runs = [Run(dataset, name, 0, f"{dataset}-{name}", {}) for dataset in datasets
-            for name in SCORES]
-    return Study(cfg, runs, {r.run_id: record(SCORES[r.name]) for r in runs})
+    runs = [Run(dataset, name, seed, f"{dataset}-{name}-{seed}", {}) for dataset in datasets
+            for name in SCORES for seed in SEEDS]
+    return Study(cfg, runs, {r.run_id: record(SCORES[r.name] + SEEDS[r.seed]) for r in runs})
 
 
 def mean_of(target: claims.Target, key: str):
@@ -72,6 +75,9 @@ TOY_CLAIMS = [
 
 
 def verdicts(study: Study, **options):
+    # the contrast's floor: a prediction that ignores the input, both its scores (errors) above
+    # the model's
+    options.setdefault("floor_records", {"A": record(2.0)})
     found = claims.evaluate(study, TOY_CLAIMS, SCORERS, floors=FLOORS, **options)
     return found, report.verdict_table(TOY_CLAIMS, found)
 
@@ -84,9 +90,10 @@ def test_declared_claims_get_their_known_verdicts():
     assert table.loc["tie", "verdict"] == "inconclusive"
     assert table.loc["on_table_1", "verdict"] == "holds"             # the runs of Table 1
     assert table.loc["contrast", "verdict"] == "holds"               # 0.8 against 0.4, one run
-    assert found["holds"]["reproduced"] == {"Good": [pytest.approx(0.8)],
-                                            "Bad": [pytest.approx(0.4)]}
-    assert found["holds"]["tested_on"] == "A test split (toy profile), value"  # the scorer's note
+    assert found["holds"]["reproduced"] == {"Good": [pytest.approx(0.8), pytest.approx(0.802)],
+                                            "Bad": [pytest.approx(0.4), pytest.approx(0.402)]}
+    # the scorer's note, then the seeds
+    assert found["holds"]["tested_on"] == "A test split (toy profile), value, seeds [0, 1]"
 
 
 def test_a_claim_below_its_floor_is_inconclusive():
@@ -119,9 +126,9 @@ def test_a_record_floor_scores_the_floor_prediction_by_the_claims_score():
 def test_overrides_retest_every_claim_that_declares_the_parameter():
     found = claims.evaluate(toy_study(), TOY_CLAIMS[:1], SCORERS, overrides={"key": "other"},
                             note=", re-tested")
-    assert found["holds"]["reproduced"] == {"Good": [pytest.approx(0.4)],
-                                            "Bad": [pytest.approx(0.2)]}
-    assert found["holds"]["tested_on"].endswith(", other, re-tested")
+    assert found["holds"]["reproduced"] == {"Good": [pytest.approx(0.4), pytest.approx(0.401)],
+                                            "Bad": [pytest.approx(0.2), pytest.approx(0.201)]}
+    assert ", other, re-tested" in found["holds"]["tested_on"]
 
 
 def test_a_scorer_without_a_score_leaves_the_claim_out():
@@ -185,8 +192,8 @@ def test_a_claim_on_another_split_reads_that_splits_records_or_says_why_not():
     hard.predictions = {run_id: record(0.1 if "good" in run_id else 0.3)
                         for run_id in hard.predictions}
     found = claims.evaluate(toy_study(), [on_hard], SCORERS, splits={"hard": hard})
-    assert found["hard"]["reproduced"] == {"Good": [pytest.approx(0.1)],
-                                           "Bad": [pytest.approx(0.3)]}
+    assert found["hard"]["reproduced"] == {"Good": [pytest.approx(0.1)] * 2,
+                                           "Bad": [pytest.approx(0.3)] * 2}
     assert ", hard split" in found["hard"]["tested_on"]
     missing = claims.evaluate(toy_study(), [on_hard], SCORERS,
                               splits={"hard": "no hand-object frames here"})
@@ -196,15 +203,19 @@ def test_a_claim_on_another_split_reads_that_splits_records_or_says_why_not():
     assert "no hard split" in claims.evaluate(toy_study(), [on_hard], SCORERS)["hard"]["tested_on"]
 
 
-def test_no_learning_makes_a_claim_unusable_until_a_compared_run_beats_the_floor():
+def test_no_learning_makes_a_claim_unusable_until_every_compared_run_beats_the_floor():
     toy = claim("unusable", "Bad", "Good", runs_test(unusable={
         "rule": "no_learning", "score": {"name": "mean_of", "key": "value"}}), better="lower")
     # lower is better: the floor record scores 0.3, below both runs (0.8, 0.4): nothing learnt
     stuck = claims.evaluate(toy_study(), [toy], SCORERS, floor_records={"A": record(0.3)})
-    assert "learnt nothing" in stuck["unusable"]["unusable"]
+    assert "not learnt enough" in stuck["unusable"]["unusable"]
     assert report.verdict_table([toy], stuck).loc["unusable", "verdict"] == "inconclusive"
-    learnt = claims.evaluate(toy_study(), [toy], SCORERS, floor_records={"A": record(0.5)})
-    assert learnt["unusable"]["unusable"] is None  # Bad's 0.4 is below the floor's 0.5
+    # Bad's 0.4 is below the floor's 0.5, Good's 0.8 is not: the old rule (one run below the
+    # floor is enough) let Bad "beat" a Good that learnt nothing
+    one_learnt = claims.evaluate(toy_study(), [toy], SCORERS, floor_records={"A": record(0.5)})
+    assert one_learnt["unusable"]["unusable"].startswith("Good (0.801) is not below its floor")
+    learnt = claims.evaluate(toy_study(), [toy], SCORERS, floor_records={"A": record(0.9)})
+    assert learnt["unusable"]["unusable"] is None
     assert report.verdict_table([toy], learnt).loc["unusable", "verdict"] == "holds"
 
 
@@ -224,7 +235,7 @@ def test_a_registered_resolution_check_makes_a_claim_inconclusive_below_resoluti
     # the check returns None for ``value``: every verdict is the one it has without a check
     assert "unusable" not in at_value["holds"]
     assert table.loc["holds", "verdict"] == "holds"
-    assert table.loc["at_the_floor", "reason"].startswith("every compared value is below 0.9")
+    assert "not above its floor (0.9)" in table.loc["at_the_floor", "reason"]
     # a contrast whose one score is ``other`` is below resolution; it compares one run, Good
     assert table.loc["contrast", "verdict"] == "inconclusive"
     assert table.loc["contrast", "reason"] == "below resolution: 'other' of good"
@@ -246,8 +257,8 @@ def test_below_resolution_wins_over_no_learning_and_names_a_known_scorer():
         "rule": "no_learning", "score": {"name": "mean_of", "key": "value"}}), better="lower")
     # at ``other`` the floor record scores 0.15, below Bad's 0.2 and Good's 0.4: nothing learnt
     options = {"floor_records": {"A": record(0.3)}, "overrides": {"key": "other"}}
-    assert "learnt nothing" in claims.evaluate(toy_study(), [toy], SCORERS,
-                                               **options)["unusable"]["unusable"]
+    assert "not learnt enough" in claims.evaluate(toy_study(), [toy], SCORERS,
+                                                  **options)["unusable"]["unusable"]
     stuck = claims.evaluate(toy_study(), [toy], SCORERS,
                             resolutions={"mean_of": too_fine_for_the_toy}, **options)
     assert stuck["unusable"]["unusable"] == "below resolution: 'other' of bad, good"
@@ -318,3 +329,61 @@ def test_every_testable_claim_of_every_paper_declares_a_known_test(paper):
         assert all(spec["name"] in names for spec in specs), found["id"]
         if test.get("floor", {}).get("rule") == "fixed":
             assert test["floor"]["name"] in getattr(chapter, "FLOORS", {}), found["id"]
+
+
+def one_seed_study(extra_seeds_of_main: bool) -> Study:
+    """The toy study on seed 0 only, and optionally a second seed of the main group's Good."""
+    study = toy_study()
+    keep = [r for r in study.runs if r.seed == 0 or (extra_seeds_of_main and r.name == "good")]
+    return Study(study.cfg, keep, {r.run_id: study.predictions[r.run_id] for r in keep})
+
+
+def test_a_model_against_model_verdict_needs_a_seed_spread():
+    """One seed each used to decide "Good beats Bad" on the test-set noise alone."""
+    lone = claims.evaluate(one_seed_study(False), TOY_CLAIMS[:1], SCORERS)
+    verdict = report.verdict_table(TOY_CLAIMS[:1], lone).loc["holds"]
+    assert verdict["verdict"] == "inconclusive" and verdict["reason"].startswith("one seed")
+
+
+def test_a_group_on_fewer_seeds_borrows_the_main_groups_spread():
+    """Bad against Tied, one seed each: the main group's seed spread (Good has two seeds) is
+    their seed noise."""
+    tie = next(c for c in TOY_CLAIMS if c["id"] == "tie")
+    found = claims.evaluate(one_seed_study(True), [tie], SCORERS)["tie"]
+    assert found["reproduced"] == {"Bad": [pytest.approx(0.4)], "Tied": [pytest.approx(0.4)]}
+    assert found["seeds_std"] == pytest.approx(0.002 / np.sqrt(2))
+    assert found["tested_on"].endswith("seed spread of the main group's runs")
+
+
+def test_a_contrast_at_its_floor_decides_nothing():
+    """The floor shows the contrast's order (value 2.0 above other 1.0): a model whose two scores
+    are the floor's own would "hold" the claim without having learnt anything."""
+    found, table = verdicts(toy_study(), floor_records={"A": record(0.8)})
+    assert found["contrast"]["floor"] == {"value": pytest.approx(0.8), "other": pytest.approx(0.4)}
+    assert table.loc["contrast", "verdict"] == "inconclusive"
+    assert "floor" in table.loc["contrast", "reason"]
+    learnt, table = verdicts(toy_study())
+    assert table.loc["contrast", "verdict"] == "holds"
+    assert "floor's own difference: +1" in table.loc["contrast", "reason"]
+    without, table = verdicts(toy_study(), floor_records={})
+    assert table.loc["contrast", "verdict"] == "inconclusive"
+    assert table.loc["contrast", "reason"].startswith("no floor prediction")
+
+
+def test_a_speed_against_the_papers_own_machine_is_inconclusive():
+    """Our timing against the paper's printed one on other hardware used to decide a claim
+    whenever the measurement ran on a GPU."""
+    def timing(target):
+        return {"reproduced": {"Good": 130.0}, "tested_on": "a toy GPU, batch 1", "margin": 1.0}
+
+    test = {"compare": "measured", "measure": {"name": "timing"}, "noise": {"rule": "measured"},
+            "hardware": "paper"}
+    speed = {**claim("speed", "Good", None, test), "paper": "crossinfonet"}
+    found = claims.evaluate(toy_study(), [speed], measurements={"timing": timing})["speed"]
+    assert found["unusable"].startswith("measured on a toy GPU, batch 1, the paper on one "
+                                        "NVIDIA RTX 2080 Ti")
+    ours = {**speed, "test": {**test, "hardware": "ours"}}
+    assert "unusable" not in claims.evaluate(toy_study(), [ours],
+                                             measurements={"timing": timing})["speed"]
+    with pytest.raises(ValueError, match="hardware must be ours"):
+        claim("speed", "Good", None, {**test, "hardware": "H100"})

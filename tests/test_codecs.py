@@ -8,6 +8,7 @@ import torch
 from handlib import codecs
 from handlib.codecs import geometry
 from handlib.codecs.bones import check_tree, decode_bones, encode_bones
+from handlib.codecs.depth_crop import depth_centre
 from handlib.codecs.heatmap2d import decode_heatmaps, encode_heatmaps
 from handlib.codecs.heatmap3d import render_volumes
 from handlib.codecs.softargmax import soft_argmax
@@ -358,7 +359,7 @@ def test_depth_crop_round_trip_and_cube_geometry():
     """The window is the 250 mm cube seen at the hand centre; kp3d_norm decodes back to the
     joints within 1e-3 mm and their projection within 1e-3 px."""
     codec = codecs.build({"name": "depth_crop", "input_size": 96, "heatmap_size": 24,
-                          "cube_mm": 250})
+                          "cube_mm": 250, "centre": "labels"})
     hand = a_hand(5)
     centre_px, side = codec.crop_region(depth_sample(hand))
     np.testing.assert_allclose(centre_px, geometry.project(hand.mean(0)[None], K)[0], atol=1e-3)
@@ -379,7 +380,8 @@ def test_depth_crop_round_trip_and_cube_geometry():
 def test_depth_crop_per_axis_cube_round_trip():
     """A [200, 300, 250] mm cube: the square window covers its larger face (300 mm), joints are
     normalised per axis, depth by the z side; decode gives the joints back within 1e-3 mm."""
-    codec = codecs.build({"name": "depth_crop", "input_size": 96, "cube_mm": [200, 300, 250]})
+    codec = codecs.build({"name": "depth_crop", "input_size": 96, "cube_mm": [200, 300, 250],
+                          "centre": "labels"})
     hand = a_hand(6)
     centre = hand.mean(0)
     assert codec.crop_region(depth_sample(hand))[1] == pytest.approx(300 * 500 / centre[2])
@@ -397,11 +399,13 @@ def test_depth_crop_per_axis_cube_round_trip():
 
 
 def test_depth_crop_refuses_a_frame_without_hand_pixels_and_a_crop_outside_it():
-    codec = codecs.build({"name": "depth_crop", "input_size": 96})
+    codec = codecs.build({"name": "depth_crop", "input_size": 96, "centre": "labels"})
     hand = a_hand(5)
     empty = {**depth_sample(hand), "depth": np.zeros((128, 128), np.float32)}
     with pytest.raises(ValueError, match="no hand pixels near the given centre"):
         codec.crop_region(empty)
+    with pytest.raises(ValueError, match="the depth centre needs depth readings"):
+        codecs.build({"name": "depth_crop"}).crop_region(empty)
     far_away = {**depth_sample(hand), "centre_mm": np.array([2000.0, 0.0, 450.0])}
     with pytest.raises(ValueError, match="lies outside"):
         codec.crop_region(far_away)
@@ -459,3 +463,93 @@ def test_joint_tree_with_a_cycle_or_a_missing_parent_is_refused():
         check_tree([(0, 1), (1, 2), (2, 1)], 3)
     with pytest.raises(ValueError, match=r"joints \[2\] have no parent"):
         check_tree([(0, 1)], 3)
+
+
+# ----------------------------------------------------------------------------- the hand centre
+#: 100 px focal length, principal point (4, 4): pixel (row, col) back-projects at its centre.
+K_SMALL = np.array([[100.0, 0.0, 4.0], [0.0, 100.0, 4.0], [0.0, 0.0, 1.0]])
+
+
+def small_frame() -> np.ndarray:
+    """8x8 mm: a 2x2 'hand' at 500 mm (rows and columns 2-3), a reading 100 mm behind it (row 3,
+    column 5: within the band, inside the cube) and a wall at 1500 mm (row 7, column 7)."""
+    depth = np.zeros((8, 8), np.float32)
+    depth[2:4, 2:4] = 500.0
+    depth[3, 5] = 600.0
+    depth[7, 7] = 1500.0
+    return depth
+
+
+def test_depth_centre_is_the_centre_of_mass_behind_the_nearest_reading():
+    """The readings within cube_z / 2 behind the nearest one, back-projected at pixel centres:
+    the 2x2 patch at x, y = (col + 0.5 - 4) * 500 / 100 and the 600 mm reading at
+    x = 1.5 * 6, y = -0.5 * 6 mm; the wall 1000 mm behind is neither in the band nor in the
+    cube; no label is read."""
+    patch = [(c + 0.5 - 4) * 5.0 for c in (2, 3)]  # -7.5, -2.5 mm
+    points = [[x, y, 500.0] for x in patch for y in patch] + [[9.0, -3.0, 600.0]]
+    expected = np.mean(points, axis=0)
+    np.testing.assert_allclose(depth_centre(small_frame(), K_SMALL, np.full(3, 250.0)), expected,
+                               atol=1e-9)
+    # a 150 mm cube: the 600 mm reading is beyond the band (75 mm) and the refined cube
+    np.testing.assert_allclose(depth_centre(small_frame(), K_SMALL, np.full(3, 150.0)),
+                               [-5.0, -5.0, 500.0], atol=1e-9)
+    sample = {"depth": small_frame(), "K": K_SMALL,
+              "kp3d": np.full((21, 3), [40.0, 40.0, 520.0], np.float32)}
+    np.testing.assert_allclose(codecs.build({"name": "depth_crop"}).hand_centre(sample),
+                               expected, atol=1e-6)
+
+
+def test_depth_crop_centre_is_a_configured_choice():
+    """``labels`` is the joints' mean (the oracle), ``file`` the published centre the loader
+    attached, with a clear error naming the file and V2V-PoseNet when it is missing unless
+    ``fallback: depth``; an unknown choice is refused."""
+    labels = np.full((21, 3), [40.0, 40.0, 520.0], np.float32)
+    sample = {"depth": small_frame(), "K": K_SMALL, "kp3d": labels,
+              "meta": {"refined_centre_file": "/data/NYU/center_test_refined.txt"}}
+    oracle = codecs.build({"name": "depth_crop", "centre": "labels"})
+    np.testing.assert_allclose(oracle.hand_centre(sample), [40.0, 40.0, 520.0])
+    from_file = codecs.build({"name": "depth_crop", "centre": "file"})
+    published = {**sample, "refined_centre_mm": np.array([1.0, 2.0, 510.0], np.float32)}
+    np.testing.assert_allclose(from_file.hand_centre(published), [1.0, 2.0, 510.0])
+    with pytest.raises(ValueError, match=r"center_test_refined\.txt.*V2V-PoseNet"):
+        from_file.hand_centre(sample)
+    invalid = {**sample, "refined_centre_mm": np.full(3, np.nan, np.float32)}  # 'invalid' line
+    with pytest.raises(ValueError, match="missing or 'invalid'"):
+        from_file.hand_centre(invalid)
+    fallback = codecs.build({"name": "depth_crop", "centre": "file", "fallback": "depth"})
+    np.testing.assert_allclose(fallback.hand_centre(sample),
+                               depth_centre(small_frame(), K_SMALL, np.full(3, 250.0)))
+    with pytest.raises(ValueError, match="centre must be one of depth, file, labels"):
+        codecs.build({"name": "depth_crop", "centre": "joints"})
+    with pytest.raises(ValueError, match="fallback"):
+        codecs.build({"name": "depth_crop", "centre": "file", "fallback": "labels"})
+
+
+def test_the_pipeline_crops_around_the_centre_found_on_the_whole_frame():
+    """The item's centre is the codec's choice on the sample's own frame, not one found again on
+    the crop, and it turns with a rotated crop (it lies on the rotation's axis: unchanged)."""
+    from handlib.data.pipeline import PoseDataset
+
+    hand = a_hand(5)
+    sample = {**depth_sample(hand), "labelled": np.ones(21, bool), "visible": np.ones(21, bool),
+              "side": "right"}
+    sample["depth"][:4, :4] = sample["depth"].max() + 100.0  # a reading behind the hand
+    spec = {"source": "synthetic", "modality": "depth", "input_size": 32, "two_hands": False,
+            "codec": {"name": "depth_crop", "input_size": 32, "heatmap_size": 8}}
+    found = depth_centre(sample["depth"], K, np.full(3, 250.0))
+    item = PoseDataset([sample], spec, "test").item(0)
+    np.testing.assert_allclose(item["centre_mm"], found, atol=1e-3)
+    rotated = PoseDataset([sample], {**spec, "augment": {"rotation": 90.0}}, "train",
+                          training=True)
+    rotated.set_epoch(0)
+    np.testing.assert_allclose(rotated.item(0)["centre_mm"], found, atol=1e-2)
+
+
+def test_a_composite_cuts_its_crop_around_its_depth_parts_hand_centre():
+    """A composite holding depth_crop had no hand_centre: the pipeline then fell back to a centre
+    recomputed on the cropped frame."""
+    composite = codecs.build([{"name": "bones3d"}, {"name": "depth_crop", "centre": "labels"}])
+    kp3d = np.array([[0.0, 0.0, 400.0], [10.0, 20.0, 420.0]])
+    sample = {"kp3d": kp3d, "labelled": np.array([True, True])}
+    np.testing.assert_allclose(composite.hand_centre(sample), [5.0, 10.0, 410.0])
+    assert codecs.build([{"name": "bones3d"}]).hand_centre(sample) is None

@@ -60,6 +60,7 @@ def test_paper_profile_runs_end_to_end_through_the_cli_and_papermill(tmp_path, m
     runs = [f"{d}-{r}" for d in ("ICVL", "NYU") for r in ("base", "base_hm", "cross", "cross_hm")]
     runs += ["NYU-single_branch", "NYU-palm_mask_only", "NYU-finger_mask_only"]
     runs += [f"MSRA-P{k}-cross_hm" for k in range(9)]
+    runs += ["ICVL-cross_hm_oracle", "NYU-cross_hm_oracle"]  # the labels' centre, beside
     for run in runs:
         folder = results.run_dir("crossinfonet", "paper", run)
         assert (folder / results.PREDICTIONS_FILE).is_file(), folder
@@ -71,6 +72,10 @@ def test_paper_profile_runs_end_to_end_through_the_cli_and_papermill(tmp_path, m
     assert "ICVL test split (paper profile)" in text and "NYU test split (paper profile)" in text
     verdicts = json.loads((paper / report.VERDICTS_FILE).read_text())["verdicts"]
     assert not any("stand-in" in (row["tested on"] or "") for row in verdicts)
+    # no refined-centre files in the copies: the crops fall back to the depth centre, and say so
+    missing = str(data_root / "NYU" / "center_test_refined.txt")
+    assert f"V2V-PoseNet's refined centres are not in {missing}" in text
+    assert any(f"are not in {missing}" in (row["tested on"] or "") for row in verdicts)
 
 
 @pytest.mark.slow
@@ -173,7 +178,10 @@ def test_an_absent_column_is_not_run_with_its_reason_in_table_1_and_the_claims()
     assert table["ICVL"].isna().all() and table["NYU"].notna().all()
     assert all(f"ICVL: not run: {reason}" in label
                for label in studies.run_labels(study, "1").values())
-    assert chapter.column_data(study, "NYU") == "NYU test split (paper profile)"
+    assert chapter.column_data(study, "NYU") == (
+        "NYU test split (paper profile), crops centred on V2V-PoseNet's published refined "
+        "centres where supplied, else crops centred from the depth frame alone (its centre of "
+        "mass, no label read)")
     found = chapter.claim_results(study)
     icvl_claims = [c["id"] for c in papers.claims("crossinfonet")
                    if c.get("table") == "1" and c["column"] == "ICVL"

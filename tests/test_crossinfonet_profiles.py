@@ -76,3 +76,36 @@ def test_a_data_root_without_the_datasets_names_each_folder_once(tmp_path):
     cfg = apply_parameters(load_profile("crossinfonet", "paper"), data_root=tmp_path)
     assert list(cfg["study"]["datasets"]) == ["NYU"]
     assert cfg["study"]["absent"]["MSRA-P8"] == f"MSRA/ is not under data_root {tmp_path}"
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu", "paper"])
+def test_every_run_crops_without_reading_labels_but_the_named_oracle(profile):
+    """The crop centre: from the depth frame (MSRA, the stand-ins), V2V-PoseNet's published
+    centres with the depth fallback (real ICVL and NYU); the labels' mean (an oracle) only for the
+    oracle group's run, one seed on ICVL and NYU."""
+    cfg = load_profile("crossinfonet", profile)
+    runs = study_runs(cfg)
+    centres = {(r.dataset, r.name): build_codec(r.config["data"]).centre_source for r in runs}
+    oracle = {key for key, centre in centres.items() if centre == "labels"}
+    assert oracle == {("ICVL", "cross_hm_oracle"), ("NYU", "cross_hm_oracle")}
+    honest = {centre for key, centre in centres.items() if key not in oracle}
+    if profile == "paper":
+        assert {centres[(d, "cross_hm")] for d in ("ICVL", "NYU")} == {"file"}
+        assert all(build_codec(r.config["data"]).fallback == "depth" for r in runs
+                   if r.dataset in ("ICVL", "NYU"))
+        assert {c for (d, _), c in centres.items() if d.startswith("MSRA")} == {"depth"}
+    else:
+        assert honest == {"depth"}
+    assert len([r for r in runs if r.name == "cross_hm_oracle"]) == 2
+
+
+def test_the_cpu_profile_trains_every_compared_model_on_two_seeds():
+    """Every claim on the runs compares models (Table 1's variants, the ablations), and a
+    verdict between models needs the seed-to-seed spread: two seeds of each on the cpu profile."""
+    cfg = load_profile("crossinfonet", "cpu")
+    seeds = {}
+    for run in study_runs(cfg):
+        seeds.setdefault((run.dataset, run.name), set()).add(run.config["train"]["seed"])
+    compared = {name for group in ("main", "ablations")
+                for name in cfg["study"]["groups"][group]["runs"].values()}
+    assert {len(s) for (d, name), s in seeds.items() if name in compared} == {2}

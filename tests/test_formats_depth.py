@@ -338,6 +338,17 @@ def test_real_nyu_frame_depth_agrees_with_its_ground_truth_labels():
     assert (np.abs(gap[:9]) < 15.0).all()
 
 
+def real_nyu_frame():
+    """The real NYU test frame of the shared data and its 14 published ground-truth joints (u,
+    v, d), or skip the test where they are not on this machine."""
+    data = shared_data_dir()
+    frame = data / "samples/nyu_frame/depth_1_0000001.png" if data else None
+    labels = data / "depth_eval/evaluation/groundtruth/nyu/nyu_test_groundtruth_label.txt" if data else None
+    if frame is None or not frame.is_file() or not labels.is_file():
+        pytest.skip("real NYU frame or public NYU ground truth (shared data) not on this machine")
+    return frame, np.loadtxt(labels, max_rows=1).reshape(14, 3)
+
+
 def test_augmented_depth_crops_keep_labels_and_depths_together():
     """The rotation/scale augmentation on the real NYU frame: the 3D labels turn with the depth
     crop (projected with the item's intrinsics they land on its 2D joints, and the depth map at
@@ -346,12 +357,7 @@ def test_augmented_depth_crops_keep_labels_and_depths_together():
     from handlib.data.formats.depth import uvd_to_xyz
     from handlib.data.pipeline import PoseDataset
 
-    data = shared_data_dir()
-    frame = data / "samples/nyu_frame/depth_1_0000001.png" if data else None
-    labels = data / "depth_eval/evaluation/groundtruth/nyu/nyu_test_groundtruth_label.txt" if data else None
-    if frame is None or not frame.is_file() or not labels.is_file():
-        pytest.skip("real NYU frame or public NYU ground truth (shared data) not on this machine")
-    uvd = np.loadtxt(labels, max_rows=1).reshape(14, 3)
+    frame, uvd = real_nyu_frame()
     camera = nyu.CAMERA
     xyz = uvd_to_xyz(uvd, camera.fx, camera.fy, camera.cx, camera.cy)  # y down: fy > 0
     eval_index = [i if i is not None else -1 for i in nyu.CANONICAL_FROM_EVAL]
@@ -382,3 +388,75 @@ def test_augmented_depth_crops_keep_labels_and_depths_together():
         spread = np.linalg.norm(item["kp3d_norm"][labelled], axis=1) / item["crop_scale"]
         assert np.allclose(spread, np.linalg.norm(plain["kp3d_norm"][labelled], axis=1),
                            atol=0.05)
+
+
+# ------------------------------------------------------------------------------ refined centres
+def test_refined_centre_file_is_read_line_by_line_with_invalid_frames(tmp_path):
+    """Three lines of V2V-PoseNet's format: x y z (mm, its world frame) or 'invalid'. In the
+    same camera without a y flip the points come back as written; NYU's file is y up; a file
+    whose line count is not the split's, or a bad line, names the file and the line."""
+    path = tmp_path / "center_test_refined.txt"
+    path.write_text("10.5 -20 500\ninvalid\n-3 4 650.25\n")
+    camera = depthlib.Intrinsics(500.0, 500.0, 160.0, 120.0)
+    centres = depthlib.read_refined_centres(path, 3, camera, camera, y_up=False)
+    np.testing.assert_allclose(centres[[0, 2]], [[10.5, -20.0, 500.0], [-3.0, 4.0, 650.25]],
+                               rtol=1e-6)
+    assert np.isnan(centres[1]).all()
+    flipped = depthlib.read_refined_centres(path, 3, camera, camera, y_up=True)
+    np.testing.assert_allclose(flipped[0], [10.5, 20.0, 500.0], rtol=1e-6)
+    # another camera: the same pixel and depth (ICVL: V2V-PoseNet's 241.42 px focal length)
+    other = depthlib.read_refined_centres(path, 3, icvl.CAMERA, icvl.V2V_CAMERA, y_up=False)
+    np.testing.assert_allclose(project(other[:1], icvl.CAMERA.K),
+                               project(centres[:1], icvl.V2V_CAMERA.K), atol=1e-4)
+    with pytest.raises(CorruptFileError, match=r"center_test_refined\.txt: 3 refined centres "
+                                               r"for the split's 4 frames"):
+        depthlib.read_refined_centres(path, 4, camera, camera, y_up=False)
+    path.write_text("10.5 -20 500\n1 2\n-3 4 650.25\n")
+    with pytest.raises(CorruptFileError, match="line 2 is neither"):
+        depthlib.read_refined_centres(path, 3, camera, camera, y_up=False)
+
+
+def test_loaders_attach_the_refined_centres_the_user_supplies(tmp_path):
+    """ICVL: the train file has one line per Training/labels.txt line (train_genuine keeps the
+    genuine frames'), the test file test_seq_1 then test_seq_2; NYU's is y up as joint_xyz.
+    Without the files a sample names the file it looked for and has no centre."""
+    write_icvl(tmp_path / "ICVL")
+    assert "refined_centre_mm" not in open_dataset("icvl", tmp_path / "ICVL", "test")[0]
+    assert open_dataset("icvl", tmp_path / "ICVL", "test")[0]["meta"]["refined_centre_file"] \
+        == str(tmp_path / "ICVL" / "center_test_refined.txt")
+    (tmp_path / "ICVL" / "center_train_refined.txt").write_text("1 2 300\n5 6 310\n")
+    (tmp_path / "ICVL" / "center_test_refined.txt").write_text("invalid\n7 8 320\n")
+    v2v, camera = icvl.V2V_CAMERA, icvl.CAMERA
+
+    def in_our_camera(x, y, z):  # V2V-PoseNet's point -> its pixel and depth -> our camera
+        u, v = v2v.cx + v2v.fx * x / z, v2v.cy + v2v.fy * y / z
+        return depthlib.uvd_to_xyz(np.array([u, v, z]), camera.fx, camera.fy, camera.cx, camera.cy)
+
+    genuine = open_dataset("icvl", tmp_path / "ICVL", "train_genuine")
+    np.testing.assert_allclose(genuine[0]["refined_centre_mm"], in_our_camera(1, 2, 300), rtol=1e-5)
+    train = open_dataset("icvl", tmp_path / "ICVL", "train")
+    np.testing.assert_allclose(train[1]["refined_centre_mm"], in_our_camera(5, 6, 310), rtol=1e-5)
+    test = open_dataset("icvl", tmp_path / "ICVL", "test")
+    assert np.isnan(test[0]["refined_centre_mm"]).all()
+    np.testing.assert_allclose(test[1]["refined_centre_mm"], in_our_camera(7, 8, 320), rtol=1e-5)
+    write_nyu(tmp_path / "NYU")
+    (tmp_path / "NYU" / "center_test_refined.txt").write_text("-30 40 700\n")
+    np.testing.assert_allclose(open_dataset("nyu", tmp_path / "NYU", "test")[0]
+                               ["refined_centre_mm"], [-30.0, -40.0, 700.0], rtol=1e-6)
+    assert "refined_centre_mm" not in open_dataset("nyu", tmp_path / "NYU", "train")[0]
+
+
+def test_depth_centre_finds_the_hand_on_the_real_nyu_frame():
+    """The depth centre (no label read) on the real NYU frame: within 60 mm of the 14 labelled
+    joints' mean, with 13 of them inside its 250 mm cube; the forearm pulls it down the arm, and
+    the middle fingertip lies 14 mm beyond the cube's edge (what a refined centre would fix)."""
+    from handlib.codecs.depth_crop import depth_centre
+    from handlib.data.formats.depth import uvd_to_xyz
+
+    frame, uvd = real_nyu_frame()
+    c = nyu.CAMERA
+    xyz = uvd_to_xyz(uvd, c.fx, c.fy, c.cx, c.cy)
+    centre = depth_centre(nyu.read_depth(frame), c.K, np.full(3, 250.0))
+    assert np.linalg.norm(centre - xyz.mean(axis=0)) < 60.0
+    reach = np.abs(xyz - centre).max(axis=1)  # mm from the centre along the farthest axis
+    assert (reach <= 125.0).sum() == 13 and reach.max() < 150.0

@@ -2,10 +2,11 @@
 perturbing what each output must and must not depend on, and the loss on hand-made targets."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from handlib import losses, models
+from handlib import codecs, losses, models
 from handlib.codecs.heatmap3d import render_volumes
 from handlib.models.internet import expected_bin
 
@@ -62,7 +63,8 @@ def _batch(joint_hm, sigma=1.0):
     b, j = joint_hm.shape[:2]
     return {"joint_hm": joint_hm, "joint_weight": torch.ones(b, j), "volume_sigma":
             torch.full((b,), sigma), "root_depth_target": torch.tensor([2.0] * b),
-            "root_depth_weight": torch.ones(b), "hand_type": torch.tensor([[1.0, 0.0]] * b)}
+            "root_depth_weight": torch.ones(b), "hand_type": torch.tensor([[1.0, 0.0]] * b),
+            "hand_type_weight": torch.ones(b)}
 
 
 def test_the_loss_is_zero_on_its_own_targets_and_weights_each_term():
@@ -80,6 +82,30 @@ def test_the_loss_is_zero_on_its_own_targets_and_weights_each_term():
     assert terms["rel_root_depth"].item() == pytest.approx(1.5)
     assert terms["hand_type"].item() == pytest.approx(math.log(2))
     assert loss(off, {**batch, "root_depth_weight": torch.zeros(1)})["rel_root_depth"] == 0
+
+
+def test_the_hand_type_term_ignores_frames_whose_hand_type_is_not_valid():
+    """InterHand2.6M's ``hand_type_valid``: the reference multiplies it into the hand-type loss;
+    it was ignored."""
+    loss = losses.build("internet")
+    joint_hm = torch.tensor([[[3.5, 4.5, 2.5]] * 42] * 2)
+    batch = _batch(joint_hm)
+    outputs = {"heatmaps3d": losses.INTERNET_HEATMAP_PEAK * render_volumes(joint_hm, 8, 8, 1.0),
+               "root_depth": torch.tensor([2.0, 2.0]),
+               # the first frame's hand type right, the second's wrong
+               "hand_type": torch.tensor([[30.0, -30.0], [-30.0, 30.0]])}
+    assert loss(outputs, batch)["hand_type"].item() == pytest.approx(15.0, rel=1e-4)
+    batch["hand_type_weight"] = torch.tensor([1.0, 0.0])
+    assert loss(outputs, batch)["hand_type"].item() < 1e-10
+
+
+def test_the_codec_weights_the_hand_type_by_the_items_validity():
+    codec = codecs.build({"name": "heatmap3d", "input_size": 64, "heatmap_size": 8,
+                          "depth_bins": 8})
+    item = {"kp2d": np.zeros((42, 2), np.float32), "hand_valid": np.array([True, False]),
+            "labelled": np.ones(42, bool), "in_frame": np.ones(42, bool)}
+    assert codec.encode(item)["hand_type_weight"] == 1.0
+    assert codec.encode({**item, "hand_type_valid": np.bool_(False)})["hand_type_weight"] == 0.0
 
 
 def test_the_loss_ignores_unweighted_joints_and_renders_at_the_codecs_sigma():

@@ -104,6 +104,8 @@ def test_configurations_that_do_not_fit_are_clear_errors():
         Extractor(input_size=100)
     with pytest.raises(ValueError, match="unknown block 'dense'"):
         Extractor(block="dense")
+    with pytest.raises(ValueError, match=r"one ratio per inverted residual block \(13\), got 2"):
+        Extractor(expansions=(6, 6))
     with pytest.raises(ValueError, match="unknown attention 'eca'"):
         Extractor(attention="eca", width=0.25, input_size=64)
     model = Extractor(input_size=64, width=0.25)

@@ -15,7 +15,7 @@ from fake_rgb_datasets import write_internet_plus_data_root
 from handlib import cli, results
 from handlib.papers.internet_plus import study as ip
 from handlib.profiles import load_profile, tiny_overrides
-from handlib.study import Study, apply_parameters, study_runs
+from handlib.study import RGB_CROP_ORACLE, Study, apply_parameters, study_runs
 
 REPO = Path(__file__).resolve().parents[1]
 #: The runs the paper profile trains on each dataset (profiles.yaml's study groups, one seed).
@@ -133,7 +133,7 @@ def test_an_absent_dataset_leaves_its_columns_and_panels_empty_with_the_reason(t
     untrained = Study(cfg, runs, {run.run_id: None for run in runs})
     why = f"not run: RHD_published_v2/ is not under data_root {tmp_path}"
     assert ip.data_of(untrained, "RHD") == why
-    assert ip.data_of(untrained, "STB") == "STB test split (paper profile)"
+    assert ip.data_of(untrained, "STB") == f"STB test split (paper profile), {RGB_CROP_ORACLE}"
     table = ip.reproduced_with_runs(untrained, "2", ip.table_2(untrained))
     assert np.isnan(table[("EPE (RHD)", "reproduced")]).all()
     assert table.attrs["caption"].endswith(f"Reproduced columns left empty: EPE (RHD): {why}.")
@@ -141,7 +141,7 @@ def test_an_absent_dataset_leaves_its_columns_and_panels_empty_with_the_reason(t
     assert "left empty" not in both.attrs["caption"]
     figure = ip.figure_pck(untrained, {})
     assert figure.axes[1].get_title() == f"RHD: {why}"
-    assert figure.axes[0].get_title() == "STB: STB test split (paper profile)"
+    assert figure.axes[0].get_title() == f"STB: STB test split (paper profile), {RGB_CROP_ORACLE}"
     (tmp_path / "STB").rmdir()
     (tmp_path / "RHD_published_v2").mkdir()
     cfg = apply_parameters(load_profile("internet_plus", "paper"), data_root=tmp_path)

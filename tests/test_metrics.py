@@ -323,3 +323,65 @@ def test_angle3d_metric_on_a_record():
     assert metrics.evaluate_record(record, {"metric": "angle3d"})["bone_angle_deg"] == \
         pytest.approx(180.0 / 20)
     assert "angle3d" in metrics.METRICS
+
+
+def straight_hand() -> np.ndarray:
+    """A (21, 3) mm right hand with every finger straight along +y from its MCP, the MCPs fanned
+    along x at y = 40: every joint angle is 0 but the MCPs' (wrist -> MCP against MCP -> PIP)."""
+    from handlib.skeleton import FINGERS, finger_joints
+
+    hand = np.zeros((21, 3))
+    for f, finger in enumerate(FINGERS):
+        for k, joint in enumerate(finger_joints(finger)):
+            hand[joint] = [20.0 * (f - 2), 40.0 + 25.0 * k, 0.0]
+    return hand
+
+
+def test_joint_angles_are_the_angles_between_adjacent_bones():
+    from handlib.skeleton import finger_joints
+
+    assert len(metrics.JOINT_ANGLES) == 15  # MCP, PIP and DIP of the five fingers
+    assert {joint for _, joint, _ in metrics.JOINT_ANGLES} == {
+        j for f in ("thumb", "index", "middle", "ring", "little") for j in finger_joints(f)[:3]}
+    gt = straight_hand()
+    pred = gt.copy()
+    mcp, pip, dip, tip = finger_joints("index")
+    pred[dip] = pred[pip] + [0.0, 0.0, 25.0]  # the index bent 90 degrees at its PIP
+    pred[tip] = pred[dip] + [0.0, 0.0, 25.0]
+    errors = metrics.joint_angle_errors(pred[None], gt[None])[0]
+    at = {joint: errors[i] for i, (_, joint, _) in enumerate(metrics.JOINT_ANGLES)}
+    assert at[pip] == pytest.approx(90.0)
+    np.testing.assert_allclose([v for j, v in at.items() if j != pip], 0.0, atol=1e-9)
+    assert metrics.joint_angle_error(pred[None], gt[None]) == pytest.approx(90.0 / 15)
+    # the bone directions see the two bones beyond the PIP turned, 90 degrees each
+    assert metrics.bone_angle_error(pred[None], gt[None]) == pytest.approx(180.0 / 20)
+
+
+def test_a_rigidly_rotated_hand_has_no_joint_angle_error_but_a_direction_error():
+    gt = np.stack([angle_hand(11), angle_hand(12)])
+    c, s = np.cos(np.radians(30.0)), np.sin(np.radians(30.0))
+    rotation = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])  # 30 degrees about z
+    pred = 1.5 * (gt - gt[:, :1]) @ rotation.T + [10.0, -20.0, 400.0]
+    np.testing.assert_allclose(metrics.joint_angle_errors(pred, gt), 0.0, atol=1e-9)
+    assert metrics.joint_angle_error(pred, gt) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.bone_angle_error(pred, gt) > 5.0  # every bone turned (the z part does not)
+
+
+def test_joint_angles_skip_unscored_joints_and_zero_length_bones():
+    gt = np.stack([straight_hand(), straight_hand()])
+    pred = gt.copy()
+    pred[0, 7] = np.nan  # sample 0: the index DIP unscored (it may hold anything)
+    mask = np.ones((2, 21), bool)
+    mask[0, 7] = False
+    pred[1, 12] = pred[1, 11]  # sample 1: the middle DIP -> TIP of zero length
+    errors = metrics.joint_angle_errors(pred, gt, mask=mask)
+    joints = [joint for _, joint, _ in metrics.JOINT_ANGLES]
+    assert np.isnan(errors[0, [joints.index(6), joints.index(7)]]).all()  # PIP and DIP angles
+    assert np.isnan(errors[1, joints.index(11)])
+    assert np.isfinite(np.delete(errors[1], joints.index(11))).all()
+    assert metrics.joint_angle_error(pred, gt, mask=mask) == pytest.approx(0.0, abs=1e-9)
+    assert np.isnan(metrics.joint_angle_error(pred, gt, mask=np.zeros((2, 21), bool)))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.joint_angle_errors(pred, gt)  # NaN at a scored joint
+    with pytest.raises(ValueError, match="21, 3"):
+        metrics.joint_angle_errors(gt[:, :20], gt[:, :20])

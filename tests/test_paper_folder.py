@@ -111,10 +111,10 @@ assert papers.PAPERS[-1] == "toy", papers.PAPERS           # after 14_crossinfon
 # the claims register (notebooks/00_claims.ipynb): papers, headline tables, claims
 assert [papers.table("toy", t).shape for t in papers.book("toy")["headline_tables"]] == [(2, 1)]
 assert list(papers.claims_table("toy").index) == ["toy_beats_baseline"]
-# the scoreboard: a column for the toy paper, linked to its chapter, its claim counted
+# the scoreboard: a row for the toy paper, linked to its chapter, its claim counted
 board = scoreboard.scoreboard("smoke")
-assert '<a href="15_toy.html">Toy</a>' in board.columns, list(board.columns)
-assert board.loc["claims", '<a href="15_toy.html">Toy</a>'] == 1
+assert '<a href="15_toy.html">Toy</a>' in board.index, list(board.index)
+assert board.loc['<a href="15_toy.html">Toy</a>', "claims"] == 1
 # the registries and the model's pairing
 assert models.module_of("toy") == "handlib.papers.toy.models"
 assert losses.module_of("toy") == "handlib.papers.toy.models"

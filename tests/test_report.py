@@ -45,13 +45,67 @@ def test_inconclusive_when_every_value_is_below_the_floor():
     verdict = report.claim_verdict(BEATS, low, margin=0.001, floor=0.05, profile="cpu")
     assert verdict["verdict"] == "inconclusive" and "floor" in verdict["reason"]
     assert verdict["difference"] == pytest.approx(0.028)
-    above = report.claim_verdict(BEATS, {"Ours": 0.08, "CPN101": 0.002}, margin=0.001, floor=0.05)
+    above = report.claim_verdict(BEATS, {"Ours": 0.08, "CPN101": 0.06}, margin=0.001, floor=0.05)
     assert above["verdict"] == "holds"
     errors = dict.fromkeys(["LRF", "DeepModel", "DeepPrior", "Ren-4x6x6", "Ren-9x6x6", "Pose-Ren",
                             "DenseReg", "DeepPrior++"], 30.0)
     lower_is_better = report.claim_verdict(BEST_2D, {**errors, "CrossInfoNet": 25.0}, margin=0.1,
                                            floor=20.0)
-    assert lower_is_better["verdict"] == "inconclusive" and "above 20" in lower_is_better["reason"]
+    assert lower_is_better["verdict"] == "inconclusive" and "not below its floor (20)" in (
+        lower_is_better["reason"])
+
+
+def test_one_compared_model_at_its_floor_decides_nothing():
+    """The old rule blocked a verdict only when EVERY value was on the wrong side of the floor:
+    a reference that learnt nothing (at the floor) let the subject "beat" it."""
+    at_floor = report.claim_verdict(BEATS, {"Ours": 0.08, "CPN101": 0.002}, margin=0.001,
+                                    floor=0.05)
+    assert at_floor["verdict"] == "inconclusive"
+    assert "CPN101" in at_floor["reason"] and "floor" in at_floor["reason"]
+
+
+def test_a_model_must_clear_its_floor_by_more_than_its_interval():
+    """A subject 0.1 mm under the constant mean pose decided claims under the old rule."""
+    errors = dict.fromkeys(["LRF", "DeepModel", "DeepPrior", "Ren-4x6x6", "Ren-9x6x6", "Pose-Ren",
+                            "DenseReg", "DeepPrior++"], 10.0)
+    values = {**errors, "CrossInfoNet": 19.9}
+    margins = dict.fromkeys(values, 0.5)
+    just_under = report.claim_verdict(BEST_2D, values, margin=0.1, floor=20.0,
+                                      floor_margins=margins)
+    assert just_under["verdict"] == "inconclusive"
+    assert "CrossInfoNet (19.9) is not below its floor (20" in just_under["reason"]
+    clear = report.claim_verdict(BEST_2D, {**values, "CrossInfoNet": 15.0}, margin=0.1,
+                                 floor=20.0, floor_margins=margins)
+    assert clear["verdict"] == "does not hold"
+
+
+def test_one_seed_decides_no_model_against_model_claim():
+    one_seed = {"Ours": [0.08], "CPN101": [0.06]}
+    verdict = report.claim_verdict(BEATS, one_seed, margin=0.001, needs_seeds=True)
+    assert verdict["verdict"] == "inconclusive" and verdict["reason"].startswith("one seed")
+    two_seeds = {"Ours": [0.080, 0.081], "CPN101": [0.060, 0.061]}
+    assert report.claim_verdict(BEATS, two_seeds, margin=0.001,
+                                needs_seeds=True)["verdict"] == "holds"
+    borrowed = report.claim_verdict(BEATS, one_seed, seeds_std=0.03, margin=0.001,
+                                    needs_seeds=True)
+    assert borrowed["verdict"] == "inconclusive" and "seed" in borrowed["reason"]
+
+
+def test_a_contrast_is_judged_against_the_floors_own_contrast():
+    """Fingertips worse than palm joints: the constant mean pose shows that order too, so a
+    model at the floor used to "hold" the claim. Each score must clear the floor's same score."""
+    claim = papers.claim("msff", "fingertips_harder_msff")
+    floor = {"fingertips": 40.0, "palm joints": 20.0}
+    margins = dict.fromkeys(floor, 1.0)
+    at_floor = report.claim_verdict(claim, {"fingertips": 39.9, "palm joints": 19.9}, margin=0.5,
+                                    floor=floor, floor_margins=margins, floor_better="lower")
+    assert at_floor["verdict"] == "inconclusive" and "floor" in at_floor["reason"]
+    learnt = report.claim_verdict(claim, {"fingertips": 15.0, "palm joints": 10.0}, margin=0.5,
+                                  floor=floor, floor_margins=margins, floor_better="lower")
+    assert learnt["verdict"] == "holds" and "floor's own difference: +20" in learnt["reason"]
+    reversed_order = report.claim_verdict(claim, {"fingertips": 9.0, "palm joints": 10.0},
+                                          margin=0.5, floor=floor, floor_margins=margins, floor_better="lower")
+    assert reversed_order["verdict"] == "does not hold"
 
 
 def test_inconclusive_within_margin_and_default_margin_is_relative():
@@ -160,11 +214,27 @@ def test_paper_vs_reproduced_extra_rows_and_per_row_runs():
     out = report.paper_vs_reproduced(paper, reproduced, {"CrossInfoNet": "published",
                                                           "Ours (synthetic)": "seed0"},
                                      profile="paper")
-    assert ("Input", "paper") not in out.columns  # text columns are not compared
+    # a text column says what each row was measured under, first, and is not compared
+    assert out.columns[0] == ("Input", "paper") and ("Input", "reproduced") not in out.columns
+    assert out.loc["V2V", ("Input", "paper")] == "3D"
     assert out.index[-1] == "Ours (synthetic)"
     assert math.isnan(out.loc["Ours (synthetic)", ("ICVL", "paper")])
     assert out.loc["CrossInfoNet", ("run", "")] == "published (paper)"
     assert out.loc["V2V", ("run", "")] == "not run"
+
+
+def test_paper_vs_reproduced_shows_the_protocol_of_every_row():
+    """MS-FF's Table 1 prints each row's GT S / GT H protocol; only numeric columns were kept."""
+    paper = papers.table("msff", "1")
+    reproduced = pd.DataFrame({"GT S": ["N (true root depth)"], "EPE": [30.0]}, index=["MS-FF"])
+    out = report.paper_vs_reproduced(paper, reproduced, "seed0", profile="cpu")
+    assert list(out.columns[:3]) == [("GT S", "paper"), ("GT S", "reproduced"), ("GT H", "paper")]
+    assert out.loc["MS-FF", ("GT S", "reproduced")] == "N (true root depth)"
+    assert out.loc["MS-FF", ("GT H", "paper")] == "N"
+    # a row with a protocol but no number was not run
+    only_protocol = pd.DataFrame({"GT S": ["N"], "EPE": [np.nan]}, index=["MS-FF"])
+    assert report.paper_vs_reproduced(paper, only_protocol, "r").loc[
+        "MS-FF", ("run", "")] == "not run"
 
 
 def test_paper_vs_reproduced_rejects_unknown_columns():
@@ -185,11 +255,23 @@ SIMILAR = next(c for c in papers.claims("internet_plus")
 ])
 def test_an_equivalence_claim_needs_the_gap_inside_its_tolerance_beyond_the_noise(
         subject, margin, expected):
-    verdict = report.claim_verdict(SIMILAR, {"InterNet+": subject, "InterNet": 16.0},
+    # as if the paper had stated the tolerance (it does not: see the next test)
+    stated = {**SIMILAR, "tolerance_from": {"source": "paper", "why": "a test"}}
+    verdict = report.claim_verdict(stated, {"InterNet+": subject, "InterNet": 16.0},
                                    margin=margin, profile="cpu")
     assert verdict["verdict"] == expected
     assert verdict["difference"] == pytest.approx(subject - 16.0)
     assert papers.format_claim(SIMILAR).endswith("at most 10%: 17.63 vs 16.02")
+
+
+def test_a_tolerance_the_paper_does_not_give_decides_nothing():
+    """InterNet+'s 10 % was read from the paper's own gap: it used to decide the claim."""
+    verdict = report.claim_verdict(SIMILAR, {"InterNet+": 16.5, "InterNet": 16.0}, margin=0.5,
+                                   profile="cpu")
+    assert verdict["verdict"] == "inconclusive"
+    assert verdict["reason"].startswith("tolerance not from the paper: the paper states none")
+    with pytest.raises(ValueError, match="needs a tolerance and tolerance_from"):
+        papers.check_tolerance({**SIMILAR, "tolerance_from": None})
 
 
 def test_an_unusable_comparison_is_inconclusive_with_its_reason():

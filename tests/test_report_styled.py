@@ -79,3 +79,18 @@ def test_repeated_long_labels_stay_on_one_line():
     label = "synthetic stand-in (24 test images at 64², smoke profile) (smoke run)"
     frame = pd.DataFrame({"value": [1.5, 2.5, 3.5, 4.5], "run": [label, label, label, "not run"]})
     assert not re.search(r"td\.col1 \{", report.styled(frame).to_html())
+
+
+def test_the_scoreboard_has_a_row_per_paper_in_two_narrow_tables():
+    """The scoreboard reads down the papers (one row each, its chapter linked), split into two
+    tables of few columns so that each fits a 1280 px window (tests/test_book_browser.py)."""
+    from handlib import scoreboard
+
+    board = scoreboard.scoreboard("smoke")
+    assert list(board.index) == [f'<a href="{papers.book(p)["notebook"]}.html">'
+                                 f'{papers.book(p)["name"]}</a>' for p in papers.PAPERS]
+    for columns in (scoreboard.SUMMARY_COLUMNS, scoreboard.EVIDENCE_COLUMNS):
+        html = scoreboard.shown(board, columns).to_html()
+        assert 'class="scoreboard"' in html
+        assert len(columns) <= 9, f"{columns}: too many columns for a laptop's window"
+    assert set(scoreboard.SUMMARY_COLUMNS) | set(scoreboard.EVIDENCE_COLUMNS) <= set(board.columns)

@@ -13,6 +13,7 @@ import pytest
 from fake_rgb_datasets import write_resunet_data_root
 from handlib import cli, results
 from handlib.profiles import tiny_overrides
+from handlib.study import RGB_CROP_ORACLE
 
 REPO = Path(__file__).resolve().parents[1]
 #: Every run the paper profile trains at toy size (one seed): the main pair on each dataset, the
@@ -85,7 +86,8 @@ def test_paper_profile_runs_end_to_end_through_the_cli_and_papermill(isolated_re
     assert "labels no joint as visible, self- or object-occluded" in text
     verdicts = {row["claim"]: row for row in
                 json.loads((paper_results / "verdicts.json").read_text())["verdicts"]}
-    assert verdicts["beats_baseline_stb"]["tested on"] == "STB test split (paper profile)"
+    assert verdicts["beats_baseline_stb"]["tested on"] == (
+        f"STB test split (paper profile), {RGB_CROP_ORACLE}")
     assert "no hard split" in verdicts["augmentation_helps"]["tested on"]
 
 

@@ -371,3 +371,15 @@ def test_a_dataset_no_group_trains_on_is_not_run_rather_than_replaced():
     assert found.absent("InterHand2.6M") == "not run: not trained on the gpu profile"
     every_dataset = study.apply_parameters(load_profile("msff", "gpu"))
     assert every_dataset["study"]["untrained"] == []
+
+
+@pytest.mark.parametrize("chapter, oracle", [("rcsf", True), ("msff", True),
+                                             ("internet_plus", True), ("resunet", True),
+                                             ("crossinfonet", False)])
+def test_the_data_of_an_rgb_chapter_names_its_true_box_crop(chapter, oracle):
+    """RGB crops are cut around the hand's true box: every table and verdict naming the data
+    says so (it did not); a depth chapter names its centre itself."""
+    cfg = study.apply_parameters(load_profile(chapter, "cpu"))
+    named = study.Study(cfg, [], {})
+    for dataset in cfg["study"]["datasets"]:
+        assert (study.RGB_CROP_ORACLE in named.tested_on(dataset)) is oracle, dataset

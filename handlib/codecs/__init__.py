@@ -98,6 +98,11 @@ class Codec:
     #: Zimmermann & Brox's), so it cannot be scored without it ("GT S = Y").
     needs_gt_scale = False
 
+    def hand_centre(self, sample: dict) -> np.ndarray | None:
+        """The hand's 3D centre (camera mm) a crop is cut around, chosen once on the whole frame
+        before the crop (``depth_crop``), or ``None``: the crop follows the hand's 2D box."""
+        return None
+
     def crop_region(self, sample: dict) -> tuple[np.ndarray, float] | None:
         """(centre (2,), side) in the sample's own pixels, or ``None`` for the pipeline's rule."""
         return None
@@ -156,12 +161,19 @@ class CompositeCodec(Codec):
         self.two_slot = any(part.two_slot for part in parts)
         self.name = "+".join(part.name for part in parts)
 
-    def crop_region(self, sample):
+    def _first_part(self, method: str, sample):
+        """What the first part that has one gives by ``method`` (a crop's centre or region)."""
         for part in self.parts:
-            region = part.crop_region(sample)
-            if region is not None:
-                return region
+            found = getattr(part, method)(sample)
+            if found is not None:
+                return found
         return None
+
+    def hand_centre(self, sample):
+        return self._first_part("hand_centre", sample)
+
+    def crop_region(self, sample):
+        return self._first_part("crop_region", sample)
 
     @staticmethod
     def _union(dicts: list[dict], what: str) -> dict:

@@ -23,7 +23,9 @@ the factor weighs the heat-map term against the other two, so it is kept).
 
 **Encoding.** ``joint_weight`` = labelled, inside the crop, depth inside the range and hand
 present (the reference code's ``joint_valid`` after its range checks); ``hand_type`` = the two
-``hand_valid`` flags ([1, 0] right, [0, 1] left, [1, 1] both, as ``handtype_str2array``);
+``hand_valid`` flags ([1, 0] right, [0, 1] left, [1, 1] both, as ``handtype_str2array``), with
+``hand_type_weight`` the item's ``hand_type_valid`` (InterHand2.6M's flag; 1 elsewhere), which
+the reference multiplies into its hand-type loss;
 ``root_depth_target`` = (left wrist z − right wrist z) in root bins, ``(d / range + 0.5) · bins``,
 with ``root_depth_weight`` 1 only when both hands are present, both wrists labelled and the
 value inside ``[0, root_depth_bins)`` (the reference's ``root_valid``). Bins, like heat-map
@@ -144,6 +146,7 @@ class Heatmap3D(Codec):
         joint_hm = np.zeros((HANDS * NUM_JOINTS, 3), np.float32)
         joint_hm[:, :2] = kp2d * (self.heatmap_size / self.input_size)
         out = {"hand_type": hand_valid.astype(np.float32),
+               "hand_type_weight": np.float32(item.get("hand_type_valid", True)),
                "root_depth_target": np.float32(0.0), "root_depth_weight": np.float32(0.0),
                "volume_sigma": np.float32(self.sigma)}
         if "kp3d" in item:

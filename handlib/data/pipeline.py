@@ -9,7 +9,8 @@ Per item (``PoseDataset.item``):
    the two-hand slots: right hand joints 0-20, left 21-41, ``hand_valid`` (2,); a one-hand sample
    fills the slot of its side. Otherwise a left hand is mirrored to a right hand
    (``mirror_left``; one-hand samples only);
-3. the crop: the codec's ``crop_region`` (e.g. CrossInfoNet's 3D cube around the hand centre)
+3. the crop: the codec's ``crop_region`` (e.g. CrossInfoNet's 3D cube around the hand centre,
+   which a codec with a ``hand_centre`` chooses once on the whole frame, kept as ``centre_mm``)
    or, by default, the square of side ``crop_padding * max(w, h)`` around the hand's box (both
    hands' box for two-hand samples), resized to ``input_size``; on the split a model trains on
    only (``training=True``), the ``augment`` rotation/scale/shift is folded into the same warp
@@ -268,6 +269,9 @@ class PoseDataset(torch.utils.data.Dataset):
             sample = {**sample, "bbox": np.array([*lo, *(hi - lo)], np.float32)}
         rng = self._rng(index) if self.augment else None
         warp = transforms.sample_augmentation(rng, self.augment) if rng else {}
+        hand_centre = codec.hand_centre(sample)
+        if hand_centre is not None:  # a 3D crop's centre (depth_crop): chosen on the whole frame
+            sample = {**sample, "centre_mm": hand_centre}
         region = codec.crop_region(sample)
         centre, side = region if region is not None else transforms.bbox_centre_size(
             sample["bbox"])
@@ -298,6 +302,10 @@ class PoseDataset(torch.utils.data.Dataset):
         }
         if two:
             item["hand_valid"] = np.asarray(sample["hand_valid"], bool)
+            # InterHand2.6M marks frames whose hand type is not to be trusted (its
+            # ``hand_type_valid``); every other source's hand type is its label
+            item["hand_type_valid"] = np.bool_(sample.get("meta", {}).get("hand_type_valid",
+                                                                          True))
         if modality == "rgb":
             if "image" not in sample:
                 raise ValueError(f"modality 'rgb' but sample {index} has no image")
@@ -311,7 +319,7 @@ class PoseDataset(torch.utils.data.Dataset):
             item["depth"] = np.asarray(sample["depth"], np.float32)
         if "kp3d" in sample and np.isfinite(sample["kp3d"]).any():  # FreiHAND-2D files: all NaN
             item.update(_labels_3d(sample, two))
-        if sample.get("centre_mm") is not None:  # a given hand centre (e.g. a detector's)
+        if sample.get("centre_mm") is not None:  # the hand centre the crop is made around
             item["centre_mm"] = np.asarray(sample["centre_mm"], np.float32)
         if self.augment:  # the zoom of the scale augmentation (a depth cube shrinks with it)
             item["crop_scale"] = np.float32(warp.get("scale", 1.0))

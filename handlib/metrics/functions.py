@@ -1,6 +1,6 @@
-"""Hand-pose metrics as plain numpy functions: PCK, AUC, EPE, MPJPE, success frames, bone angles,
-visibility splits (the first of ``handlib.metrics``' two layers; the prediction-record
-registry, ``handlib.metrics.records``, is built on them).
+"""Hand-pose metrics as plain numpy functions: PCK, AUC, EPE, MPJPE, success frames, bone
+directions and joint angles, visibility splits (the first of ``handlib.metrics``' two layers;
+the prediction-record registry, ``handlib.metrics.records``, is built on them).
 
 Every table of the book rests on these functions, so each follows the definition the papers
 cite and the public code that produced the published numbers.
@@ -45,6 +45,9 @@ of the tight axis-aligned box around the ground-truth 2D keypoints, ``max(w, h)`
 (:func:`bbox_size`), the convention of MMPose's hand PCK (``norm_item="bbox"`` takes the max of
 the box's width and height). The threshold then reads "a fraction of the hand's extent", e.g.
 PCK@0.02 of a 200 px hand is a 4 px radius.
+
+Length: every functional metric of the book in one module, side by side, so that they share one
+masking and one reduction convention (above) and a reader compares them in one place.
 """
 from __future__ import annotations
 
@@ -53,7 +56,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from handlib.skeleton import BONES as _BONES, NUM_JOINTS as _HAND_JOINTS, bone_vectors as _bone_vectors
+from handlib.skeleton import (BONES as _BONES, NUM_JOINTS as _HAND_JOINTS, PARENTS as _PARENTS,
+                              bone_vectors as _bone_vectors)
 
 REDUCTIONS: tuple[str, ...] = ("mean", "median")
 FRAME_MODES: tuple[str, ...] = ("max", "mean")
@@ -334,6 +338,49 @@ def mpjpe_by_hand_type(
 # ----------------------------------------------------------------------------- bone angles
 
 
+#: The joint angles of the 21-joint tree (:data:`handlib.skeleton.PARENTS`): ``(parent, joint,
+#: child)`` for every joint with a parent bone and a child bone (each finger's MCP, PIP and DIP;
+#: the wrist has no parent bone and a tip no child), in joint order.
+JOINT_ANGLES: tuple[tuple[int, int, int], ...] = tuple(
+    (parent, joint, child) for parent, joint in _BONES for child in range(_HAND_JOINTS)
+    if _PARENTS[child] == joint
+)
+
+
+def _check_hands_3d(pred3d: np.ndarray, gt3d: np.ndarray,
+                    mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(pred, gt, mask)`` of two ``(N, ..., 21, 3)`` hands, refused with the reason when their
+    shapes differ or are not 21 joints in 3D, or a scored joint holds NaN/inf."""
+    pred, gt = _check_pair(pred3d, gt3d)
+    if pred.shape[-2:] != (_HAND_JOINTS, 3):
+        raise ValueError(f"bone angles need 3D hands shaped (N, ..., {_HAND_JOINTS}, 3), got "
+                         f"{pred.shape}")
+    mask = _check_mask(mask, pred.shape[:-1])
+    if (mask[..., None] & ~(np.isfinite(pred) & np.isfinite(gt))).any():
+        raise ValueError("pred or gt holds NaN/inf at a scored joint; mask it out or fix the input")
+    return pred, gt, mask
+
+
+def _angles(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The angle in degrees between the vectors ``a`` and ``b`` (``(..., 3)``), as
+    ``atan2(|a x b|, a . b)`` (``arccos`` of the cosine without its loss of precision near 0 and
+    180 degrees), and whether both vectors are non-zero (where the angle is defined)."""
+    nonzero = (np.linalg.norm(a, axis=-1) > 0) & (np.linalg.norm(b, axis=-1) > 0)
+    angle = np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), (a * b).sum(axis=-1)))
+    return angle, nonzero
+
+
+def _mean_per_column(values: np.ndarray) -> float:
+    """The module's summary reduction of ``(N, ...)`` per-sample values (NaN: unscored): each
+    entry's mean over the samples (axis 0) where it is scored, then the mean over the entries
+    with any; NaN when none is scored."""
+    valid = ~np.isnan(values)
+    counts = valid.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_column = np.where(counts > 0, np.where(valid, values, 0.0).sum(axis=0) / counts, np.nan)
+    return float(_mean_over_joints(per_column))
+
+
 def bone_angle_errors(
     pred3d: np.ndarray,
     gt3d: np.ndarray,
@@ -344,27 +391,23 @@ def bone_angle_errors(
     For every bone of :data:`handlib.skeleton.BONES` (parent -> child, in that order) the angle
     between the vectors ``child - parent`` of ``pred3d`` and ``gt3d`` (``(N, ..., 21, 3)``):
     ``arccos`` of the cosine clipped to [-1, 1], computed as ``atan2(|a x b|, a . b)`` (the same
-    angle, without ``arccos``'s loss of precision near 0 and 180 degrees). The joint-angle error
-    ResUnet's conclusion claims and never measures ("we can accurately forecast the joint
-    angles"). It does not depend on a translation or a positive scale of either pose, so absolute
+    angle, without ``arccos``'s loss of precision near 0 and 180 degrees). This is each bone's
+    *direction* error in the camera frame: it includes the hand's global rotation (a hand
+    predicted in the right pose but turned has a direction error on every bone), so it is not
+    the error of the joint angles, the angles between adjacent bones (:func:`joint_angle_errors`).
+    It does not depend on a translation or a positive scale of either pose, so absolute
     and root-relative predictions give the same values. NaN where either end of the bone is
     unscored (``mask`` ``(N, ..., 21)`` bool, ``None``: all scored) or the bone has zero length in
     either pose; a scored joint holding NaN/inf is a ``ValueError``, as in :func:`joint_errors`.
     """
-    pred, gt = _check_pair(pred3d, gt3d)
-    if pred.shape[-2:] != (_HAND_JOINTS, 3):
-        raise ValueError(f"bone angles need 3D hands shaped (N, ..., {_HAND_JOINTS}, 3), got {pred.shape}")
-    mask = _check_mask(mask, pred.shape[:-1])
-    if (mask[..., None] & ~(np.isfinite(pred) & np.isfinite(gt))).any():
-        raise ValueError("pred or gt holds NaN/inf at a scored joint; mask it out or fix the input")
+    pred, gt, mask = _check_hands_3d(pred3d, gt3d, mask)
     parents = [p for p, _ in _BONES]
     children = [c for _, c in _BONES]
     scored = mask[..., parents] & mask[..., children]
     with np.errstate(invalid="ignore"):  # unscored joints may hold NaN/inf: zeroed here
         a = np.where(scored[..., None], _bone_vectors(pred), 0.0)
         b = np.where(scored[..., None], _bone_vectors(gt), 0.0)
-    nonzero = (np.linalg.norm(a, axis=-1) > 0) & (np.linalg.norm(b, axis=-1) > 0)
-    angle = np.degrees(np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), (a * b).sum(axis=-1)))
+    angle, nonzero = _angles(a, b)
     return np.where(scored & nonzero, angle, np.nan)
 
 
@@ -373,16 +416,54 @@ def bone_angle_error(
     gt3d: np.ndarray,
     mask: np.ndarray | None = None,
 ) -> float:
-    """Mean bone-angle error in degrees (:func:`bone_angle_errors`), reduced as the module's
-    other summaries: each bone's mean over the samples where it is scored, then the mean over
-    the bones with any (equal to the mean over all scored (sample, bone) pairs when every bone
-    has the same number of them). NaN when no bone is scored."""
-    angles = bone_angle_errors(pred3d, gt3d, mask=mask)
-    valid = ~np.isnan(angles)
-    counts = valid.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_bone = np.where(counts > 0, np.where(valid, angles, 0.0).sum(axis=0) / counts, np.nan)
-    return float(_mean_over_joints(per_bone))
+    """Mean bone-angle (direction) error in degrees (:func:`bone_angle_errors`), reduced as the
+    module's other summaries: each bone's mean over the samples where it is scored, then the mean
+    over the bones with any (equal to the mean over all scored (sample, bone) pairs when every
+    bone has the same number of them). NaN when no bone is scored."""
+    return _mean_per_column(bone_angle_errors(pred3d, gt3d, mask=mask))
+
+
+def joint_angle_errors(
+    pred3d: np.ndarray,
+    gt3d: np.ndarray,
+    mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """Error in degrees of each joint angle, ``(N, ..., 15)``: ``|θ_pred − θ_gt|``.
+
+    A joint angle θ is the angle between the two bones that meet at a joint (:data:`JOINT_ANGLES`,
+    the parent bone ``joint - parent`` and the child bone ``child - joint``; 0 for a straight
+    finger), the joint angles of ResUnet's conclusion ("we can accurately forecast the joint
+    angles", §V), which the paper never measures. Unlike the bone directions
+    (:func:`bone_angle_errors`) it is the pose's own: a rotation, a translation or a positive
+    scale of a whole hand changes none of its joint angles. NaN where any of the three joints
+    is unscored (``mask`` ``(N, ..., 21)`` bool, ``None``: all scored) or either bone has zero
+    length in either pose; a scored joint holding NaN/inf is a ``ValueError``, as in
+    :func:`joint_errors`.
+    """
+    pred, gt, mask = _check_hands_3d(pred3d, gt3d, mask)
+    parents, joints, children = (list(column) for column in zip(*JOINT_ANGLES))
+    scored = mask[..., parents] & mask[..., joints] & mask[..., children]
+
+    def angles(hand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with np.errstate(invalid="ignore"):  # unscored joints may hold NaN/inf: zeroed here
+            hand = np.where(mask[..., None], hand, 0.0)
+        return _angles(hand[..., joints, :] - hand[..., parents, :],
+                       hand[..., children, :] - hand[..., joints, :])
+
+    theta_pred, pred_defined = angles(pred)
+    theta_gt, gt_defined = angles(gt)
+    return np.where(scored & pred_defined & gt_defined, np.abs(theta_pred - theta_gt), np.nan)
+
+
+def joint_angle_error(
+    pred3d: np.ndarray,
+    gt3d: np.ndarray,
+    mask: np.ndarray | None = None,
+) -> float:
+    """Mean joint-angle error in degrees (:func:`joint_angle_errors`), reduced as
+    :func:`bone_angle_error`: each joint angle's mean over the samples where it is scored, then
+    the mean over the joint angles with any. NaN when none is scored."""
+    return _mean_per_column(joint_angle_errors(pred3d, gt3d, mask=mask))
 
 
 # ----------------------------------------------------------------------------- success frames

@@ -239,8 +239,9 @@ def predicted_hand_selection(pred: np.ndarray, mask: np.ndarray,
 def _epe3d(record: dict, spec: dict) -> dict[str, float]:
     """Root-aligned 3D end-point error in mm (``epe_mm``; InterNet+ eq. 5), and with
     ``spec["gt_scale"]`` also ``epe_mm_gt_scale``: each predicted hand first rescaled (about its
-    wrist) so that its :data:`SCALE_BONE` (wrist -> middle MCP, the bone Zimmermann & Brox and
-    Iqbal et al. normalise by) has the ground truth's length; the "GT S" rows of InterNet+ Table 2
+    wrist) so that its :data:`SCALE_BONE` (wrist -> middle MCP, the bone Iqbal et al. normalise
+    by; not Zimmermann & Brox's, whose code uses the middle finger's MCP -> PIP bone) has the
+    ground truth's length; the "GT S" rows of InterNet+ Table 2
     and MS-FF Table 1. Hands without both bone ends (truth or prediction) are left out of it.
 
     Which predicted hand is scored on a one-hand frame of a two-slot record: ``epe_mm`` takes the

@@ -62,7 +62,10 @@ higher``).
 
 ``better: similar`` is a claim of equivalence ("can equivalently replace"): the subject's value
 is within ``tolerance`` (a fraction of the reference's) of the reference's; its text may name
-``{tolerance_percent}``.
+``{tolerance_percent}``. It says who set that tolerance (:func:`check_tolerance`):
+``tolerance_from: {source: paper, why: ...}`` where the paper states it, ``{source: ours, why:
+...}`` where the book chose it, which, chosen with the paper's own gap in view, can only confirm
+it: such a claim's verdict is inconclusive (``handlib.report.claim_verdict``).
 
 Length: this is the one reader of ``paper.yaml`` (the paper registry, tables, settings, claims
 and the checks of their declarations), kept together so that the schema lives in one place.
@@ -248,6 +251,7 @@ def claims(paper: str) -> list[dict]:
     found = [{"paper": paper, **claim} for claim in load(paper).get("claims", [])]
     for claim in found:
         check_test(claim, _load_cached(paper).get("datasets", []))
+        check_tolerance(claim)
     check_composites(paper, {c["id"] for c in found}, load(paper).get("composites", []))
     return found
 
@@ -262,8 +266,9 @@ def check_test(claim: dict, datasets: list[str]) -> None:
     ``runs`` as ``{table: N}`` or ``{groups: [...]}``, ``dataset`` one of the paper's
     ``datasets``; for ``compare: runs`` a ``score`` and optionally a ``floor``, for ``compare:
     contrast`` the ``run`` and one score per label of the claim in ``scores``, for ``compare:
-    measured`` a ``measure`` and a ``noise`` rule (``runs`` and ``dataset`` optional); an
-    ``unusable`` rule with its score."""
+    measured`` a ``measure`` and a ``noise`` rule (``runs`` and ``dataset`` optional, and
+    ``hardware: paper`` for a speed set against the paper's own); an ``unusable`` rule with its
+    score."""
     test = claim.get("test")
     if test is None:
         return
@@ -307,6 +312,9 @@ def check_test(claim: dict, datasets: list[str]) -> None:
                             f"{{rule: measured}}, got {noise!r}")
         if "floor" in test or "split" in test:
             problems.append("a measurement has no floor and no split")
+        if test.get("hardware", "ours") not in ("ours", "paper"):
+            problems.append(f"hardware must be ours (both values measured here) or paper (ours "
+                            f"against the paper's printed measurement), got {test['hardware']!r}")
     else:
         problems.append(f"compare {test.get('compare')!r} is not one of "
                         f"{', '.join(TEST_COMPARES)}")
@@ -349,6 +357,21 @@ def check_composites(paper: str, claim_ids: set[str], composites: list[dict]) ->
 
 def _label(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
+
+
+def check_tolerance(claim: dict) -> None:
+    """An equivalence claim (``better: similar``) has a ``tolerance`` and says who set it
+    (``tolerance_from: {source: paper|ours, why: ...}``, see the module doc): a clear error
+    otherwise."""
+    if claim.get("better") != "similar":
+        return
+    source = claim.get("tolerance_from")
+    if not (isinstance(claim.get("tolerance"), (int, float)) and isinstance(source, dict)
+            and source.get("source") in ("paper", "ours") and isinstance(source.get("why"), str)):
+        raise ValueError(f"{claim.get('paper', '')} claim {claim['id']!r}: an equivalence claim "
+                         "(better: similar) needs a tolerance and tolerance_from: {source: "
+                         "paper|ours, why: ...} saying who set it; got tolerance "
+                         f"{claim.get('tolerance')!r}, tolerance_from {source!r}")
 
 
 def claim(paper: str, claim_id: str) -> dict:

@@ -16,6 +16,10 @@ How a depth sample is represented (the depth datasets do not annotate the canoni
   published in another frame (NYU: y up; MSRA: y up, z backward) are converted once, in their
   module. ``K`` is the matching 3x3 intrinsic matrix with positive focal lengths, so
   ``kp2d = project(kp3d, K)``.
+- ``refined_centre_mm`` (3,) mm, OpenCV camera frame, where the user put the published refined
+  hand centres beside the dataset (:data:`REFINED_CENTRES`: ICVL and NYU; NaN for a frame the
+  file marks ``invalid``); ``meta["refined_centre_file"]`` names the file looked for (the
+  ``depth_crop`` codec's ``centre: file`` reads both).
 - ``depth`` (H,W) float32 mm, 0 where the sensor has no reading; ``visible`` = ``joint_valid`` and
   inside the frame (the depth datasets do not annotate occlusion: ``meta["occlusion"]`` is None
   and ``meta["visibility_labelled"]`` False, the conventions of ``common``); ``bbox`` (x, y, w, h)
@@ -135,6 +139,51 @@ def no_reading_to_zero(depth: np.ndarray) -> np.ndarray:
     return depth
 
 
+# ----------------------------------------------------------------------------- refined centres
+#: Where the published refined hand centres come from: CrossInfoNet's code (github.com/dumyy/
+#: handpose, cache/NYU/readme.md) reads V2V-PoseNet's for NYU and ICVL.
+REFINED_CENTRES_SOURCE = (
+    "published by V2V-PoseNet (Moon et al. 2018; github.com/mks0601/V2V-PoseNet_RELEASE, README "
+    "'Results': https://cv.snu.ac.kr/research/V2V-PoseNet/<ICVL|NYU>/center/"
+    "center_<train|test>_refined.txt), the centres CrossInfoNet's code (github.com/dumyy/handpose) "
+    "reads")
+#: The refined-centre file of each split, in the dataset's folder: one line per frame of the
+#: split's label order, "x y z" (mm, V2V-PoseNet's world frame of the dataset) or "invalid".
+REFINED_CENTRES: dict[str, str] = {"train": "center_train_refined.txt",
+                                   "test": "center_test_refined.txt"}
+
+
+def read_refined_centres(path: Path, frames: int, camera: Intrinsics,
+                         published: Intrinsics, y_up: bool) -> np.ndarray:
+    """(``frames``, 3) mm in the OpenCV frame of ``camera``: V2V-PoseNet's refined centres in
+    ``path`` (:data:`REFINED_CENTRES`), NaN where a line says ``invalid``. The file's points are
+    in V2V-PoseNet's world frame of the dataset (``published`` intrinsics, y up when ``y_up``):
+    each is projected with them to (u, v, d) and back-projected with ``camera`` (the same pixel
+    and depth). A file whose line count is not ``frames``, or a line that is neither three
+    numbers nor ``invalid``, raises :class:`CorruptFileError` naming the file and the line."""
+    lines = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
+    if len(lines) != frames:
+        raise CorruptFileError(f"{path}: {len(lines)} refined centres for the split's {frames} "
+                               f"frames (one line per frame, in the label file's order)")
+    xyz = np.full((frames, 3), np.nan)
+    for number, fields in enumerate(lines):
+        if fields == ["invalid"]:
+            continue
+        try:
+            if len(fields) != 3:
+                raise ValueError
+            xyz[number] = [float(f) for f in fields]
+        except ValueError:
+            raise CorruptFileError(f"{path}: line {number + 1} is neither 'x y z' (mm) nor "
+                                   f"'invalid': {' '.join(fields)!r}") from None
+    if y_up:
+        xyz[:, 1] = -xyz[:, 1]
+    u = published.cx + published.fx * xyz[:, 0] / xyz[:, 2]
+    v = published.cy + published.fy * xyz[:, 1] / xyz[:, 2]
+    uvd = np.stack([u, v, xyz[:, 2]], axis=1)
+    return uvd_to_xyz(uvd, camera.fx, camera.fy, camera.cx, camera.cy).astype(np.float32)
+
+
 # ----------------------------------------------------------------------------- the lazy sequence
 @dataclass(frozen=True)
 class JointMap:
@@ -177,7 +226,9 @@ class DepthFrames(SampleSequence):
     ``kp2d_all`` (N, J_all, 2) px where the dataset publishes 2D labels, else ``None`` (then they
     are projected from ``kp3d_all`` with ``camera``). ``read_frame(path) -> (depth, bbox or None)``
     decodes one depth file; the bbox is given where the file itself records the hand region, else
-    it is the box around the native 2D joints.
+    it is the box around the native 2D joints. ``centres`` (N, 3) mm: the published refined hand
+    centres (:func:`read_refined_centres`) when the user supplied them, and ``centre_file`` the
+    file looked for (both go into each sample, see the module doc).
     """
 
     def __init__(
@@ -193,6 +244,8 @@ class DepthFrames(SampleSequence):
         side: str,
         read_frame: Callable[[Path], tuple[np.ndarray, np.ndarray | None]],
         subjects: Sequence[str] | None = None,
+        centres: np.ndarray | None = None,
+        centre_file: Path | None = None,
     ):
         if len(files) != len(kp3d_all) or (kp2d_all is not None and len(kp2d_all) != len(files)):
             raise ValueError("files and labels differ in length")
@@ -203,6 +256,7 @@ class DepthFrames(SampleSequence):
         self.joints, self.camera, self.side = joints, camera, side
         self.read_frame = read_frame
         self.subjects = subjects
+        self.centres, self.centre_file = centres, centre_file
 
     def __len__(self) -> int:
         return len(self.files)
@@ -231,7 +285,11 @@ class DepthFrames(SampleSequence):
         }
         if self.subjects is not None:
             meta["subject"] = self.subjects[index]
+        if self.centre_file is not None:
+            meta["refined_centre_file"] = str(self.centre_file)
+        refined = {} if self.centres is None else {"refined_centre_mm": self.centres[index]}
         return {
+            **refined,
             "depth": depth,
             "kp2d": kp2d,
             "kp3d": self.joints.to_canonical(kp3d_all),

@@ -25,6 +25,12 @@ Conventions, each from the source named:
   CrossInfoNet (Sec. 4.1) trains on all frames ("train") and uses the genuine ones
   ("train_genuine") in its self-comparisons; "test" is test_seq_1 followed by test_seq_2.
 - Hand side: right (DeepPrior++ ``ICVLImporter.sides``).
+- Refined hand centres (optional; ``handlib.data.formats.depth.REFINED_CENTRES``): V2V-PoseNet's
+  ``center_train_refined.txt`` (one line per line of ``Training/labels.txt``; train_genuine
+  keeps the genuine frames' lines) and ``center_test_refined.txt`` (test_seq_1 then
+  test_seq_2) put in the dataset folder beside Training/ and Testing/; their points are in
+  V2V-PoseNet's frame (y down, fx = fy = 241.42, cx = 160, cy = 120: its src/data/ICVL/data.lua,
+  :data:`V2V_CAMERA`), moved to :data:`CAMERA` through their pixel and depth.
 """
 from __future__ import annotations
 
@@ -38,7 +44,9 @@ from handlib.data.formats.depth import (
     DepthFrames,
     Intrinsics,
     JointMap,
+    REFINED_CENTRES,
     read_depth_png16,
+    read_refined_centres,
     read_label_table,
     uvd_to_xyz,
 )
@@ -46,6 +54,8 @@ from handlib.skeleton import JOINT_NAMES as CANONICAL_NAMES
 
 #: Public evaluation code (evaluation/util.py, get_param('icvl')).
 CAMERA = Intrinsics(fx=240.99, fy=240.96, cx=160.0, cy=120.0)
+#: V2V-PoseNet's ICVL camera (src/data/ICVL/data.lua), the frame of its refined centres.
+V2V_CAMERA = Intrinsics(fx=241.42, fy=241.42, cx=160.0, cy=120.0)
 
 FINGERS: tuple[str, ...] = ("thumb", "index", "middle", "ring", "little")
 JOINT_NAMES: tuple[str, ...] = ("palm",) + tuple(
@@ -135,16 +145,18 @@ def open_split(root: Path, split: str) -> DepthFrames:
     if split not in INFO.splits:
         raise ValueError(f"ICVL has no split {split!r}; its splits are {', '.join(INFO.splits)}")
     check_layout(root, split)
-    files, labels = [], []
+    files, labels, kept = [], [], []
     for label_file in _label_files(split):
         names, uvd = read_labels(root / label_file)
         folder = Path(label_file).parent / "Depth"
-        if split == "train_genuine":
-            keep = np.array([is_genuine(n) for n in names], dtype=bool)
-            names, uvd = [n for n, k in zip(names, keep) if k], uvd[keep]
-        files += [f"{folder.as_posix()}/{name}" for name in names]
-        labels.append(uvd)
-    uvd = np.concatenate(labels)
+        keep = np.array([split != "train_genuine" or is_genuine(n) for n in names], dtype=bool)
+        files += [f"{folder.as_posix()}/{name}" for name, k in zip(names, keep) if k]
+        labels.append(uvd[keep])
+        kept.append(keep)
+    uvd, kept = np.concatenate(labels), np.concatenate(kept)
+    centre_file = root / REFINED_CENTRES["test" if split == "test" else "train"]
+    centres = read_refined_centres(centre_file, len(kept), CAMERA, V2V_CAMERA,
+                                   y_up=False)[kept] if centre_file.is_file() else None
     return DepthFrames(
         info=INFO,
         split=split,
@@ -156,4 +168,6 @@ def open_split(root: Path, split: str) -> DepthFrames:
         camera=CAMERA,
         side="right",
         read_frame=_read_frame,
+        centres=centres,
+        centre_file=centre_file,
     )

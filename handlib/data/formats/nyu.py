@@ -27,6 +27,10 @@ Conventions, each from the source named:
   ``kp3d = joint_xyz · (1, −1, 1)``; ``EVAL_INTRINSICS`` keeps the evaluation code's values for
   reproducing published numbers from u, v, d files.
 - Hand side: right (DeepPrior++ ``NYUImporter.sides``).
+- Refined hand centres (optional; ``handlib.data.formats.depth.REFINED_CENTRES``): V2V-PoseNet's
+  ``center_train_refined.txt`` / ``center_test_refined.txt`` put in the dataset folder beside
+  train/ and test/, one line per frame, in joint_xyz's frame (y up; V2V-PoseNet
+  src/data/NYU/data.lua ``pixel2world``), converted as the labels are.
 """
 from __future__ import annotations
 
@@ -48,7 +52,9 @@ from handlib.data.formats.depth import (
     DepthFrames,
     Intrinsics,
     JointMap,
+    REFINED_CENTRES,
     no_reading_to_zero,
+    read_refined_centres,
 )
 
 #: The public evaluation code's (fx, fy, cx, cy); fy < 0 because joint_xyz is y-up (see above).
@@ -185,6 +191,10 @@ def open_split(root: Path, split: str) -> DepthFrames:
         raise ValueError(f"NYU has no split {split!r}; its splits are {', '.join(INFO.splits)}")
     check_layout(root, split)
     uvd, xyz = read_joint_data(root / split / "joint_data.mat")
+    centre_file = root / REFINED_CENTRES[split]
+    # joint_xyz's frame: the labels' own conversion (y flipped), so the camera maps it unchanged
+    centres = read_refined_centres(centre_file, len(uvd), CAMERA, CAMERA, y_up=True) \
+        if centre_file.is_file() else None
     return DepthFrames(
         info=INFO,
         split=split,
@@ -196,4 +206,6 @@ def open_split(root: Path, split: str) -> DepthFrames:
         camera=CAMERA,
         side="right",
         read_frame=_read_frame,
+        centres=centres,
+        centre_file=centre_file,
     )

@@ -7,9 +7,14 @@ lives here:
 - **the score** (§4.1): the mean 3D distance error in camera millimetres, without alignment,
   over every labelled joint (``handlib.metrics``' ``mean3d``), also over the palm and the finger
   joints separately (the two branches' subsets, claim 15);
-- **the floor** (``handlib.floors.constant_offset_record``): the *constant offset*, every test
-  hand predicted as the crop centre plus the training split's mean joint offset from it, i.e. a
-  model that ignores the depth map. A trained model must get below it before its differences
+- **the hand centre** the crop is made around (the ``depth_crop`` codec's ``centre``): found
+  from the depth frame alone on every profile (V2V-PoseNet's published refined centres on
+  ``paper`` when supplied), with Cross+HM cropped around the labelled joints' mean (an oracle,
+  the upper bound) beside it (:func:`table_centre`); every table, figure and verdict that rests
+  on a centre names it (:func:`centre_text`);
+- **the floor**: the *constant offset*, every test hand predicted as its crop centre plus the
+  training split's mean joint offset from it (``handlib.floors.mean_offset``), i.e. a model
+  that ignores the depth map. A trained model must get below it before its differences
   mean anything; whether each run did, by the mean 3D error over all joints, is
   ``handlib.learning``'s rule (:func:`learning_table`, :func:`figure_learning`);
 - **Table 1** (Base, Base+HM, Cross, Cross+HM on ICVL and NYU), seed means, and its claims;
@@ -38,9 +43,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from handlib import claims, depth_eval, engine, learning, metrics, papers, report, viz
+from handlib.codecs.geometry import unmirror_3d
+from handlib.data.formats.depth import REFINED_CENTRES_SOURCE
 from handlib.data.formats.msra import CANONICAL_FROM_MSRA
 from handlib.data.pipeline import build_codec, build_dataset
-from handlib.floors import constant_offset_record, mean_offset
+from handlib.floors import mean_offset
 from handlib.skeleton import JOINT_NAMES
 from handlib.study import (Record, Study, bench_row, first_records_floors, group_datasets,
                            missing_names, sample_images, seed_mean)
@@ -79,10 +86,17 @@ def present_columns(study: Study) -> list[str]:
 
 
 def column_data(study: Study, column: str) -> str:
-    """What the runs of a paper column were tested on (the real dataset and split, or the
-    stand-in: :meth:`Study.tested_on`), or why the column was not run."""
+    """What the runs of a paper column were tested on (:func:`data_text`), or why the column
+    was not run."""
     dataset = study.dataset_for(column)
-    return study.tested_on(dataset) if dataset else study.absent(column)
+    return data_text(study, dataset) if dataset else study.absent(column)
+
+
+def data_text(study: Study, dataset: str, name: str | None = None) -> str:
+    """The test data of run ``name`` (default: the dataset's first) on ``dataset`` (the real
+    dataset and split, or the stand-in: :meth:`Study.tested_on`) and how its crops are centred
+    (:func:`centre_text`)."""
+    return f"{study.tested_on(dataset)}, {centre_text(study, dataset, name)}"
 
 
 def not_run_note(study: Study) -> str | None:
@@ -97,33 +111,139 @@ def not_run_note(study: Study) -> str | None:
                      "and claims are left empty" for reason, names in by_reason.items())
 
 
+# ----------------------------------------------------------------------------- the hand centre
+
+#: How each ``depth_crop`` centre source is named wherever a number rests on it.
+CENTRE_NAMES: dict[str, str] = {
+    "depth": "crops centred from the depth frame alone (its centre of mass, no label read)",
+    "file": "crops centred on V2V-PoseNet's published refined centres",
+    "labels": "crops centred on the labelled joints' mean (an oracle: it reads the test "
+              "labels; an upper bound)",
+}
+#: Table 1's full model, and the same model cropped around the labels' centre (the oracle).
+ORACLE_GROUP, ORACLE_LABEL = "oracle", "Cross+HM, labels' centre (oracle)"
+
+
+def first_run(study: Study, dataset: str, name: str | None = None):
+    """The study's first run of ``name`` (any: None) on ``dataset``; a clear error without one."""
+    for run in study.runs:
+        if run.dataset == dataset and name in (None, run.name):
+            return run
+    raise ValueError(f"the profile trains no run{' ' + name if name else ''} on {dataset!r}; "
+                     f"its datasets are {', '.join(study.cfg['study']['datasets'])}")
+
+
+def centre_name(codec) -> str:
+    """How a ``depth_crop`` codec centres its crops (:data:`CENTRE_NAMES`, with the fallback of
+    a ``file`` centre where the published centres are absent)."""
+    fallback = codec.fallback if codec.centre_source == "file" else None
+    return CENTRE_NAMES[codec.centre_source] + (
+        f" where supplied, else {CENTRE_NAMES[fallback]}" if fallback else "")
+
+
+def centre_text(study: Study, dataset: str, name: str | None = None) -> str:
+    """How the crops of run ``name`` (default: the dataset's first) on ``dataset`` are centred
+    (:data:`CENTRE_NAMES`): a ``file`` centre whose published files are not beside the data
+    says so, and names the ``depth`` fallback it used (``handlib.codecs.depth_crop``)."""
+    run = first_run(study, dataset, name)
+    codec = build_codec(run.config["data"])
+    source = codec.centre_source
+    if source == "file" and run.config["data"]["data_root"] is None:  # nothing to look in
+        return centre_name(codec)
+    if source == "file":
+        split = engine.resolve_config(run.config)["eval"]["test_split"]
+        sample = build_dataset(run.config["data"], split).source[0]
+        if sample.get("refined_centre_mm") is None and codec.fallback:
+            where = sample.get("meta", {}).get("refined_centre_file", "the dataset folder")
+            return (f"{CENTRE_NAMES[codec.fallback]}: V2V-PoseNet's refined centres are not "
+                    f"in {where} ({REFINED_CENTRES_SOURCE})")
+    return CENTRE_NAMES[source]
+
+
+def table_centre(study: Study) -> pd.DataFrame | None:
+    """The centre's share of the error: each Table 1 column's Cross+HM (first seed, the
+    profile's centre, :func:`centre_text`) beside the same model trained and tested with its
+    crops centred on the labelled joints' mean (the ``oracle`` group: an upper bound no
+    published method of Table 2 had), mean 3D error (mm) over all scored joints; None without
+    the group."""
+    group = study.cfg["study"]["groups"].get(ORACLE_GROUP)
+    if group is None:
+        return None
+    score, full = scorer(study), study.group("1")["Cross+HM"]
+    rows = {}
+    for column in present_columns(study):
+        dataset = study.dataset_for(column)
+        ours, oracle = study.of(dataset, full), study.of(dataset, group["runs"][ORACLE_LABEL])
+        if ours and oracle:
+            rows[column] = {"Cross+HM (mm)": score(ours[0]), f"{ORACLE_LABEL} (mm)":
+                            score(oracle[0]), "Cross+HM centre": centre_text(study, dataset, full)}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "dataset"
+    return frame
+
+
+def pipeline_text(cfg: dict) -> str:
+    """The depth pipeline as the profile ``cfg`` configures it, beside the paper's settings
+    (§3.5): the chapter prints it, so that no number of it is typed into prose."""
+    codec, data = build_codec(cfg["data"]), cfg["data"]
+    stated = papers.settings(PAPER)
+    augment = data["augment"]
+    augmented = ("; ".join(f"{key} {value}" for key, value in augment.items()) if augment
+                 else "none on this profile")
+    return (f"- the crop: a cube of {' x '.join(f'{side:g}' for side in codec.cube)} mm, "
+            f"{centre_name(codec)}, resized to {data['input_size']}² "
+            f"(the paper's {stated['input_size']}²), heat maps of {codec.heatmap_size}² "
+            f"(the paper's {stated['heatmap_size']}²);\n"
+            f"- the training augmentation: {augmented} (the paper's: "
+            f"{stated['augmentation']});\n"
+            f"- the optimiser: {cfg['optimizer']['name']}, learning rate "
+            f"{cfg['optimizer']['lr']:g} x {cfg['scheduler']['gamma']:g} per epoch, weight "
+            f"decay {cfg['optimizer']['weight_decay']:g}, batch {cfg['train']['batch_size']}, "
+            f"dropout {cfg['model'].get('dropout', stated['dropout']):g}, "
+            f"{cfg['train']['epochs']} epochs (the paper's: "
+            f"{stated['optimizer']}, {stated['lr']:g} x {stated['lr_decay_per_epoch']:g}, "
+            f"{stated['weight_decay']:g}, batch {stated['batch_size']}, dropout "
+            f"{stated['dropout']:g}, {stated['epochs']} epochs).")
+
+
 # ----------------------------------------------------------------------------- the floor
 
 
+def split_items(run, split: str) -> dict[str, np.ndarray]:
+    """The items of ``split`` of ``run``'s data as its codec crops them, stacked: ``kp3d`` (N, J,
+    3) and ``centre_mm`` (N, 3, the codec's crop centre) in the crop's camera frame (a left
+    hand mirrored), ``labelled`` (N, J) and ``mirrored`` (N)."""
+    data = build_dataset(run.config["data"], split)
+    items = [data.item(i) for i in range(len(data))]
+    return {key: np.stack([item[key] for item in items])
+            for key in ("kp3d", "centre_mm", "labelled", "mirrored")}
+
+
 def training_offset(study: Study, dataset: str) -> np.ndarray:
-    """(J, 3) mm: the training split's mean offset of each joint from the crop centre (the
-    ``depth_crop`` codec's centre: the labelled joints' mean), over the samples that label it
+    """(J, 3) mm: the training split's mean offset of each joint from its crop centre (the
+    ``depth_crop`` codec's, :func:`split_items`), over the samples that label it
     (``handlib.floors.mean_offset``)."""
-    runs = [r for r in study.runs if r.dataset == dataset]
-    if not runs:
-        raise ValueError(f"the profile trains nothing on {dataset!r}; its datasets are "
-                         f"{', '.join(study.cfg['study']['datasets'])}")
-    run = runs[0]
-    data = build_dataset(run.config["data"], engine.resolve_config(run.config)["train"]["split"])
-    kp3d, centres, labelled = [], [], []
-    for i in range(len(data)):
-        item = data.item(i)
-        kp3d.append(item["kp3d"])
-        centres.append(data.codec.centre(item))
-        labelled.append(item["labelled"])
-    return mean_offset(np.stack(kp3d), np.stack(centres), np.stack(labelled))
+    run = first_run(study, dataset)
+    train = split_items(run, engine.resolve_config(run.config)["train"]["split"])
+    return mean_offset(train["kp3d"], train["centre_mm"], train["labelled"])
+
+
+def constant_offset(study: Study, p: Record, dataset: str) -> Record:
+    """The test record ``p`` of the dataset's first run with ``kp3d_pred`` each test hand's crop
+    centre (:func:`split_items`, as that run's codec centres it) plus the training split's mean
+    offset (:func:`training_offset`), in the sample's own frame (the mirror undone, as the
+    models' predictions): the constant offset."""
+    run = first_run(study, dataset)
+    test = split_items(run, engine.resolve_config(run.config)["eval"]["test_split"])
+    rows = np.asarray(p["index"])
+    pred = test["centre_mm"][rows][:, None] + training_offset(study, dataset)[None]
+    return {**p, "kp3d_pred": unmirror_3d(pred, test["mirrored"][rows]).astype(np.float32)}
 
 
 def floors(study: Study) -> dict[str, Record]:
-    """Dataset -> the constant-offset record (``handlib.floors.constant_offset_record``) on its
-    test split (beside its first run's)."""
-    return first_records_floors(study, lambda p, dataset: constant_offset_record(
-        p, training_offset(study, dataset)))
+    """Dataset -> the constant-offset record (:func:`constant_offset`) on its test split
+    (beside its first run's)."""
+    return first_records_floors(study, lambda p, dataset: constant_offset(study, p, dataset))
 
 
 def learning_table(study: Study, floor_records: dict[str, Record]) -> pd.DataFrame:
@@ -418,10 +538,16 @@ def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
     own-speed claim (:func:`bench_speed`); with ``evaluations`` (``depth_eval.
     table2_evaluations``) Table 2's ICVL and NYU claims from the published predictions
     (:func:`table2_errors`, :func:`table2_share_beaten`); the MSRA ones always, from the paper's
-    printed table."""
-    return claims.evaluate(study, papers.claims(PAPER), SCORERS, measurements=MEASUREMENTS,
-                           floor_records=floor_records,
-                           inputs={"bench": bench, "evaluations": evaluations})
+    printed table. The verdicts on runs name how their crops were centred (:func:`centre_text`)."""
+    found = claims.evaluate(study, papers.claims(PAPER), SCORERS, measurements=MEASUREMENTS,
+                            floor_records=floor_records,
+                            inputs={"bench": bench, "evaluations": evaluations})
+    for claim in papers.claims(PAPER):  # the runs' verdicts rest on the crops' centre: name it
+        test, inputs = claim.get("test", {}), found.get(claim["id"], {})
+        dataset = study.dataset_for(test["dataset"]) if test.get("compare") == "runs" else None
+        if dataset and inputs.get("tested_on"):
+            inputs["tested_on"] += f", {centre_text(study, dataset)}"
+    return found
 
 
 # ----------------------------------------------------------------------------- Fig. 4
@@ -506,8 +632,8 @@ def figure_network_input(study: Study) -> Figure:
         item = build_dataset(run.config["data"], split).item(0)
         shown = axes[row, 0].imshow(item["depth"][0], cmap="gray_r", vmin=-1, vmax=1)
         fig.colorbar(shown, ax=axes[row, 0], fraction=0.046)
-        axes[row, 0].set_title(f"{study.tested_on(dataset)}, item 0:\nnormalised depth crop",
-                               fontsize=8)
+        axes[row, 0].set_title(f"{data_text(study, dataset)}, item 0:\nnormalised depth crop",
+                               fontsize=7, wrap=True)
         for ax, part in zip(axes[row, 1:], ("palm", "finger")):
             ax.imshow(item[f"heatmaps_{part}"].max(axis=0), cmap="magma", vmin=0, vmax=1)
             ax.set_title(f"{part} heat maps (max over joints)", fontsize=9)
@@ -615,8 +741,8 @@ def figure_qualitative(study: Study, name: str = "cross_hm",
             viz.draw_skeleton(ax, pred, colour="tab:red")
             ax.set_xlim(lo[0], hi[0])
             ax.set_ylim(hi[1], lo[1])
-            ax.set_title(f"{study.tested_on(dataset)}\n{round(100 * q)}th pct: {error:.1f} mm",
-                         fontsize=7)
+            ax.set_title(f"{data_text(study, dataset, name)}\n{round(100 * q)}th pct: "
+                         f"{error:.1f} mm", fontsize=6, wrap=True)
             ax.axis("off")
     fig.tight_layout()
     return fig

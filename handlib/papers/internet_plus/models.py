@@ -166,25 +166,30 @@ class Extractor(nn.Module):
     that InterNet's PoseNet, which reads the last level, takes it as it takes ResNet's C5).
 
     ``layers`` is a ``ModuleDict`` named by Table 1's rows (:attr:`Row.key`), so
-    ``extractor.layers["fcanet_layer"]`` is row 18 and :meth:`row_outputs` returns every row's output (Fig. 6 shows them)."""
+    ``extractor.layers["fcanet_layer"]`` is row 18 and :meth:`row_outputs` returns every row's output (Fig. 6 shows them).
+    ``expansions`` are the inverted residuals' ratios (:data:`EXPANSIONS`, one per block)."""
 
     def __init__(self, input_size: int = 256, width: float = 1.0, attention: str = "ca",
                  fcanet: bool = True, separable_activation: str = "meta_acon_c",
-                 block: str = "inverted_residual", in_channels: int = 3):
+                 block: str = "inverted_residual", in_channels: int = 3,
+                 expansions: tuple[float, ...] = EXPANSIONS):
         super().__init__()
         if block not in BLOCKS:
             raise ValueError(f"unknown block {block!r}; choose one of {', '.join(BLOCKS)}")
+        if len(expansions) != len(EXPANSIONS):
+            raise ValueError(f"expansions needs one ratio per inverted residual block "
+                             f"({len(EXPANSIONS)}), got {len(expansions)}")
         if input_size % STRIDE:
             raise ValueError(f"the extractor has stride {STRIDE}: input_size must be a multiple "
                              f"of {STRIDE}, got {input_size}")
         layers: dict[str, nn.Module] = {}
-        channels, expansions = in_channels, iter(EXPANSIONS)
+        channels, ratios = in_channels, iter(expansions)
         for row in TABLE_1:
             out = scaled(row.channels, width)
             act = separable_activation if row.name == "Separable Conv 2" else row.activation
             if row.kind == "inverted_residual":
                 where = attention if row.attention else "none"
-                expansion = next(expansions)
+                expansion = next(ratios)
                 layers[row.key] = (
                     InvertedResidual(channels, out, row.kernel, row.stride, expansion, act, where)
                     if block == "inverted_residual" else

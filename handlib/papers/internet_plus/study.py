@@ -19,12 +19,20 @@ guess does not hide a pose that was learnt.
 bare ResNet-50 trunk, 23.51 M), counted here on the paper-size models; its time per training
 iteration and Table 4's frames per second are measured by ``handlib bench`` on the whole
 networks (extractor + PoseNet) on the machine that builds the chapter: the paper does not say
-which it timed, and a training iteration trains the whole network.
+which it timed, and a training iteration trains the whole network. Each speed claim compares
+InterNet+ with InterNet on that one machine (never our numbers with the paper's RTX 2080 Ti),
+timed in interleaved rounds; it is inconclusive unless the rounds agree on the order by the rule
+its declaration states (``handlib.bench.rounds_disagree``).
 
 **Convergence (Fig. 7).** Each run's validation EPE per epoch (``history.csv``, on the validation
-split, never the test split). A curve *settles* at the first epoch from which it stays within
-:data:`SETTLING_TOLERANCE` of its final value. The warm-restart cycles end where the learning
-rate is about to return to its maximum (:func:`cycle_ends`).
+split, never the test split). Training stops at a cycle end, so the final epoch is the learning
+rate's last dip to zero: every rule below leaves it out (:func:`before_final_epoch`), or "best at
+a cycle end" and "settled to the final value" would hold by construction. A curve *settles* at
+the first epoch from which it stays within :data:`SETTLING_TOLERANCE` (a relative gap) of its
+level, the median of its last quarter of epochs; two seeds' gap is relative to the error level
+of each epoch (:func:`seed_gap`), since early errors, and with them absolute gaps, are larger
+whatever the seeds do. The warm-restart cycles end where the learning rate is about to return
+to its maximum (:func:`cycle_ends`).
 
 **Feature maps (Fig. 6).** The mean over channels of the absolute extractor output (8 × 8 at
 256², 2 × 2 on the 64² cheap profiles), bilinearly upsampled to the crop; its *background share*
@@ -74,7 +82,7 @@ from handlib.data.pipeline import build_dataset
 from handlib.data.transforms import denormalise_image
 from handlib.floors import box_centre_record
 from handlib.models.layers import AconC
-from handlib.papers.internet_plus.models import TABLE_1, Extractor
+from handlib.papers.internet_plus.models import EXPANSIONS, TABLE_1, Extractor
 from handlib.skeleton import JOINT_FINGER, NUM_JOINTS
 from handlib.study import Record, Run, Study, bench_row, parameter_count, run_labels, seed_mean
 from handlib.study3d import HANDS, epe_under, protocol_epe, seed_mean_score
@@ -84,10 +92,20 @@ PAPER_INPUT = 256
 #: Fig. 5's AUC range (mm) and the convergence rule of Fig. 7.
 AUC_RANGE = (20.0, 50.0)
 SETTLING_TOLERANCE = 0.05
-#: The two readings of Section 5.2's restart schedule: (first period, multiplier).
-SCHEDULES = {"as printed: period 2, multiplier 3": (2, 3),
-             "as the reported epochs imply: period 3, multiplier 2": (3, 2)}
-REPORTED_EPOCHS = {"STB": 45, "RHD": 189}
+#: The share of a validation curve's last epochs (before the final one) whose median is the level
+#: it settles to (:func:`settling_epoch`).
+SETTLING_LEVEL_SHARE = 0.25
+_STATED = papers.settings(PAPER)
+#: Section 5.2's restart schedule, (first period, multiplier), as printed.
+PRINTED_SCHEDULE = (_STATED["schedule_T0"], _STATED["schedule_T_mult"])
+#: Its two readings: as printed, and with the two numbers swapped (which ends cycles at the
+#: epochs Section 5.2 reports its results at).
+SCHEDULES = {f"as printed: period {PRINTED_SCHEDULE[0]}, multiplier {PRINTED_SCHEDULE[1]}":
+             PRINTED_SCHEDULE,
+             f"as the reported epochs imply: period {PRINTED_SCHEDULE[1]}, multiplier "
+             f"{PRINTED_SCHEDULE[0]}": PRINTED_SCHEDULE[::-1]}
+#: The epochs Section 5.2 takes its results at.
+REPORTED_EPOCHS = {"STB": _STATED["epochs_stb"], "RHD": _STATED["epochs_rhd"]}
 #: Table 3's extractors: the registered model behind each row (the paper-size trunks).
 EXTRACTORS = {"InterNet": "resnet50", "InterNet+": "internet_plus_extractor"}
 
@@ -221,6 +239,17 @@ def table_5(study: Study) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- tables 3 and 4
 
 
+def expansion_choice() -> dict[str, float]:
+    """The expansion ratios Table 1 does not print (``models.EXPANSIONS``): MobileNetV2's ratio
+    in every block, the last block's raised ratio, and the parameters (M) of the paper-size
+    extractor with the first in every block and with ours."""
+    uniform = (EXPANSIONS[0],) * len(EXPANSIONS)
+    extractor = {"name": EXTRACTORS["InterNet+"]}
+    return {"uniform ratio": EXPANSIONS[0], "last ratio": EXPANSIONS[-1],
+            "uniform params (M)": parameter_count({**extractor, "expansions": uniform}) / 1e6,
+            "ours params (M)": parameter_count(extractor) / 1e6}
+
+
 def extractor_counts() -> dict[str, dict[str, float]]:
     """Table 3's first two columns for our paper-size extractors: parameters (M), fp32 MiB."""
     counts = {}
@@ -230,11 +259,17 @@ def extractor_counts() -> dict[str, dict[str, float]]:
     return counts
 
 
+def train_entry(bench: dict, label: str, mode: str = "eager") -> dict | None:
+    """The bench's speed entry of model ``label`` at its training batch (the first with a timed
+    training step), or ``None``."""
+    return next((s for s in bench_row(bench, label)["speed"]
+                 if s["mode"] == mode and not math.isnan(s.get("train_step_s", math.nan))), None)
+
+
 def train_step_seconds(bench: dict, label: str, mode: str = "eager") -> float:
     """Seconds per training iteration of model ``label`` at the bench's training batch."""
-    steps = [s["train_step_s"] for s in bench_row(bench, label)["speed"]
-             if s["mode"] == mode and not math.isnan(s.get("train_step_s", math.nan))]
-    return steps[0] if steps else math.nan
+    entry = train_entry(bench, label, mode)
+    return math.nan if entry is None else entry["train_step_s"]
 
 
 def table_3(bench: dict) -> pd.DataFrame:
@@ -364,9 +399,25 @@ def cycle_ends(first_period: int, multiplier: int, epochs: int) -> list[int]:
     return ends
 
 
+def schedule_readings(epochs: int = 250) -> dict[str, dict]:
+    """Each reading of :data:`SCHEDULES` (label -> ``period``, ``multiplier``, its cycle ends up
+    to ``epochs``, the learning rate as a fraction of its maximum at each of
+    :data:`REPORTED_EPOCHS`, and whether those epochs all end a cycle)."""
+    readings = {}
+    for label, (period, multiplier) in SCHEDULES.items():
+        ends = cycle_ends(period, multiplier, epochs)
+        rates = learning_rates(period, multiplier, max(REPORTED_EPOCHS.values()))
+        readings[label] = {"period": period, "multiplier": multiplier, "cycle ends": ends,
+                           "lr at reported": {d: float(rates[e - 1])
+                                              for d, e in REPORTED_EPOCHS.items()},
+                           "reported end cycles": all(e in ends
+                                                      for e in REPORTED_EPOCHS.values())}
+    return readings
+
+
 def figure_schedules(epochs: int = 200) -> Figure:
     """Section 5.2's schedule as printed and as its reported epochs imply, learning rate per
-    epoch, with the reported epochs (45 on STB, 189 on RHD) marked."""
+    epoch, with the reported epochs (:data:`REPORTED_EPOCHS`) marked."""
     fig, axes = plt.subplots(2, 1, figsize=(10, 4.8), sharex=True)
     for ax, (label, (period, multiplier)) in zip(axes, SCHEDULES.items()):
         ax.plot(np.arange(1, epochs + 1), learning_rates(period, multiplier, epochs),
@@ -442,12 +493,26 @@ def figure_convergence(study: Study) -> Figure:
     return fig
 
 
-def settling_epoch(curve: pd.Series, tolerance: float = SETTLING_TOLERANCE) -> int:
-    """The first epoch from which ``curve`` stays within ``tolerance`` (relative) of its final
-    value."""
+def before_final_epoch(curve: pd.Series) -> pd.Series:
+    """``curve``'s epochs without its final one (and without missing values). Training stops at
+    the end of a warm-restart cycle, where the learning rate reaches zero (and InterNet's at the
+    end of its last step decay): the final epoch is a dip that the rules of Fig. 7 would
+    otherwise read as the level a curve settles to, or as the best epoch at a cycle end."""
     values = curve.dropna()
-    final = values.iloc[-1]
-    outside = (values - final).abs() > tolerance * abs(final)
+    if len(values) < 2:
+        raise ValueError(f"a validation curve needs at least two epochs, got {len(values)}")
+    return values.iloc[:-1]
+
+
+def settling_epoch(curve: pd.Series, tolerance: float = SETTLING_TOLERANCE) -> int:
+    """The first epoch from which ``curve`` (:func:`before_final_epoch`) stays within
+    ``tolerance`` of the level it settles to, the median of its last
+    :data:`SETTLING_LEVEL_SHARE` of epochs, as a relative gap ``|value − level| / level``; the
+    last epoch kept when it never does."""
+    values = before_final_epoch(curve)
+    tail = max(1, int(len(values) * SETTLING_LEVEL_SHARE))
+    level = float(values.iloc[-tail:].median())
+    outside = (values - level).abs() > tolerance * abs(level)
     if not outside.any():
         return int(values.index[0])
     last_outside = int(np.flatnonzero(outside.to_numpy())[-1])
@@ -455,12 +520,24 @@ def settling_epoch(curve: pd.Series, tolerance: float = SETTLING_TOLERANCE) -> i
 
 
 def seed_gap(first: pd.Series, second: pd.Series) -> dict[str, float]:
-    """Mean |first − second| of two trainings' curves over the first and the second half of
-    their epochs."""
-    gap = (first - second).abs().dropna()
+    """Mean relative gap of two trainings' curves, ``|first − second|`` divided by their mean
+    (the error level of that epoch), over the first and the second half of their epochs: early
+    errors are larger, so absolute gaps would be larger early however alike the seeds train."""
+    gap = ((first - second).abs() / ((first + second) / 2)).dropna()
     half = len(gap) // 2
     return {"first half of training": float(gap.iloc[:half].mean()),
             "second half of training": float(gap.iloc[half:].mean())}
+
+
+def best_at_cycle_ends(curve: pd.Series, ends: list[int]) -> dict[str, float] | None:
+    """The best (lowest) value of ``curve`` (:func:`before_final_epoch`, so that the final
+    epoch, always a cycle end, is not counted for the cycle ends) at the epochs ``ends`` and at
+    every other epoch; ``None`` without both kinds of epoch."""
+    values = before_final_epoch(curve)
+    at_ends, others = values[values.index.isin(ends)], values[~values.index.isin(ends)]
+    if not (len(at_ends) and len(others)):
+        return None
+    return {"InterNet+": float(at_ends.min()), "other epochs": float(others.min())}
 
 
 # ----------------------------------------------------------------------------- Fig. 6
@@ -634,32 +711,52 @@ def extractor_activations(target: claims.Target) -> dict:
             "profile": "real", "run": "bench"}
 
 
-def _bench_inputs(target: claims.Target, reproduced: dict[str, float]) -> dict:
-    """Verdict inputs of values measured by the chapter's bench (``target.inputs["bench"]``)."""
+def _bench_inputs(target: claims.Target, reproduced: dict[str, float],
+                  rounds: dict[str, list[float]], sign_test_level: float) -> dict:
+    """Verdict inputs of values measured by the chapter's bench (``target.inputs["bench"]``):
+    both models on the one machine that ran it (the same hardware, which the data column says,
+    with the paper's for contrast), inconclusive unless their interleaved ``rounds`` (label ->
+    seconds per round) agree on which is faster (``handlib.bench.rounds_disagree`` at
+    ``sign_test_level``, the claim's declared rule)."""
     bench = target.inputs["bench"]
+    subject, reference = target.claim["subject"], papers.claim_references(target.claim)[0]
     return {"reproduced": reproduced, "run": "bench",
-            "tested_on": f"{bench['device_name']}, eager fp32, "
+            "unusable": benchmarks.rounds_disagree(rounds[subject], rounds[reference],
+                                                   sign_test_level, (subject, reference)),
+            "tested_on": f"both on {bench['device_name']} (the same hardware; the paper's: "
+                         f"{papers.settings(PAPER)['hardware']}), eager fp32, "
                          f"{bench['settings']['input_size']}² input, "
                          f"{target.study.profile} profile's bench"}
 
 
-def training_iteration(target: claims.Target) -> dict | None:
+def training_iteration(target: claims.Target, sign_test_level: float) -> dict | None:
     """Table 3's seconds per training iteration of each model (:func:`train_step_seconds`) on
-    the chapter's bench; nothing without one."""
-    if target.inputs.get("bench") is None:
+    the chapter's bench, judged only where their interleaved rounds agree at
+    ``sign_test_level`` (:func:`_bench_inputs`); nothing without a bench."""
+    bench = target.inputs.get("bench")
+    if bench is None:
         return None
-    bench = target.inputs["bench"]
-    return _bench_inputs(target, {label: train_step_seconds(bench, label)
-                                  for label in EXTRACTORS})
+    entries = {label: train_entry(bench, label) for label in EXTRACTORS}
+    return _bench_inputs(target, {label: train_step_seconds(bench, label) for label in EXTRACTORS},
+                         {label: (entry or {}).get("train_step_rounds_s", [])
+                          for label, entry in entries.items()}, sign_test_level)
 
 
-def inference_fps(target: claims.Target, batch: int) -> dict | None:
-    """Table 4's eager frames per second at ``batch`` on the chapter's bench; nothing without a
-    bench or where it did not measure that batch size."""
-    if target.inputs.get("bench") is None:
+def inference_fps(target: claims.Target, batch: int, sign_test_level: float) -> dict | None:
+    """Table 4's eager frames per second at ``batch`` on the chapter's bench, judged only where
+    the models' interleaved rounds of inference agree at ``sign_test_level``
+    (:func:`_bench_inputs`); nothing without a bench or where it did not measure that batch
+    size."""
+    bench = target.inputs.get("bench")
+    if bench is None:
         return None
-    fps = table_4(target.inputs["bench"])
-    return _bench_inputs(target, fps[batch].to_dict()) if batch in fps.columns else None
+    fps = table_4(bench)
+    if batch not in fps.columns:
+        return None
+    rounds = {label: next((s.get("latency_rounds_ms", []) for s in bench_row(bench, label)["speed"]
+                           if s["mode"] == "eager" and s["batch"] == batch), [])
+              for label in EXTRACTORS}
+    return _bench_inputs(target, fps[batch].to_dict(), rounds, sign_test_level)
 
 
 def _validation_inputs(target: claims.Target, reproduced: dict) -> dict:
@@ -670,9 +767,11 @@ def _validation_inputs(target: claims.Target, reproduced: dict) -> dict:
 
 
 def _first_seeds(curves: pd.DataFrame) -> dict[str, pd.Series]:
-    """Model -> the curve of its first seed among :func:`convergence_curves`."""
-    return {model: curves[trainings_of(curves, model)[0]] for model in ("InterNet", "InterNet+")
-            if trainings_of(curves, model)}
+    """Model -> the curve of its first seed among :func:`convergence_curves`, where it has the
+    two epochs or more that the rules of Fig. 7 need (they leave the final one out)."""
+    firsts = {model: curves[trainings_of(curves, model)[0]] for model in ("InterNet", "InterNet+")
+              if trainings_of(curves, model)}
+    return {model: curve for model, curve in firsts.items() if curve.dropna().size >= 2}
 
 
 def settling_epochs(target: claims.Target) -> dict | None:
@@ -686,8 +785,8 @@ def settling_epochs(target: claims.Target) -> dict | None:
 
 
 def early_seed_gap(target: claims.Target) -> dict | None:
-    """Fig. 7(a): the :func:`seed_gap` of InterNet's first two trainings in the first and the
-    second half of their epochs; nothing without two."""
+    """Fig. 7(a): the relative :func:`seed_gap` of InterNet's first two trainings in the first
+    and the second half of their epochs; nothing without two."""
     curves = convergence_curves(target.study, target.dataset)
     internet = trainings_of(curves, "InterNet")
     if len(internet) < 2:
@@ -697,19 +796,15 @@ def early_seed_gap(target: claims.Target) -> dict | None:
 
 def cycle_end_best(target: claims.Target) -> dict | None:
     """Section 5.2: InterNet+'s best validation EPE at the epochs that end a warm-restart cycle
-    (:func:`cycle_ends` of its run's schedule) against its best at every other epoch; nothing
-    without both kinds of epoch."""
+    (:func:`cycle_ends` of its run's schedule) against its best at every other epoch, the final
+    epoch left out (:func:`best_at_cycle_ends`); nothing without both kinds of epoch."""
     curve = _first_seeds(convergence_curves(target.study, target.dataset)).get("InterNet+")
     if curve is None:
         return None
-    curve = curve.dropna()
     scheduler = main_run(target.study, "InterNet+", target.dataset).config["scheduler"]
-    ends = cycle_ends(scheduler["T_0"], scheduler["T_mult"], int(curve.index.max()))
-    at_ends, others = curve[curve.index.isin(ends)], curve[~curve.index.isin(ends)]
-    if not (len(at_ends) and len(others)):
-        return None
-    return _validation_inputs(target, {"InterNet+": float(at_ends.min()),
-                                       "other epochs": float(others.min())})
+    best = best_at_cycle_ends(curve, cycle_ends(scheduler["T_0"], scheduler["T_mult"],
+                                                int(curve.dropna().index.max())))
+    return None if best is None else _validation_inputs(target, best)
 
 
 def feature_background(target: claims.Target) -> dict | None:
@@ -745,7 +840,9 @@ def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
     (without one, the timings are left out); the convergence claims read the validation
     histories, and the feature-map claim (only ``with_models``) loads the trained extractors.
     While neither main model gets below the constant on the STB data, Figs. 6-7's claims are
-    inconclusive (their ``unusable`` rule).
+    inconclusive (their ``unusable`` rule); so are the speed claims whose interleaved rounds
+    disagree (:func:`_bench_inputs`) and an equivalence claim whose tolerance the paper does not
+    give (``handlib.report.claim_verdict``).
 
     ``measure="2d"`` re-tests the model claims by the normalised 2D error with the box-centre
     floor (``handlib.floors.box_centre_record``), beyond the paper; the measured claims are left
@@ -753,10 +850,12 @@ def claim_results(study: Study, floor_records: dict[str, Record] | None = None,
     floor_records = floor_records or {}
     if measure == "2d":
         floor_records = {d: box_centre_record(p) for d, p in floor_records.items()}
-    return claims.evaluate(study, papers.claims(PAPER), SCORERS, measurements=MEASUREMENTS,
-                           floor_records=floor_records,
-                           overrides=None if measure == "3d" else {"measure": measure},
-                           inputs={"bench": bench, "trained_models": with_models})
+    declared = papers.claims(PAPER)
+    found = claims.evaluate(study, declared, SCORERS, measurements=MEASUREMENTS,
+                            floor_records=floor_records,
+                            overrides=None if measure == "3d" else {"measure": measure},
+                            inputs={"bench": bench, "trained_models": with_models})
+    return found
 
 
 def reproduced_with_runs(study: Study, table_id: str, reproduced: pd.DataFrame) -> pd.DataFrame:

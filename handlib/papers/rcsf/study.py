@@ -384,8 +384,8 @@ def claim_results(study: Study, threshold: float | None = None) -> dict[str, dic
     from the ``test`` blocks of ``paper.yaml`` (``handlib.claims.evaluate``): each compares the
     runs behind a table's rows on one paper dataset at a PCK threshold, per seed over the seeds
     the runs share; a claim whose threshold is finer than half a heat-map cell
-    (:func:`pck_resolution`) or whose compared PCKs all sit below :data:`PCK_FLOOR` is
-    inconclusive. Claims marked ``not_here`` declare no test and get no entry.
+    (:func:`pck_resolution`), or in which a compared PCK is not above :data:`PCK_FLOOR` by
+    more than its interval, is inconclusive. Claims marked ``not_here`` declare no test and get no entry.
 
     ``threshold`` re-tests every claim at that PCK threshold instead of the paper's (beyond the
     paper: short runs that sit at the floor of PCK@0.01-0.05 can still be ordered at a coarser

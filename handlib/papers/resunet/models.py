@@ -57,6 +57,16 @@ the same for ``kp2d_block1``; the two weighted 1 : 1 (``weight_2d``, ``weight_3d
 gives no total). The controls' terms: Gaussian heat-map MSE (``two_d="heatmaps"``) and the same
 form as eq. 4 on the 20 non-root joints (``three_d="joints"``).
 
+**The 1 : 1 is nominal.** The two terms are in different units and their sizes differ by more
+than an order of magnitude at the start of training: the soft-argmax starts at the crop centre,
+so the 2D term is the mean squared distance of the joints from the centre in crop sides, a small
+fraction of one, while the bone term adds ½ ‖Δ / ``bone_unit_mm``‖² over 20 bones of several
+centimetres each, of the order of one or more: the bone term dominates the total. The chapter
+measures both terms on a run's first training batch
+(``handlib.papers.resunet.study.loss_terms_at_start``) and prints their ratio. We keep 1 : 1, the
+weights every run was trained with: the paper gives none to follow, and reweighting would have to
+be checked to still learn on every profile.
+
 **Where the paper contradicts itself** (checklist §9):
 
 - *64 vs the upsample.* "The output of the last block with a size of 64. Furthermore, we add
@@ -378,7 +388,8 @@ def resunet_loss(two_d: str = "coords", three_d: str = "bones", weight_2d: float
                  weight_3d: float = 1.0, weight_block1: float = 0.5,
                  bone_unit_mm: float = BONE_UNIT_MM, input_size: int = 128):
     """``weight_2d · L2D + weight_3d · L3D``; the terms are returned already weighted, and the
-    engine sums them (it reserves the name ``loss`` for that sum).
+    engine sums them (it reserves the name ``loss`` for that sum). The default 1 : 1 is nominal:
+    the bone term starts far larger than the 2D term (the module docstring).
 
     - ``two_d="coords"`` (term ``kp2d``; the paper writes no 2D loss, Fig. 3(b) names MSE): the
       mean over labelled joints (``kp2d_weight``) of the squared distance between ``kp2d`` and

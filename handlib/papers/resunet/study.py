@@ -4,12 +4,21 @@ The runs, their test predictions and the claim machinery are the shared ``handli
 runs are data in ``profiles.yaml``. What is ResUnet's own lives here:
 
 - **the scores** (§III.B, which names EPE, PCK and AUC and no protocol): the 2D error in pixels
-  of the 128² crop the network sees (the paper's frame, "[0, image width]"), and the 3D error
+  of the crop the network sees (the paper's frame, "[0, image width]"; its side is the run's
+  ``data.input_size``, 128 on the paper's model, and every label says which), and the 3D error
   of the bones summed from the wrist, so root-relative, in mm; the 3D PCK and its AUC over
   20-50 mm (Fig. 5) **under both protocols**: as predicted, and with each predicted hand first
   rescaled to the true wrist-to-middle-MCP length (ground-truth scale, the Zimmermann & Brox
-  protocol the paper's AUC of 0.999 would need); the angle between predicted and true bones
-  (the conclusion's claim, never measured in the paper);
+  protocol the paper's AUC of 0.999 would need); the joint angles (§V's claim, never measured
+  in the paper): the angle between the two bones at each joint, predicted against true
+  (:func:`joint_angle_error`), with each bone's direction error in the camera frame beside it
+  (:func:`bone_direction_error`, which also counts the hand's global rotation);
+- **the crop**, an oracle: every crop, in training and test, is cut around the true hand box:
+  the paper says only "cropped hand image", and no detector is run, so every number assumes a
+  perfect one; every caption, figure title and verdict names it (through
+  :meth:`handlib.study.Study.tested_on`, which every label of the data goes through);
+- **the loss balance** (:func:`loss_terms_at_start`): the terms of the nominal 1 : 1 loss on
+  the first training batch, before any step, as the chapter reports them;
 - **the floors** (``handlib.floors``): in 3D the *constant mean pose* (every test hand
   predicted as the training split's mean wrist-relative pose), in 2D every joint at the centre
   of the hand's box; a model must get below them before its differences mean anything, and
@@ -26,22 +35,27 @@ runs are data in ``profiles.yaml``. What is ResUnet's own lives here:
 
 Length: everything the ResUnet chapter computes beyond the shared machinery: its floors,
 scores under two scale protocols, the occlusion and viewpoint splits, its tables and Figs. 3-8,
-and the scores of its 12 tested claims.
+the loss terms at the start of training and the scores of its 12 tested claims.
 """
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 
 import handlib.floors
-from handlib import claims, engine, learning, metrics, papers, viz
+from handlib import claims, engine, learning, losses, metrics, papers, viz
 from handlib.data import hand_model
 from handlib.data.pipeline import build_dataset
+from handlib.profiles import load_profile
+from handlib.runconfig import build_named
+from handlib.runtime import make_loader
 from handlib.skeleton import WRIST
-from handlib.study import (Record, Study, first_records_floors, group_datasets, sample_images,
-                           seed_mean, split_predictions, validation_curves)
+from handlib.study import (PROFILES_THAT_TRAIN, Record, Study, first_records_floors,
+                           group_datasets, sample_images, seed_mean, split_predictions,
+                           trained_datasets, validation_curves)
 
 PAPER = "resunet"
 #: The split of hard occlusions the chapter scores every run on too (``eval.also_test_on``).
@@ -67,7 +81,8 @@ def crop_points(points: np.ndarray, crop: np.ndarray) -> np.ndarray:
 
 
 def errors_2d(p: Record) -> np.ndarray:
-    """(N, J) 2D distances in pixels of the network's 128² crop, NaN where unlabelled."""
+    """(N, J) 2D distances in pixels of the network's input crop (its side is the run's
+    ``data.input_size``: :func:`crop_pixels` names it), NaN where unlabelled."""
     pred = crop_points(np.asarray(p["kp2d_pred"], np.float64), p["crop"])
     truth = crop_points(np.asarray(p["kp2d"], np.float64), p["crop"])
     distance = np.linalg.norm(pred - truth, axis=-1)
@@ -121,8 +136,20 @@ def epe_3d_of(p: Record, joints: str = "all", view: str = "all") -> float:
     return mean_of(errors_3d(p), keep)
 
 
-def angle_error(p: Record) -> float:
-    """Mean angle (degrees) between the predicted and the true bone vectors."""
+def joint_angle_error(p: Record) -> float:
+    """Mean joint-angle error (degrees): at every joint between two bones, the angle between
+    them, predicted against true (``handlib.metrics.joint_angle_error``): §V's "joint angles",
+    which a rotation of the whole hand does not change."""
+    return metrics.joint_angle_error(np.asarray(p["kp3d_rel_pred"], np.float64),
+                                     np.asarray(p["kp3d"], np.float64),
+                                     mask=np.asarray(p["labelled"], bool))
+
+
+def bone_direction_error(p: Record) -> float:
+    """Mean angle (degrees) between each predicted bone vector and the true one, in the camera
+    frame (``handlib.metrics.bone_angle_error``): the bones' directions, so a hand in the right
+    pose but turned as a whole errs on every bone; not the joint angles
+    (:func:`joint_angle_error`)."""
     return metrics.bone_angle_error(np.asarray(p["kp3d_rel_pred"], np.float64),
                                     np.asarray(p["kp3d"], np.float64),
                                     mask=np.asarray(p["labelled"], bool))
@@ -216,15 +243,26 @@ def figure_learning(study: Study, floor_records: dict[str, Record]) -> Figure:
 # ----------------------------------------------------------------------------- tables
 
 
-#: The columns of :func:`score_columns`, as the chapter's tables print them.
-SCORE_COLUMNS = ("2D EPE (px)", "3D EPE (mm)", "3D EPE, GT scale (mm)", "AUC 20-50",
-                 "AUC 20-50, GT scale", "bone angle (deg)")
+def crop_pixels(cfg: dict) -> str:
+    """What a pixel of the chapter's 2D errors is, from the profile's configuration: a pixel of
+    the ``data.input_size``² crop the network sees."""
+    return f"px of the {cfg['data']['input_size']}² crop"
 
 
-def score_columns(p: Record) -> dict[str, float]:
-    """Every score of one record (:data:`SCORE_COLUMNS`)."""
-    return dict(zip(SCORE_COLUMNS, (epe_2d(p), epe_3d(p), epe_3d(p, gt_scale=True), auc_3d(p),
-                                    auc_3d(p, gt_scale=True), angle_error(p))))
+def score_names(cfg: dict) -> tuple[str, ...]:
+    """The columns of :func:`score_columns` under the profile ``cfg``, as the chapter's tables
+    print them (the 2D error's pixels named by :func:`crop_pixels`)."""
+    low, high = AUC_RANGE_MM
+    return (f"2D EPE ({crop_pixels(cfg)})", "3D EPE (mm)", "3D EPE, GT scale (mm)",
+            f"AUC {low:g}-{high:g} mm", f"AUC {low:g}-{high:g} mm, GT scale",
+            "joint angle (deg)", "bone direction, camera frame (deg)")
+
+
+def score_columns(p: Record, cfg: dict) -> dict[str, float]:
+    """Every score of one record, named by :func:`score_names`."""
+    return dict(zip(score_names(cfg), (
+        epe_2d(p), epe_3d(p), epe_3d(p, gt_scale=True), auc_3d(p), auc_3d(p, gt_scale=True),
+        joint_angle_error(p), bone_direction_error(p))))
 
 
 def group_runs(study: Study, group: str) -> dict[str, str]:
@@ -237,8 +275,8 @@ def group_runs(study: Study, group: str) -> dict[str, str]:
 def data_label(study: Study, paper_dataset: str) -> str:
     """What the data compared with the paper's ``paper_dataset`` was, for titles and captions:
     the runs' own data spec (:meth:`Study.tested_on`: the real dataset and its test split, or
-    the synthetic stand-in), or, for a dataset absent from ``data_root``, that it was not run
-    and why."""
+    the synthetic stand-in, and the oracle crop), or, for a dataset absent from ``data_root``,
+    that it was not run and why."""
     dataset = study.dataset_for(paper_dataset)
     if dataset is None:
         return f"{paper_dataset}: {study.absent(paper_dataset)}"
@@ -273,29 +311,40 @@ def occlusion_note(study: Study, paper_dataset: str = "GANerated") -> str | None
     return None
 
 
+def group_trained_by(study: Study, group: str) -> str:
+    """Which other profile of ``handlib.study.PROFILES_THAT_TRAIN`` trains study group ``group``
+    on some dataset, with the command line that does, for a table this profile leaves empty."""
+    for other in PROFILES_THAT_TRAIN:
+        if other != study.profile and trained_datasets(load_profile(study.experiment, other),
+                                                       group):
+            return (f"the {other} profile trains it: `handlib train --chapter {study.experiment} "
+                    f"--profile {other} --all`")
+    return "no profile trains it"
+
+
 def table_scores(study: Study, group: str, floor_records: dict[str, Record]) -> pd.DataFrame:
-    """(dataset, model) x every score, seed means, with the floors' rows: the main comparison
-    (``group="main"``) or the controls. A dataset absent from ``data_root`` has one row, its
-    model label saying that it was not run and why, and no values; a group the profile trains
-    on no dataset has one row saying so."""
+    """(dataset, model) x every score (:func:`score_names`), seed means, with the floors' rows:
+    the main comparison (``group="main"``) or the controls. A dataset absent from ``data_root``
+    has one row, its model label saying that it was not run and why, and no values; a group the
+    profile trains on no dataset has one row saying so and which profile trains it
+    (:func:`group_trained_by`)."""
+    names = score_names(study.cfg)
     rows = {}
     for paper_dataset in group_datasets(study.cfg, group):
         dataset = study.dataset_for(paper_dataset)
         if dataset is None:
-            rows[(paper_dataset, study.absent(paper_dataset))] = dict.fromkeys(SCORE_COLUMNS,
-                                                                               np.nan)
+            rows[(paper_dataset, study.absent(paper_dataset))] = dict.fromkeys(names, np.nan)
             continue
         for label, name in group_runs(study, group).items():
             records = study.of(dataset, name)
             if records:
                 rows[(dataset, label)] = pd.DataFrame(
-                    [score_columns(p) for p in records]).mean().to_dict()
+                    [score_columns(p, study.cfg) for p in records]).mean().to_dict()
         if dataset in floor_records:
-            rows[(dataset, "floor")] = score_columns(floor_records[dataset])
+            rows[(dataset, "floor")] = score_columns(floor_records[dataset], study.cfg)
     if not rows:  # a group this profile trains on no dataset
-        rows[("none", f"not trained on the {study.profile} profile (`handlib train --chapter "
-                      f"{study.experiment} --profile gpu --all` trains it)")] = dict.fromkeys(
-            SCORE_COLUMNS, np.nan)
+        rows[("none", f"not trained on the {study.profile} profile "
+                      f"({group_trained_by(study, group)})")] = dict.fromkeys(names, np.nan)
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.names = ["dataset", "model"]
     return frame
@@ -375,7 +424,8 @@ def table_stability(study: Study, dataset: str | None = None,
 def table_in_text(study: Study) -> pd.DataFrame:
     """The paper's ``in-text`` table (its one number, the STB AUC 20-50) beside ResUnet's AUC on
     STB's test split (``paper`` profile) or the STB-like stand-in (other data, so not a test of
-    the printed number) under both protocols, seed means; the column names the data."""
+    the printed number) under both protocols, seed means; the column names the data (and the
+    oracle crop, :meth:`Study.tested_on`)."""
     dataset = study.dataset_for("STB")
     records = study.of(dataset, group_runs(study, "main")["ResUnet"])
     paper = papers.table(PAPER, "in-text")
@@ -406,8 +456,8 @@ def figure_pck(study: Study, floor_records: dict[str, Record]) -> Figure:
     if dataset in floor_records:
         curves_2d["floor (box centre)"] = pck_2d(floor_records[dataset], PCK_2D_PX)
         curves_3d["floor (mean pose)"] = pck_3d(floor_records[dataset], PCK_3D_MM)
-    viz.plot_pck_curves(PCK_2D_PX, curves_2d, left, xlabel="threshold (px, 128² crop)",
-                        title="2D PCK")
+    viz.plot_pck_curves(PCK_2D_PX, curves_2d, left,
+                        xlabel=f"threshold ({crop_pixels(study.cfg)})", title="2D PCK")
     viz.plot_pck_curves(PCK_3D_MM, curves_3d, right, xlabel="threshold (mm, root-relative)",
                         title="3D PCK")
     fig.suptitle(study.tested_on(dataset), fontsize=10)
@@ -433,6 +483,63 @@ def figure_losses(study: Study) -> Figure:
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def training_text(cfg: dict) -> str:
+    """The training recipe of the profile ``cfg`` in words, for the chapter's prose (all of it
+    our choice: the paper states no optimiser, schedule, batch or augmentation): the optimiser
+    and its learning rate, the batch, the epochs and the step decay, and the augmentation of
+    ``data.augment`` (or none)."""
+    optimizer, scheduler, train = cfg["optimizer"], cfg["scheduler"], cfg["train"]
+    if scheduler["name"] != "step":
+        raise ValueError(f"training_text describes a step decay; the profile has "
+                         f"{scheduler['name']!r}")
+    epochs = f"{train['epochs']} epoch" + ("s" if train["epochs"] != 1 else "")
+    text = (f"{optimizer['name'].capitalize()} at learning rate {optimizer['lr']:g}, batches of "
+            f"{train['batch_size']}, {epochs}, the learning rate × {scheduler['gamma']:g} every "
+            f"{scheduler['step_size']} epochs")
+    augment = cfg["data"].get("augment")
+    if not augment:
+        return text + "; no augmentation"
+    parts = []
+    if augment.get("rotation"):
+        parts.append(f"in-plane rotation up to ±{augment['rotation']:g}°")
+    if "scale" in augment:
+        parts.append(f"scale {augment['scale'][0]:g}-{augment['scale'][1]:g}")
+    if augment.get("shift"):
+        parts.append(f"shift up to {100 * augment['shift']:g} % of the crop")
+    if augment.get("colour"):
+        parts.append(f"colour jitter of ±{100 * augment['colour']:g} % in brightness, contrast "
+                     "and saturation")
+    return text + "; augmentation: " + ", ".join(parts)
+
+
+def loss_terms_at_start(study: Study, paper_dataset: str = "GANerated",
+                        name: str = "resunet") -> dict[str, float]:
+    """The loss of run ``name`` (first seed) on the profile's ``paper_dataset`` at the start of
+    training: each term of ``resunet_loss`` (already weighted, nominally 1 : 1) and ``loss``,
+    their sum, on the first batch of its first epoch before any step: the model built as the
+    training loop builds it (the run's seed), the batch that epoch's order draws (augmentation
+    included), in training mode, on the CPU, without gradients. The paper gives no weights
+    (§II.A writes only eq. 4): a 1 : 1 sum weighs its terms equally only if these are alike."""
+    dataset = study.dataset_for(paper_dataset)
+    if dataset is None:
+        raise ValueError(f"{paper_dataset} was not run on the {study.profile} profile: "
+                         f"{study.absent(paper_dataset)}")
+    run = next(r for r in study.runs if r.dataset == dataset and r.name == name)
+    cfg = engine.resolve_config(run.config)
+    seed, batch_size = cfg["train"]["seed"], cfg["train"]["batch_size"]
+    engine.seed_everything(seed)
+    model = engine.build_model(cfg)
+    data = build_dataset(cfg["data"], cfg["train"]["split"], training=True)
+    data.set_epoch(0)
+    first = engine.epoch_indices(len(data), seed=seed, epoch=0, shuffle=True)[:batch_size]
+    batch = next(iter(make_loader(data, first, batch_size, device=torch.device("cpu"),
+                                  num_workers=0, seed=seed * 1000, drop_last=True)))
+    with torch.no_grad():
+        terms = build_named(losses.build, cfg["loss"])(model(engine.model_input(batch)), batch)
+    values = {term: float(value) for term, value in terms.items()}
+    return {**values, "loss": sum(values.values())}
 
 
 def figure_stb(study: Study, floor_records: dict[str, Record]) -> Figure:
@@ -524,7 +631,8 @@ def figure_qualitative(study: Study, paper_dataset: str, name: str = "resunet") 
 
 
 def score_2d(target: claims.Target) -> tuple[claims.Score, str]:
-    """``epe_2d``: the 2D error in pixels of the network's 128² crop (:func:`epe_2d`)."""
+    """``epe_2d``: the 2D error in pixels of the network's input crop (:func:`epe_2d`; the
+    verdict's data column gives the crop's side)."""
     return epe_2d, ""
 
 
@@ -535,16 +643,17 @@ def score_3d(target: claims.Target, joints: str, view: str) -> tuple[claims.Scor
     return (lambda p: epe_3d_of(p, joints, view)), ""
 
 
-def score_angle(target: claims.Target) -> tuple[claims.Score, str]:
-    """``bone_angle``: the mean angle (degrees) between predicted and true bones
-    (:func:`angle_error`)."""
-    return angle_error, ""
+def score_joint_angle(target: claims.Target) -> tuple[claims.Score, str]:
+    """``joint_angle``: the mean error (degrees) of the angles between adjacent bones
+    (:func:`joint_angle_error`), §V's joint angles; the bones' directions in the camera frame
+    (:func:`bone_direction_error`) are shown beside it in the tables, not scored by a claim."""
+    return joint_angle_error, ""
 
 
 #: ResUnet's scores of its claims (``score: {name: ...}`` in ``paper.yaml``); the 2D error in
-#: crop pixels, the wrist-skipping 3D error and the bone angle are the chapter's own. They add no
-#: note to the verdict's data column: each claim's text names the joints and hands it scores.
-SCORERS = {"epe_2d": score_2d, "epe_3d": score_3d, "bone_angle": score_angle}
+#: crop pixels, the wrist-skipping 3D error and the joint angles are the chapter's own. They add
+#: no note to the verdict's data column: each claim's text names the joints and hands it scores.
+SCORERS = {"epe_2d": score_2d, "epe_3d": score_3d, "joint_angle": score_joint_angle}
 
 
 def seed_spread(target: claims.Target) -> dict | None:
