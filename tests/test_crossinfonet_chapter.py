@@ -151,13 +151,13 @@ def test_each_claim_is_tested_as_its_paper_yaml_declares(cpu_study, monkeypatch)
     monkeypatch.setattr(papers, "claims", lambda paper: edited)
     changed = chapter.claim_results(cpu_study, floor)
     # P- is judged on the palm joints (3 against 4 mm); declared on the finger joints, 5 and 5;
-    # one value per training seed: the ablations are trained on both of the cpu profile's
-    two = len(cpu_study.cfg["study"]["seeds"])
-    assert two == 2
+    # over the seeds the two share: the ablations train the first seed only on the cpu profile,
+    # and Cross+HM's two seeds give the seed spread
     assert found["palm_mask_helps_palm"]["reproduced"] == {
-        "Cross+HM": [pytest.approx(3.0)] * two, "Cross+HM (F- only)": [pytest.approx(4.0)] * two}
+        "Cross+HM": [pytest.approx(3.0)], "Cross+HM (F- only)": [pytest.approx(4.0)]}
+    assert found["palm_mask_helps_palm"]["seeds_std"] is not None
     assert changed["palm_mask_helps_palm"]["reproduced"] == {
-        "Cross+HM": [pytest.approx(5.0)] * two, "Cross+HM (F- only)": [pytest.approx(5.0)] * two}
+        "Cross+HM": [pytest.approx(5.0)], "Cross+HM (F- only)": [pytest.approx(5.0)]}
     assert ", finger joints" in changed["palm_mask_helps_palm"]["tested_on"]
     assert changed["palm_mask_helps_palm"]["tested_on"].endswith(
         "crops centred from the depth frame alone (its centre of mass, no label read)")
