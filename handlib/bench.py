@@ -14,10 +14,11 @@ For one model at one input (square, ``input_channels`` channels: 3 for RGB, 1 fo
   forward passes after ``warmup`` untimed ones, with the device synchronised around each) and
   images/s, and training images/s (forward, a loss, backward and an SGD step; median step time).
   Each is measured for eager fp32 and, on CUDA (or when ``fast=True``), for the fast path the
-  engine trains with: bf16 autocast (CUDA-only, ``engine.autocast``) + channels-last
+  engine trains with: bf16 autocast (``engine.autocast``) + channels-last
   (``engine.memory_format``) + ``torch.compile``; ``speedup`` is the ratio of fast to eager
-  training images/s per batch size. On CPU ``fast=True`` therefore adds channels-last in fp32
-  and the compile step.
+  training images/s per batch size. On CPU ``fast=True`` therefore measures bf16 autocast in the
+  contiguous layout (``engine.memory_format``: bf16 channels-last backward corrupts the CPU
+  heap) and the compile step.
 
 **Interleaved rounds.** Models compared with each other are timed together
 (:func:`benchmark_configs`): after every model's warm-up, each of ``repeats`` *rounds* times one
@@ -154,7 +155,12 @@ def module_table(model: nn.Module, input_size: int, in_channels: int = 3,
     last call (of the first tensor when it returns several; empty for containers that are not
     called, such as a ``ModuleDict``), ``params (M)`` of its own and its children's, in
     millions), the compact replacement for a paper's architecture diagram."""
-    import torchinfo  # here only: just the notebooks' module table needs it (the device has none)
+    try:
+        import torchinfo  # here only: just the notebooks' module table needs it (optional)
+    except ImportError as error:
+        raise ImportError("the module table (handlib.bench.module_table) needs torchinfo, "
+                          "which the book's extra installs: pip install -e \".[book]\" (or "
+                          "pip install torchinfo)") from error
 
     probe = next(model.parameters())
     was_training = model.training
@@ -263,7 +269,7 @@ def _steps(
     gradients, and one forward pass, stand-in loss, backward pass and SGD step; ``fast`` in bf16
     autocast and channels-last, compiled unless ``compile`` is false. The caller sets the
     model's eval or train mode."""
-    layout = memory_format(fast)
+    layout = memory_format(fast, device, amp=fast)
     model = model.to(memory_format=layout)
     runner = torch.compile(model) if fast and compile else model
     precision = autocast(device, enabled=fast)

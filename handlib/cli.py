@@ -21,6 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "handlib.throughput",
     "handlib.data.datasets_cli",
     "handlib.data.synthetic_cli",
+    "handlib.occlusion",
+    "handlib.runqueue",
 )
 
 

@@ -11,6 +11,13 @@ statements through handlib (any ``import handlib.x`` or ``from handlib.x import 
 stands in the module), then hashes each module's syntax tree with its docstrings removed, so
 that editing a comment or a docstring does not invalidate results while any change to code does.
 
+The tree is written in a canonical form (:func:`canonical`), not with ``ast.dump``, whose text
+differs between Python versions (3.12 adds ``type_params=[]`` to every function, 3.13 leaves out
+empty fields): a run made on one interpreter is then recognised as current on another. Module
+files are found under the ``handlib`` folder this module lives in, importing nothing (finding a
+module through ``importlib`` imports its parent packages, and with them torch), so the hash can
+be computed by a bare interpreter that has only the standard library.
+
 Modules that cannot change a run's numbers are not followed (:data:`NOT_FOLLOWED`): where results
 are written, the paths, the command line, plotting, reporting and benchmarking, the claims
 transcriptions, and the real-dataset loaders (a run that reads a real dataset adds its loader
@@ -20,9 +27,12 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
+
+#: The folder that holds the ``handlib`` package: module ``handlib.x.y`` is ``x/y.py`` (or
+#: ``x/y/__init__.py``) in the package's folder below it.
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Module prefixes whose imports are not followed (they do not change a run's numbers).
 NOT_FOLLOWED: tuple[str, ...] = (
@@ -39,13 +49,36 @@ def _followed(name: str) -> bool:
 
 @lru_cache(maxsize=None)
 def _source_file(module: str) -> Path | None:
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):  # e.g. "pkg.module.Class": a name, not a module
-        return None
-    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
-        return None
-    return Path(spec.origin)
+    """The file of module ``module`` under :data:`ROOT` (a package's ``__init__.py``); None for
+    a name that is not a module there (e.g. ``"handlib.x.Class"``, a name inside a module)."""
+    base = ROOT.joinpath(*module.split("."))
+    for path in (base / "__init__.py", base.with_name(base.name + ".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _empty_text(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value == ""
+
+
+def canonical(node: object) -> str:
+    """A syntax tree as text that is the same on every Python from 3.10 for the same source:
+    each node's class and its fields sorted by name, fields that are None or empty lists left
+    out (so fields a later Python adds, empty for older code, do not show), constants with their
+    type, an f-string's empty literal parts and positions (line and column) left out."""
+    if isinstance(node, ast.Constant):  # its `kind` ("u" for u"..." strings) is not code
+        return f"Constant({type(node.value).__name__}:{node.value!r})"
+    if isinstance(node, ast.JoinedStr):  # an f-string, without empty literal parts: 3.12.0-1
+        # add one after a nested format spec (f"{a:<{w}}"), other versions none
+        return f"JoinedStr({canonical([part for part in node.values if not _empty_text(part)])})"
+    if isinstance(node, ast.AST):
+        fields = (f"{name}={canonical(value)}" for name, value in sorted(ast.iter_fields(node))
+                  if value is not None and value != [])
+        return f"{type(node).__name__}({','.join(fields)})"
+    if isinstance(node, list):
+        return f"[{','.join(canonical(item) for item in node)}]"
+    return repr(node)  # an identifier, an operator's flag (an int)
 
 
 def _without_docstrings(tree: ast.AST) -> ast.AST:
@@ -85,7 +118,7 @@ def _module_digest(module: str) -> tuple[str, frozenset[str]]:
         raise ValueError(f"cannot find the source of module {module!r}")
     tree = ast.parse(path.read_text(encoding="utf-8"))
     imports = _imports(tree, module, path.name == "__init__.py")
-    digest = hashlib.sha256(ast.dump(_without_docstrings(tree)).encode()).hexdigest()
+    digest = hashlib.sha256(canonical(_without_docstrings(tree)).encode()).hexdigest()
     return digest, frozenset(imports)
 
 

@@ -39,23 +39,30 @@ stay per process as in the papers' multi-GPU training). ``train.early_stopping``
 ``{metric: "pck@0.2", mode: max|min, patience, min_delta}`` on the validation metrics; it stops
 training and keeps the last weights.
 
-Speed. On CUDA, ``amp`` runs the forward pass and loss under bf16 autocast and ``channels_last``
-stores images and weights channels-last; ``compile`` wraps the training model in
-``torch.compile``. DataLoaders pin memory and use ``num_workers`` workers. The step never waits
-for the device: loss terms stay on it and are copied to the host once every ``log_every`` steps,
-when the progress bar (``tqdm.auto``: loss, learning rate, samples/s) is updated.
+Speed. ``amp`` runs the forward pass and loss under bf16 autocast, on CUDA and on the CPU (where
+it rehearses the gpu profiles' path; off unless a profile asks); ``channels_last`` stores images
+and weights channels-last (kept contiguous on the CPU under bf16, ``runtime.memory_format``);
+``compile`` wraps the training model in ``torch.compile``. DataLoaders pin memory and use
+``num_workers`` workers, started once per :func:`fit` for the training set and once for the
+validation set and kept for every epoch (persistent workers). The step never waits for the
+device: loss terms stay on it and are copied to the host once every ``log_every`` steps, when the
+progress bar (``tqdm.auto``: loss, learning rate, samples/s) is updated; 3D heat maps are decoded
+on the device, and only the decoded joints come to the host.
 
 A non-finite loss stops training with ``FloatingPointError`` naming the loss term, the step and
 the epoch (found at the next log point, from the per-step values kept on the device).
 
 Reproducibility. :func:`seed_everything` seeds Python, numpy and torch; each epoch's sample order
 is a function of (seed, epoch); DataLoader workers are seeded from a generator seeded by (seed,
-epoch). Checkpoints (every ``checkpoint_every`` optimiser steps and at the end) hold the model,
-optimiser, scheduler, loop position, history so far and every random-number generator's state,
-so ``resume=True`` continues an interrupted run exactly where it stopped (mid-epoch too) and
-ends with the weights an uninterrupted run ends with. A dataset with ``set_epoch(epoch)`` (as
-``handlib.data.pipeline``'s) is told the epoch before it is iterated, so that its augmentation
-can depend on (seed, epoch, index) only; exact resumes with ``num_workers > 0`` need that.
+the epoch the fit starts at). Checkpoints (every ``checkpoint_every`` optimiser steps and at the
+end) hold the model, optimiser, scheduler, loop position, history so far and every random-number
+generator's state; they are always loaded to the CPU (the RNG states must be CPU tensors) and
+the weights then moved to the model's device, so ``resume=True`` continues an interrupted run
+exactly where it stopped (mid-epoch too, on any device) and ends with the weights an
+uninterrupted run ends with. A dataset with ``set_epoch(epoch)`` (as ``handlib.data.pipeline``'s)
+is told each item's epoch in whichever process reads the item (the sampler yields (epoch, index)
+pairs, ``runtime.EpochSampler``), so that its augmentation depends on (seed, epoch, index) only,
+with persistent workers too.
 
 Evaluation. :func:`predict` runs a model over a dataset and decodes its outputs with the
 dataset's codec (``data.codec``, ``handlib.codecs``) into one *prediction record* for every kind

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from handlib import metrics
 from handlib.codecs import geometry
@@ -27,8 +27,7 @@ from handlib.runtime import (
     all_reduce_mean,
     autocast,
     distributed_info,
-    epoch_indices,
-    make_loader,
+    eval_loader,
     model_input,
     resolve_device,
     to_device,
@@ -52,6 +51,7 @@ def _numpy(value) -> np.ndarray:
 def predict(
     model: nn.Module, dataset: Dataset, *, batch_size: int = 64,
     device: str | torch.device = "auto", num_workers: int = 0, amp: bool = False,
+    loader: DataLoader | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``model`` over ``dataset`` (eval mode, no gradients) and return its prediction record.
 
@@ -62,18 +62,16 @@ def predict(
     the labels of :data:`RECORD_LABELS` are kept beside them, their keypoints brought into the
     same frames (``kp2d`` in original-image pixels, ``norm_size`` in those pixels too). All are
     stacked in dataset order. Under torchrun each process predicts its shard and every process
-    returns the whole dataset's record.
+    returns the whole dataset's record. The outputs are decoded where the model ran (the codec
+    reads its tensors there; ``handlib.codecs.heatmap3d`` copies only each joint's peak to the
+    host). ``loader``: a loader of ``dataset`` made by ``handlib.runtime.eval_loader`` (the
+    training loop passes the one it keeps for the whole fit, whose workers persist); it then
+    sets the batch size and the workers.
     """
     device = device if isinstance(device, torch.device) else resolve_device(device)
-    rank, world_size = distributed_info()
-    positions = epoch_indices(
-        len(dataset), seed=0, epoch=0, shuffle=False, rank=rank, world_size=world_size,
-        drop_last=False,
-    )
-    loader = make_loader(
-        dataset, positions, batch_size, device=device, num_workers=num_workers, seed=0,
-        drop_last=False,
-    )
+    _, world_size = distributed_info()
+    loader = _loader_of(dataset, loader, batch_size, device, num_workers)
+    positions = list(loader.sampler)
     codec = dataset.codec
     was_training = model.training
     model.eval()
@@ -100,17 +98,30 @@ def predict(
     return {key: np.concatenate([s[key] for _, s in gathered])[first] for key in stacked}
 
 
+def _loader_of(dataset: Dataset, loader: DataLoader | None, batch_size: int,
+               device: torch.device, num_workers: int) -> DataLoader:
+    """``loader`` when given (it must read ``dataset``), else a new one (``eval_loader``)."""
+    if loader is None:
+        return eval_loader(dataset, batch_size, device=device, num_workers=num_workers)
+    if loader.dataset is not dataset:
+        raise ValueError("the loader given reads another dataset than the one to predict or "
+                         "score: pass a loader made by handlib.runtime.eval_loader(dataset, ...)")
+    return loader
+
+
 def evaluate(
     model: nn.Module, dataset: Dataset, eval_config: dict | None = None, *,
     device: str | torch.device = "auto", num_workers: int = 0, amp: bool = False,
+    loader: DataLoader | None = None,
 ) -> dict[str, float]:
     """The ``eval_config`` metrics (default :data:`DEFAULTS` ``eval``) of ``model`` on
-    ``dataset`` (pass the validation or test split, never the training split)."""
+    ``dataset`` (pass the validation or test split, never the training split); ``loader`` as
+    :func:`predict`."""
     spec = deep_merge(DEFAULTS["eval"], eval_config or {})
     metrics.check_metric_names(spec["metric"])
     record = predict(
         model, dataset, batch_size=spec["batch_size"], device=device, num_workers=num_workers,
-        amp=amp,
+        amp=amp, loader=loader,
     )
     return metrics.evaluate_record(record, spec)
 
@@ -118,17 +129,16 @@ def evaluate(
 def validation_loss(
     model: nn.Module, dataset: Dataset, loss_fn: LossFn, *, batch_size: int = 64,
     device: torch.device, num_workers: int = 0, amp: bool = False,
+    loader: DataLoader | None = None,
 ) -> dict[str, float]:
     """The mean over ``dataset``'s samples of each loss term and of their sum ``loss``, in eval
-    mode and without gradients (pass the validation split)."""
-    rank, world_size = distributed_info()
-    positions = epoch_indices(len(dataset), seed=0, epoch=0, shuffle=False, rank=rank,
-                              world_size=world_size, drop_last=False)
-    loader = make_loader(dataset, positions, batch_size, device=device, num_workers=num_workers,
-                     seed=0, drop_last=False)
+    mode and without gradients (pass the validation split); ``loader`` as :func:`predict`. The
+    sums stay on the device (float64) until the end: one copy to the host per call."""
+    _, world_size = distributed_info()
+    loader = _loader_of(dataset, loader, batch_size, device, num_workers)
     was_training = model.training
     model.eval()
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor] = {}
     with torch.inference_mode(), autocast(device, amp):
         for batch in loader:
             batch = to_device(batch, device, torch.contiguous_format)
@@ -136,7 +146,8 @@ def validation_loss(
             terms["loss"] = torch.stack([value.float() for value in terms.values()]).sum()
             count = len(model_input(batch))
             for name, value in terms.items():
-                sums[name] = sums.get(name, 0.0) + float(value) * count
+                sums[name] = sums.get(name, 0.0) + value.double() * count
     model.train(was_training)
+    totals = torch.stack(list(sums.values())).tolist() if sums else []
     return all_reduce_mean({name: total / len(dataset) * world_size
-                             for name, total in sums.items()}, device)
+                             for name, total in zip(sums, totals)}, device)

@@ -114,9 +114,9 @@ def internet() -> LossFn:
         depth_bins, height, width = volumes.shape[-3:]
         if height != width:
             raise ValueError(f"InterNet heat maps must be square, got {height}x{width}")
-        sigma = float(batch["volume_sigma"].reshape(-1)[0])
+        # each sample's width, read on the device (a float() here would wait for the device)
         target = INTERNET_HEATMAP_PEAK * render_volumes(batch["joint_hm"], width, depth_bins,
-                                                        sigma)
+                                                        batch["volume_sigma"])
         weight = batch["joint_weight"].to(volumes.dtype)[..., None, None, None]
         root_error = (outputs["root_depth"].float() - batch["root_depth_target"].float()).abs()
         return {

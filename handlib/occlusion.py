@@ -33,6 +33,11 @@ error root-relative, each hand to its own wrist, in mm, for every model that pre
 wrist, exact by construction, is left out). Every value comes with the number of joints behind it
 and a bootstrap interval over hands (:func:`breakdown`).
 
+**Without the notebook** (:func:`benchmarked`, :func:`predict_run`, ``handlib occlusion``): a
+run queue writes a benchmarked run's records right after the run's own test predictions, while
+its checkpoint exists (the benchmark never retrains a finished run whose checkpoint is gone);
+the command makes every missing record and prints :func:`summary`.
+
 **The floor** (:func:`floor_errors`): a prediction that ignores the image: every joint at the
 centre of the hand's box in 2D, the mean wrist-relative pose of the engine's ``val`` frames in
 3D (``handlib.floors``, left hands mirrored). A model at the floor has learnt nothing that
@@ -312,6 +317,59 @@ def predict(model: Model, cfg: dict, test_set: str, source, *,
                             device=next(trained.model.parameters()).device)
     results.write_predictions(folder, record, digest, test_set)
     return record
+
+
+def benchmarked(profile: str, *, data_root=None, seed: int = 0,
+                device: str = "auto") -> list[tuple[str, str]]:
+    """(chapter, run id) of every run the benchmark evaluates under ``profile``
+    (:func:`models`), in benchmark order."""
+    return [(m.chapter, m.run.run_id)
+            for m in models(load_config(profile), data_root=data_root, seed=seed, device=device)]
+
+
+def _benchmarked_model(cfg: dict, chapter: str, run_id: str, **parameters) -> Model:
+    chosen = models(cfg, **parameters)
+    for model in chosen:
+        if (model.chapter, model.run.run_id) == (chapter, run_id):
+            return model
+    raise ValueError(f"occlusion benchmark: the {cfg['profile']} profile benchmarks no run "
+                     f"{run_id!r} of chapter {chapter!r}; it benchmarks "
+                     + ", ".join(f"{m.chapter}/{m.run.run_id}" for m in chosen))
+
+
+def _missing(cfg: dict, model: Model) -> list[str]:
+    return [test_set for test_set in cfg["test_sets"]
+            if results.read_predictions(_folder(cfg, model), _digest(model, cfg, test_set),
+                                        test_set) is None]
+
+
+def missing_records(profile: str, chapter: str, run_id: str, *, data_root=None, seed: int = 0,
+                    device: str = "auto") -> list[str]:
+    """The test sets on which the benchmarked run ``chapter``/``run_id`` has no saved record
+    made by its current configuration and these frames."""
+    cfg = load_config(profile)
+    return _missing(cfg, _benchmarked_model(cfg, chapter, run_id, data_root=data_root,
+                                            seed=seed, device=device))
+
+
+def predict_run(profile: str, chapter: str, run_id: str, *, data_root=None, seed: int = 0,
+                device: str = "auto") -> int:
+    """Make and save the benchmark records of run ``chapter``/``run_id`` on every test set that
+    lacks one (rendering the frames if needed) with the run's checkpoint (training the run first
+    if its chapter never has, as :func:`predict` does), so that the checkpoint can be deleted
+    afterwards; the number of records written (0 when all were there). A run whose results are
+    here without its checkpoint is an error: the benchmark never retrains a finished run."""
+    cfg = load_config(profile)
+    model = _benchmarked_model(cfg, chapter, run_id, data_root=data_root, seed=seed,
+                               device=device)
+    missing = _missing(cfg, model)
+    for test_set in missing:
+        if predict(model, cfg, test_set, render_test_set(cfg, test_set)) is None:
+            raise ValueError(f"occlusion benchmark: {chapter}/{profile}/{run_id} has finished "
+                             f"results but no checkpoint, so its {test_set} records cannot be "
+                             f"made; delete {results.run_dir(chapter, profile, run_id)} to "
+                             "retrain it")
+    return len(missing)
 
 
 # ----------------------------------------------------------------------------- the join
@@ -920,3 +978,32 @@ def figure_cost(bench: Benchmark, costs: pd.DataFrame):
     ax.legend(fontsize="small", loc="lower right")
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def register_cli(subparsers) -> None:
+    """``handlib occlusion --profile P``: the benchmark without the notebook."""
+    command = subparsers.add_parser(
+        "occlusion", help="run the occlusion benchmark and print its summary table",
+        description="Make every missing prediction record of the occlusion benchmark under a "
+                    "profile (training a benchmarked run the chapter has never trained) and "
+                    "print the benchmark's summary: 2D AUC and 3D MPJPE of every model on each "
+                    "test set, over all joints and over the occluded ones.")
+    command.add_argument("--profile", required=True, help="smoke, cpu, gpu or paper")
+    command.add_argument("--data-root", default=None,
+                         help="the folder of the real datasets (the paper profile's runs)")
+    command.add_argument("--seed", type=int, default=0, help="the chapters' data seed")
+    command.set_defaults(func=_command)
+
+
+def _command(args) -> int:
+    cfg = load_config(args.profile)
+    bench = run_benchmark(cfg, models(cfg, data_root=args.data_root, seed=args.seed))
+    print(f"occlusion benchmark, {args.profile} profile: {len(bench.keys())} of "
+          f"{len(bench.models)} models, {cfg['frames']} frames per test set")
+    for key, reason in bench.skipped.items():
+        print(f"skipped {key}: {reason}")
+    print(summary(bench).to_string(float_format=lambda value: f"{value:.3g}"))
+    return 0

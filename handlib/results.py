@@ -6,12 +6,17 @@ Every run writes one folder, ``results_root() / <experiment> / <profile> / <run>
 - ``history.csv``: one row per epoch (losses, validation metrics, learning rate, time);
 - ``metrics.json``: the run's final metrics;
 - ``run.json``: provenance: the configuration and its hash, the hash of the code that
-  produced it, the git commit (and whether the tree had uncommitted changes), dataset and
+  produced it, the git commit (whether the tree had uncommitted changes, and where the commit
+  was read: ``git``, the environment or ``none``, :func:`git_state`), dataset and
   generator version, device, library versions, wall time and throughput;
 - ``test_predictions.npz`` (study runs): the run's prediction record on its test split
   (``handlib.engine.predict``: predicted and true keypoints in the samples' own frames, masks,
   visibility kinds, sample ids), stamped with the run's configuration hash, so that tables and
   figures can be rebuilt without the checkpoint (e.g. from committed gpu results on a CPU).
+  Stored compactly (:func:`compact_record`): only the keys the book reads
+  (:data:`RECORD_KEYS`), floats as float32 (keypoints in px and mm keep far better than
+  0.01 px / 0.01 mm: float32's spacing is under 0.001 up to 8192), ``confidence`` as float16, a
+  ``kp3d_rel_pred`` that is exactly ``kp3d_pred`` less its wrist left to be derived on reading.
 
 A chapter's ``bench.json`` (``handlib.study.bench_study``) sits in its profile folder.
 
@@ -39,12 +44,29 @@ import torch
 
 import handlib
 from handlib.paths import REPO_ROOT, results_root
+from handlib.skeleton import NUM_JOINTS, WRIST
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
 PREDICTIONS_FILE = "test_predictions.npz"
 BENCH_FILE = "bench.json"
+
+#: The keys of a prediction record that are stored (:func:`write_predictions`): those the book
+#: reads, in ``handlib.metrics`` (the registry), the chapters' studies (``handlib.study``,
+#: ``handlib.study3d``, ``handlib/papers/*/study.py``: ``crop``, ``mirrored``,
+#: ``visibility_kind``), ``handlib.floors`` and ``handlib.occlusion``; and ``confidence`` (the
+#: heat-map peaks, at half precision) for inspecting a run's failures. ``root_depth`` and
+#: ``root_depth_pred`` are not stored: the book scores the relative root through ``rel_root``.
+RECORD_KEYS: tuple[str, ...] = (
+    "index", "kp2d", "kp2d_pred", "norm_size", "labelled", "in_frame", "visible",
+    "visibility_kind", "crop", "mirrored", "kp3d", "kp3d_pred", "kp3d_rel_pred", "hand_valid",
+    "hand_type_pred", "rel_root", "rel_root_pred", "confidence",
+)
+#: Record keys stored as float16: no number of the book depends on their exact value.
+HALF_PRECISION_KEYS: tuple[str, ...] = ("confidence",)
+#: The stored name listing the keys left out because they are derived on reading.
+_DERIVED = "derived"
 
 
 def _file_mode() -> int:
@@ -117,7 +139,12 @@ def write_npz_atomic(path: str | Path, arrays: dict[str, Any]) -> None:
 
 
 def git_state(repo: Path = REPO_ROOT) -> dict[str, Any]:
-    """``{"commit": sha or None, "dirty": bool or None}`` of the repository holding handlib."""
+    """``{"commit": sha or None, "dirty": bool or None, "commit_source": ...}`` of the tree
+    holding handlib: from git when ``repo`` has its own ``.git`` (``commit_source: git``); else
+    from the environment, ``HANDLIB_COMMIT`` (a hex sha) and ``HANDLIB_DIRTY`` (``0`` or ``1``),
+    which whoever copied the tree without ``.git`` (e.g. onto a GPU machine) sets
+    (``commit_source: env``); else unknown (``commit_source: none``). A tree without its own
+    ``.git`` never reports the commit of a repository it happens to lie in."""
 
     def git(*args: str) -> str | None:
         try:
@@ -128,9 +155,23 @@ def git_state(repo: Path = REPO_ROOT) -> dict[str, Any]:
             return None
         return done.stdout.strip()
 
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain")
-    return {"commit": commit, "dirty": None if status is None else bool(status)}
+    commit = git("rev-parse", "HEAD") if (Path(repo) / ".git").exists() else None
+    if commit:
+        status = git("status", "--porcelain")
+        return {"commit": commit, "dirty": None if status is None else bool(status),
+                "commit_source": "git"}
+    commit = os.environ.get("HANDLIB_COMMIT", "").strip().lower()
+    if not commit:
+        return {"commit": None, "dirty": None, "commit_source": "none"}
+    if not 7 <= len(commit) <= 40 or set(commit) - set("0123456789abcdef"):
+        raise ValueError(f"HANDLIB_COMMIT={commit!r} is not a git commit: set it to the output "
+                         "of `git rev-parse HEAD` in the tree the code was copied from")
+    dirty = os.environ.get("HANDLIB_DIRTY", "").strip()
+    if dirty not in ("", "0", "1"):
+        raise ValueError(f"HANDLIB_DIRTY={dirty!r} must be 0 (the tree as committed) or 1 "
+                         "(with uncommitted changes), or unset")
+    return {"commit": commit, "dirty": None if not dirty else dirty == "1",
+            "commit_source": "env"}
 
 
 def library_versions() -> dict[str, str]:
@@ -253,19 +294,50 @@ def predictions_file(split: str | None = None) -> str:
     return PREDICTIONS_FILE if split is None else f"{split}_predictions.npz"
 
 
+def _wrist_relative(kp3d: np.ndarray) -> np.ndarray:
+    """(N, J, 3) points less their own hand's wrist (each block of 21 joints), in float32: what
+    the codecs give as ``kp3d_rel`` beside ``kp3d`` (``handlib.codecs.heatmap3d``,
+    ``depth_crop``)."""
+    hands = kp3d.reshape(len(kp3d), -1, NUM_JOINTS, 3)
+    return (hands - hands[:, :, WRIST:WRIST + 1]).reshape(kp3d.shape)
+
+
+def compact_record(record: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The arrays of a prediction record that :func:`write_predictions` stores: the keys of
+    :data:`RECORD_KEYS` that it has, float arrays as float32 (float16 for
+    :data:`HALF_PRECISION_KEYS`), and ``kp3d_rel_pred`` left out (listed under ``derived``)
+    when it equals, bit for bit, ``kp3d_pred`` less its wrist, which :func:`read_predictions`
+    then derives."""
+    out = {}
+    for key in RECORD_KEYS:
+        if key in record:
+            value = np.asarray(record[key])
+            if value.dtype.kind == "f":
+                value = value.astype(np.float16 if key in HALF_PRECISION_KEYS else np.float32)
+            out[key] = value
+    if ("kp3d_pred" in out and "kp3d_rel_pred" in out
+            and out["kp3d_pred"].ndim == 3 and out["kp3d_pred"].shape[1] % NUM_JOINTS == 0
+            and np.array_equal(_wrist_relative(out["kp3d_pred"]), out["kp3d_rel_pred"],
+                               equal_nan=True)):
+        del out["kp3d_rel_pred"]
+        out[_DERIVED] = np.array(["kp3d_rel_pred"])
+    return out
+
+
 def write_predictions(path: Path, record: dict[str, np.ndarray], config_hash: str,
                       split: str | None = None) -> None:
     """Save a prediction record in run folder ``path``, stamped with ``config_hash``: on the
-    run's test split, or on ``split``."""
+    run's test split, or on ``split``; compactly (:func:`compact_record`)."""
     write_npz_atomic(path / predictions_file(split),
-                     {**record, "config_hash": np.array(config_hash)})
+                     {**compact_record(record), "config_hash": np.array(config_hash)})
 
 
 def read_predictions(path: Path, config_hash: str,
                      split: str | None = None) -> dict[str, np.ndarray] | None:
     """The prediction record saved in run folder ``path`` by the configuration ``config_hash``
     (on the test split, or on ``split``); ``None`` when there is none or it was written by
-    another configuration (stale)."""
+    another configuration (stale). Half-precision arrays come back as float32 and derived keys
+    are derived; a file written before records were compacted reads with all its keys."""
     file = path / predictions_file(split)
     if not file.is_file():
         return None
@@ -277,4 +349,11 @@ def read_predictions(path: Path, config_hash: str,
                          "re-run the notebook that writes it") from error
     if str(record.pop("config_hash", "")) != config_hash:
         return None
-    return record
+    derived = [str(key) for key in record.pop(_DERIVED, [])]
+    if derived not in ([], ["kp3d_rel_pred"]):
+        raise ValueError(f"prediction record {file} lists derived keys {derived} this version "
+                         "cannot derive: delete it and re-run the notebook that writes it")
+    if derived:
+        record["kp3d_rel_pred"] = _wrist_relative(record["kp3d_pred"])
+    return {key: value.astype(np.float32) if value.dtype == np.float16 else value
+            for key, value in record.items()}

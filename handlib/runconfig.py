@@ -5,13 +5,21 @@ engine's (:data:`DEFAULTS`) and the model's (a run that names no ``data.codec`` 
 the ones its model is registered with in ``handlib.models``), and refuses a model paired with a
 codec it does not work with (:func:`check_model_pairing`). :func:`config_hash` is what decides
 whether a finished run is reused (``handlib.runs.load_or_train``); :func:`check_splits` and
-:func:`check_device` refuse a configuration before anything is trained.
+:func:`check_device` refuse a configuration before anything is trained, the latter also when the
+machine's torch, GPU or compilers cannot run it (:func:`check_runtime`, on the facts
+:func:`detect_runtime` reads).
 """
 from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.util
 import json
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -33,7 +41,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "grad_clip": None,
         "seed": 0,
         "device": "auto",
-        "amp": True,
+        "amp": False,
         "channels_last": True,
         "compile": False,
         "num_workers": 0,
@@ -192,12 +200,89 @@ def split_roles(cfg: dict) -> dict[str, str]:
     return roles
 
 
+#: The oldest torch the code runs on: ``torch.utils.flop_counter`` (``handlib.bench``) is new
+#: in 2.1, ``torch.compile`` in 2.0, ``torch.load(weights_only=...)`` in 1.13.
+MIN_TORCH: tuple[int, int] = (2, 1)
+#: The oldest CUDA compute capability with bf16 in hardware (Ampere), which ``train.amp`` uses.
+MIN_BF16_CAPABILITY: tuple[int, int] = (8, 0)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a machine offers a run (:func:`detect_runtime`), as plain values so that
+    :func:`check_runtime` can be given any machine's."""
+
+    torch_version: str  # e.g. "2.11.0+cu128"
+    device_type: str  # what train.device resolves to: "cuda", "cpu", ...
+    capability: tuple[int, int] | None  # the lowest compute capability of the CUDA GPUs
+    triton: bool  # Triton importable: torch.compile's code generator on CUDA
+    c_compiler: str | None  # builds Triton's kernel launchers (CUDA)
+    cxx_compiler: str | None  # builds torch.compile's kernels on the CPU
+
+
+def _compiler(variable: str, names: tuple[str, ...]) -> str | None:
+    """The path of the compiler ``$variable`` names, else of the first of ``names`` on the PATH
+    (how Triton and torch.compile's inductor choose theirs); None when there is none."""
+    named = os.environ.get(variable)
+    return shutil.which(named) if named else next(filter(None, map(shutil.which, names)), None)
+
+
+def detect_runtime(device: str) -> Runtime:
+    """This machine's :class:`Runtime` for a run on ``device`` (``train.device``; ``"auto"`` is
+    CUDA when available, as ``handlib.runtime.resolve_device`` resolves it)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device_type = torch.device(device).type
+    gpus = range(torch.cuda.device_count() if device_type == "cuda" else 0)
+    capability = min(map(torch.cuda.get_device_capability, gpus), default=None)
+    return Runtime(
+        torch_version=torch.__version__, device_type=device_type, capability=capability,
+        triton=importlib.util.find_spec("triton") is not None,
+        c_compiler=_compiler("CC", ("gcc", "clang")),
+        cxx_compiler=_compiler("CXX", ("clang++",) if sys.platform == "darwin" else ("g++",)),
+    )
+
+
+def check_runtime(train: dict, runtime: Runtime) -> None:
+    """Refuse a run (its resolved ``train`` section) that ``runtime`` cannot run: a torch older
+    than :data:`MIN_TORCH`; ``train.amp`` (bf16 autocast) on a CUDA GPU without bf16
+    (:data:`MIN_BF16_CAPABILITY`); ``train.compile`` without what ``torch.compile`` builds its
+    kernels with (Triton and a C compiler on CUDA, a C++ compiler on the CPU). Each refusal
+    names what was found, what is needed and how to run anyway."""
+    found = re.match(r"(\d+)\.(\d+)", runtime.torch_version)
+    if found is None or tuple(map(int, found.groups())) < MIN_TORCH:
+        raise ValueError(
+            f"torch {runtime.torch_version} is too old for handlib: it needs torch >= "
+            f"{'.'.join(map(str, MIN_TORCH))} (torch.compile, torch.utils.flop_counter); "
+            "install a newer torch")
+    if (train["amp"] and runtime.device_type == "cuda" and runtime.capability is not None
+            and runtime.capability < MIN_BF16_CAPABILITY):
+        raise ValueError(
+            f"train.amp asks for bf16 autocast, and this GPU (compute capability "
+            f"{'.'.join(map(str, runtime.capability))}) has no bf16: it needs compute "
+            f"capability >= {'.'.join(map(str, MIN_BF16_CAPABILITY))} (Ampere or newer); use "
+            "such a GPU, or train in fp32 with `--set train.amp=false` (a different run)")
+    if not train["compile"]:
+        return
+    needs = {"cuda": (("Triton (pip install triton)", runtime.triton),
+                      ("a C compiler (gcc or clang, or the one $CC names)", runtime.c_compiler)),
+             "cpu": (("a C++ compiler (g++, or the one $CXX names)", runtime.cxx_compiler),)}
+    missing = [what for what, present in needs.get(runtime.device_type, ()) if not present]
+    if missing:
+        raise ValueError(
+            f"train.compile asks for torch.compile, which on {runtime.device_type} needs "
+            f"{' and '.join(missing)}, not found here; install it, or run without compiling "
+            "(`--set train.compile=false`)")
+
+
 def check_device(config: dict) -> None:
     """Refuse to start a profile that expects a GPU (``train.expects_gpu``) on a machine without
-    CUDA, unless the device was chosen explicitly (``train.device`` other than ``auto``)."""
+    CUDA, unless the device was chosen explicitly (``train.device`` other than ``auto``), and a
+    run this machine's torch, GPU or compilers cannot run (:func:`check_runtime`)."""
     spec = resolve_config(config)["train"]
     if spec["expects_gpu"] and spec["device"] == "auto" and not torch.cuda.is_available():
         raise ValueError("this profile expects a GPU (its schedule would take hours on a CPU) "
                          "and none is available; run it on a machine with CUDA, or set the "
                          "device explicitly to run it here anyway (`--device cpu`, or "
                          "device=\"cpu\" in the notebook's parameters)")
+    check_runtime(spec, detect_runtime(spec["device"]))

@@ -1,11 +1,20 @@
 """Where and how a model runs: devices, processes, seeds, precision and the data loaders.
 
 Shared by the training loop (``handlib.training``), prediction and evaluation
-(``handlib.evaluation``) and the speed benchmark (``handlib.bench``). On CUDA, ``amp`` is bf16
-autocast and ``channels_last`` the channels-last memory format; on CPU autocast is a no-op and
-channels-last applies in fp32 (see :func:`memory_format`). Each epoch's sample order is a function of (seed, epoch)
-(:func:`epoch_indices`, a distributed sampler as a list) and loader workers are seeded from a
-generator seeded by the caller, so a run is reproducible on any number of workers.
+(``handlib.evaluation``) and the speed benchmark (``handlib.bench``). ``amp`` is bf16 autocast,
+on CUDA and on the CPU alike (a CPU rehearsal takes the gpu profile's code path), and
+``channels_last`` the channels-last memory format, except on the CPU under ``amp`` (see
+:func:`memory_format`, the one place that decides).
+
+**Loaders.** Each epoch's sample order is a function of (seed, epoch) (:func:`epoch_indices`, a
+distributed sampler as a list). A training run reads its set through one loader for the whole
+fit (:class:`EpochSampler` over :class:`EpochItems`): its worker processes are started once and
+persist across epochs, and each index they receive carries its epoch, so the per-epoch
+augmentation stream (``set_epoch``, ``handlib.data.pipeline``) reaches workers that were forked
+before the epoch began. A validation set is read the same way, one persistent loader per fit
+(:func:`eval_loader`). Loader workers are seeded from a generator seeded by the caller; a
+dataset draws its augmentation from (seed, epoch, index), so a run is reproducible, and resumes
+exactly, on any number of workers.
 
 **CPU threads.** On CPU each run (and each prediction) takes every core of a quiet machine but
 one thread when other processes keep a core busy (:func:`cpu_threads`, chosen when the device
@@ -23,11 +32,12 @@ import math
 import os
 import random
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 def distributed_info() -> tuple[int, int]:
@@ -130,21 +140,24 @@ def _seed_worker(worker_id: int) -> None:
 
 
 def autocast(device: torch.device, enabled: bool):
-    """bf16 autocast on CUDA when ``enabled``; a no-op context otherwise."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast on CUDA or the CPU when ``enabled``; a no-op context otherwise."""
+    if enabled and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def memory_format(channels_last: bool) -> torch.memory_format:
-    """channels-last when ``channels_last``, contiguous otherwise, on CUDA and on the CPU.
+def memory_format(channels_last: bool, device: torch.device, amp: bool) -> torch.memory_format:
+    """The layout of a model and its input batches: channels-last when ``channels_last``, on
+    CUDA and on the CPU, except on the CPU under ``amp``, where it is contiguous.
 
-    On the CPU the engine trains in fp32 (its bf16 autocast is CUDA-only: torch 2.13's bf16
-    channels-last convolution backward on CPU corrupts the heap, ``free(): invalid next
-    size``). In fp32, channels-last trained 15 of the 17 headline models of the cpu profiles
-    1.0-1.5x faster on 2 cores (``handlib throughput``), MS-FF's two 0.9-1.0x, so each
-    cpu profile says which it uses."""
-    return torch.channels_last if channels_last else torch.contiguous_format
+    torch 2.13's bf16 channels-last convolution backward on CPU corrupts the heap (``free():
+    invalid next size``), so a CPU run in bf16 autocast (``amp``, a rehearsal of the gpu path)
+    keeps the contiguous layout. In fp32, channels-last trained 15 of the 17 headline models of
+    the cpu profiles 1.0-1.5x faster on 2 cores (``handlib throughput``), MS-FF's two
+    0.9-1.0x, so each cpu profile says which it uses."""
+    if channels_last and not (device.type == "cpu" and amp):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def model_input(batch: dict) -> torch.Tensor:
@@ -194,20 +207,80 @@ def usable_workers(requested: int) -> int:
     return max(0, min(int(requested), cores or 1))
 
 
+class EpochSampler(Sampler):
+    """This process's sample order of one epoch of a training set (:func:`epoch_indices`,
+    shuffled by (seed, epoch)) from position ``start`` on, as ``(epoch, index)`` keys for
+    :class:`EpochItems`. :meth:`set_epoch` chooses the epoch and the position before each pass
+    over the loader, so one loader (and its persistent workers) serves every epoch of a fit,
+    a resumed one's first, partial epoch included."""
+
+    def __init__(self, size: int, *, seed: int, rank: int = 0, world_size: int = 1):
+        self.size, self.seed, self.rank, self.world_size = size, seed, rank, world_size
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = int(epoch), int(start)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = epoch_indices(self.size, seed=self.seed, epoch=self.epoch, shuffle=True,
+                              rank=self.rank, world_size=self.world_size)
+        return iter([(self.epoch, index) for index in order[self.start:]])
+
+    def __len__(self) -> int:
+        return max(0, self.size // self.world_size - self.start)
+
+
+class EpochItems(Dataset):
+    """``dataset`` read by the ``(epoch, index)`` keys of :class:`EpochSampler`: in whichever
+    process reads the item (a persistent loader worker holds its own copy of the dataset, which
+    the training loop cannot reach), the dataset's epoch is set (``set_epoch``, its augmentation
+    stream) before item ``index`` is read."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, index = key
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+        return self.dataset[index]
+
+
 def make_loader(
-    dataset: Dataset, indices: list[int], batch_size: int, *, device: torch.device,
-    num_workers: int, seed: int, drop_last: bool,
+    dataset: Dataset, sampler: Sampler | list[int], batch_size: int, *, device: torch.device,
+    num_workers: int, seed: int, drop_last: bool, persistent: bool = False,
 ) -> DataLoader:
+    """A loader of ``dataset`` in the order of ``sampler`` (a list of indices or a sampler);
+    with ``persistent``, its workers (if any) are started on the first pass and kept for every
+    later one."""
+    workers = usable_workers(num_workers)
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        sampler=indices,
-        num_workers=usable_workers(num_workers),
+        sampler=sampler,
+        num_workers=workers,
         pin_memory=device.type == "cuda",
         drop_last=drop_last,
         worker_init_fn=_seed_worker,
         generator=torch.Generator().manual_seed(seed),
+        persistent_workers=persistent and workers > 0,
     )
+
+
+def eval_loader(dataset: Dataset, batch_size: int, *, device: torch.device, num_workers: int,
+                persistent: bool = False) -> DataLoader:
+    """A loader of this process's share of ``dataset`` in dataset order, every sample once
+    (under torchrun the shards of :func:`epoch_indices` without shuffling, the last one padded
+    to an equal length), for prediction and validation; ``persistent`` as :func:`make_loader`
+    (the training loop reads its validation set through one such loader per fit)."""
+    rank, world_size = distributed_info()
+    positions = epoch_indices(len(dataset), seed=0, epoch=0, shuffle=False, rank=rank,
+                              world_size=world_size, drop_last=False)
+    return make_loader(dataset, positions, batch_size, device=device, num_workers=num_workers,
+                       seed=0, drop_last=False, persistent=persistent)
 
 
 def all_reduce_mean(values: dict[str, float], device: torch.device) -> dict[str, float]:

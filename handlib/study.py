@@ -292,14 +292,15 @@ def predict_test_split(run: Run, experiment: str, profile: str, *, train: bool =
     trained = engine.load_or_train(run.config, experiment=experiment, profile=profile,
                                    run=run.run_id, progress=progress)
     model = trained.model
-    test_split = engine.resolve_config(run.config)["eval"]["test_split"]
-    records = {}
+    cfg = engine.resolve_config(run.config)
     for split in [None, *also]:
-        records[split] = engine.predict(
-            model, build_dataset(run.config["data"], split or test_split),
-            batch_size=batch_size, device=next(model.parameters()).device)
-        results.write_predictions(folder, records[split], digest, split)
-    return records[None]
+        record = engine.predict(
+            model, build_dataset(run.config["data"], split or cfg["eval"]["test_split"]),
+            batch_size=batch_size, device=next(model.parameters()).device,
+            num_workers=cfg["train"]["num_workers"], amp=cfg["train"]["amp"])
+        results.write_predictions(folder, record, digest, split)
+    # the record as stored (compact), so that a first build and a rebuild from the files agree
+    return results.read_predictions(folder, digest)
 
 
 def split_predictions(study: "Study", split: str) -> dict[str, Record | None]:

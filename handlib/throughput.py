@@ -76,7 +76,8 @@ def training_throughput(config: dict, steps: int = 10, warmup: int = 2, threads:
     ``handlib.losses``, backward, gradient clipping if set, the run's optimiser step) on the
     run's model, repeated on one fixed batch of the run's training data (:func:`training_batch`);
     its time is the median of ``steps`` timed steps after ``warmup`` untimed ones, with
-    ``threads`` CPU threads and the model and batch channels-last or contiguous. The achieved
+    ``threads`` CPU threads and the model and batch channels-last or contiguous, in fp32 whatever
+    the run's ``train.amp`` (the layouts are compared as the cpu profiles train). The achieved
     rate counts 3 x the forward FLOPs per sample (:func:`forward_gflops`; backward ≈ 2 x
     forward); :func:`gemm_rate` is measured right after, in this process at the same thread
     count. The previous thread count is restored.
@@ -88,14 +89,14 @@ def training_throughput(config: dict, steps: int = 10, warmup: int = 2, threads:
                          f"got steps={steps}, warmup={warmup}, threads={threads}")
     cfg = engine.resolve_config(config)
     device = torch.device("cpu")
-    layout = memory_format(channels_last)
+    layout = memory_format(channels_last, device, amp=False)
     batch = to_device(training_batch(cfg), device, layout)
     model = engine.build_model(cfg).to(memory_format=layout).train()
     loss_fn = build_named(losses.build, cfg["loss"])
     optimizer = engine.build_optimizer(model.parameters(), cfg["optimizer"])
 
     def step() -> None:
-        _train_step(model, batch, loss_fn, optimizer, device=device, amp=cfg["train"]["amp"],
+        _train_step(model, batch, loss_fn, optimizer, device=device, amp=False,
                     grad_clip=cfg["train"]["grad_clip"])
 
     previous = torch.get_num_threads()

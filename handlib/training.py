@@ -22,10 +22,12 @@ from handlib.evaluation import evaluate, validation_loss
 from handlib.losses import LossFn
 from handlib.runconfig import config_hash, resolve_config
 from handlib.runtime import (
+    EpochItems,
+    EpochSampler,
     all_reduce_mean,
     autocast,
     distributed_info,
-    epoch_indices,
+    eval_loader,
     make_loader,
     memory_format,
     model_input,
@@ -117,9 +119,12 @@ def save_checkpoint(path: Path, *, model, optimizer, scheduler, state: LoopState
     results.atomic_write(path, lambda handle: torch.save(payload, handle), binary=True)
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
+def load_checkpoint(path: Path) -> dict:
+    """The checkpoint at ``path``, every tensor on the CPU whatever device wrote it or trains
+    on: its RNG states must be CPU byte tensors (``torch.set_rng_state``), and
+    ``load_state_dict`` moves the weights and the optimiser's state to the parameters' device."""
     # Our own cache file: it holds numpy/Python RNG states, so it is not weights-only.
-    return torch.load(path, map_location=device, weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def _train_step(
@@ -214,14 +219,14 @@ def fit(
             f"(train.batch_size {spec['batch_size']})"
         )
     device = resolve_device(spec["device"])
-    layout = memory_format(spec["channels_last"])
+    layout = memory_format(spec["channels_last"], device, spec["amp"])
     seed_everything(spec["seed"])
     model.to(device=device, memory_format=layout)
     optimizer = build_optimizer(model.parameters(), cfg["optimizer"])
     scheduler = build_scheduler(optimizer, cfg["scheduler"])
     state = LoopState()
     if resume and checkpoint is not None and checkpoint.is_file():
-        saved = load_checkpoint(checkpoint, device)
+        saved = load_checkpoint(checkpoint)
         if saved["fit_hash"] != fit_hash:
             raise ValueError(
                 f"checkpoint {checkpoint} was written with other training settings; delete it "
@@ -247,21 +252,23 @@ def fit(
         total=spec["epochs"] * steps_per_epoch, initial=state.global_step, unit="step",
         disable=not progress or rank != 0, dynamic_ncols=True,
     )
+    # one loader per set for the whole fit (runtime: its workers persist across epochs; the
+    # epoch travels with each index, so the workers' copies augment with this epoch's stream)
+    sampler = EpochSampler(len(train_set), seed=spec["seed"], rank=rank, world_size=world_size)
+    loader = make_loader(
+        EpochItems(train_set), sampler, batch_per_process, device=device,
+        num_workers=spec["num_workers"], seed=spec["seed"] * 1000 + state.epoch, drop_last=True,
+        persistent=True,
+    )
+    val_loader = None if val_set is None else eval_loader(
+        val_set, cfg["eval"]["batch_size"], device=device, num_workers=spec["num_workers"],
+        persistent=True,
+    )
     window: list[torch.Tensor] = []
     names: list[str] = []
     while state.epoch < spec["epochs"]:
         train_model.train()
-        if hasattr(train_set, "set_epoch"):  # per-epoch augmentation streams (data.pipeline)
-            train_set.set_epoch(state.epoch)
-        order = epoch_indices(
-            len(train_set), seed=spec["seed"], epoch=state.epoch, shuffle=True, rank=rank,
-            world_size=world_size,
-        )
-        loader = make_loader(
-            train_set, order[state.step * batch_per_process :], batch_per_process,
-            device=device, num_workers=spec["num_workers"], seed=spec["seed"] * 1000 + state.epoch,
-            drop_last=True,
-        )
+        sampler.set_epoch(state.epoch, start=state.step * batch_per_process)
         lr = optimizer.param_groups[0]["lr"]
         bar.set_description(f"epoch {state.epoch + 1}/{spec['epochs']}")
         last_log = time.perf_counter()
@@ -302,15 +309,13 @@ def fit(
         row = {"epoch": state.epoch + 1, "lr": lr, **means}
         last_epoch = state.epoch + 1 == spec["epochs"]
         if val_set is not None and ((state.epoch + 1) % cfg["eval"]["every"] == 0 or last_epoch):
-            found = evaluate(
-                model, val_set, cfg["eval"], device=device, num_workers=spec["num_workers"],
-                amp=spec["amp"],
-            )
+            found = evaluate(model, val_set, cfg["eval"], device=device, amp=spec["amp"],
+                             loader=val_loader)
             row |= {f"val_{name}": value for name, value in found.items()}
             if cfg["eval"]["loss"]:
                 row |= {f"val_{name}": value for name, value in validation_loss(
-                    model, val_set, loss_fn, batch_size=cfg["eval"]["batch_size"],
-                    device=device, num_workers=spec["num_workers"], amp=spec["amp"]).items()}
+                    model, val_set, loss_fn, device=device, amp=spec["amp"],
+                    loader=val_loader).items()}
         samples = steps_per_epoch * spec["batch_size"]
         row |= {
             "samples": samples,

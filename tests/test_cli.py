@@ -1,5 +1,9 @@
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from handlib import cli
 from handlib.cli import COMMAND_MODULES, build_parser, main
@@ -20,6 +24,49 @@ def test_python_dash_m_runs_the_same_cli():
     )
     assert result.returncode == 0
     assert "papers" in result.stdout
+
+
+#: Packages the GPU machine lacks (it has torch, numpy, pandas, scipy, yaml, matplotlib, seaborn,
+#: opencv and tqdm): the command line must start without them.
+NOT_ON_THE_DEVICE = ("papermill", "torchinfo", "nbformat", "nbclient", "IPython", "ipykernel",
+                     "jupyter", "jupyter_book", "myst_nb", "submitit")
+#: ``python -m handlib`` with every import of a NOT_ON_THE_DEVICE package failing.
+WITHOUT_THEM = f"""
+import runpy, sys
+class NotOnTheDevice:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {NOT_ON_THE_DEVICE!r}:
+            raise ImportError(f"{{name}} is not installed on the GPU machine")
+sys.meta_path.insert(0, NotOnTheDevice())
+import handlib
+print(handlib.__file__)
+runpy.run_module("handlib", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("command", [["--help"], ["train", "--help"]])
+def test_the_cli_runs_from_the_tree_without_the_notebook_packages(command):
+    """As on the GPU machine: ``python3 -m handlib`` from a checkout (the tree on PYTHONPATH, not
+    installed) with no papermill, torchinfo, Jupyter or submitit."""
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_THEM, *command], capture_output=True, text=True, cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)}, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    source, usage = done.stdout.split("\n", 1)
+    assert Path(source) == repo / "handlib" / "__init__.py"
+    assert usage.startswith("usage: handlib")
+
+
+def test_the_module_table_without_torchinfo_says_what_to_install(monkeypatch):
+    from torch import nn
+
+    from handlib.bench import module_table
+
+    monkeypatch.setitem(sys.modules, "torchinfo", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"needs torchinfo.*pip install -e \"\.\[book\]\""):
+        module_table(nn.Linear(2, 2), 4)
 
 
 def test_unknown_subcommand_fails():

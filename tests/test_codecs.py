@@ -9,8 +9,8 @@ from handlib import codecs
 from handlib.codecs import geometry
 from handlib.codecs.bones import check_tree, decode_bones, encode_bones
 from handlib.codecs.depth_crop import depth_centre
-from handlib.codecs.heatmap2d import decode_heatmaps, encode_heatmaps
-from handlib.codecs.heatmap3d import render_volumes
+from handlib.codecs.heatmap2d import decode_heatmaps, encode_heatmaps, parabola_offset
+from handlib.codecs.heatmap3d import decode_volumes, render_volumes
 from handlib.codecs.softargmax import soft_argmax
 from handlib.data.transforms import crop_matrix, mirror_matrix, mirror_sample, warp_sample
 from handlib.skeleton import BONES, NUM_JOINTS
@@ -296,6 +296,107 @@ def test_heatmap3d_rel_root_is_the_reference_formula():
     np.testing.assert_allclose(decoded["rel_root"][0], left - right, atol=1e-2)
     np.testing.assert_allclose(decoded["root_depth"][0], item["kp3d"][21, 2]
                                - item["kp3d"][0, 2] + 8.0, atol=1e-3)
+
+
+def host_decode_volumes(volumes, input_size, depth_range_mm):
+    """The decoder as it was before it ran on the device (fp32 numpy on the host): the
+    reference the device decoder must equal."""
+    volumes = np.asarray(volumes).astype(np.float32)
+    n, j, d, h, w = volumes.shape
+    best = volumes.reshape(n, j, -1).argmax(-1)
+    bin_index = best // (h * w)
+    plane = np.take_along_axis(volumes, bin_index[..., None, None, None], axis=2)[:, :, 0]
+    kp2d, confidence = decode_heatmaps(plane, input_size)
+    cell = best % (h * w)
+    profile = np.take_along_axis(volumes.reshape(n, j, d, h * w), cell[..., None, None],
+                                 axis=3)[..., 0].reshape(n * j, d)
+    rows, b = np.arange(n * j), bin_index.ravel()
+    inner = (b > 0) & (b < d - 1)
+    dz = parabola_offset(profile[rows, np.maximum(b - 1, 0)], profile[rows, b],
+                         profile[rows, np.minimum(b + 1, d - 1)]) * inner
+    z = ((b + 0.5 + dz) / d - 0.5) * depth_range_mm
+    return kp2d, z.reshape(n, j).astype(np.float32), confidence
+
+
+def hand_made_volumes() -> np.ndarray:
+    """(2, 9, 5, 6, 7) volumes whose arg-max is known: ties (the first maximum wins), a peak on
+    each border in depth, y and x, a corner, a constant volume and a single voxel."""
+    rng = np.random.default_rng(3)
+    volumes = rng.uniform(0.0, 0.5, (2, 9, 5, 6, 7)).astype(np.float32)
+    peaks = [[(2, 3, 4), (2, 4, 1)], [(0, 3, 3)], [(4, 2, 2)], [(1, 0, 3)], [(3, 5, 2)],
+             [(2, 2, 0)], [(1, 3, 6)], [(0, 0, 0), (4, 5, 6)], [(4, 5, 6)]]
+    for joint, voxels in enumerate(peaks):
+        for k, y, x in voxels:  # two equal peaks: a tie
+            volumes[:, joint, k, y, x] = 1.0
+            for dk, dy, dx in [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1),
+                               (0, 0, -1)]:
+                if 0 <= k + dk < 5 and 0 <= y + dy < 6 and 0 <= x + dx < 7:
+                    volumes[:, joint, k + dk, y + dy, x + dx] = 0.6 + 0.05 * (dk + 2 * dy + 3 * dx)
+    volumes[1, 2] = 0.25  # constant: every voxel ties, the first is taken
+    volumes[1, 5] = 0.0
+    volumes[1, 5, 3, 1, 5] = 2.0  # one voxel, neighbours at 0: the log floor
+    return volumes
+
+
+def _assert_same_decode(found, expected):
+    for a, b in zip(found, expected, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("make", ["hand_made", "random", "gaussians", "float64", "bfloat16"])
+def test_decoding_volumes_on_the_device_equals_the_host_decoder(make):
+    """The device decoder (arg-max and neighbours in torch where the volumes are) returns
+    exactly what the fp32 numpy decoder returned, for an array or a CPU tensor."""
+    rng = np.random.default_rng(0)
+    if make == "hand_made":
+        volumes = hand_made_volumes()
+    elif make == "random":
+        volumes = rng.uniform(0.0, 1.0, (3, 42, 8, 6, 10)).astype(np.float32)
+    elif make == "gaussians":  # smooth peaks anywhere, borders included
+        joint_hm = rng.uniform([0, 0, 0], [16, 16, 12], (2, 42, 3)).astype(np.float32)
+        volumes = render_volumes(torch.from_numpy(joint_hm), 16, 12, 1.5).numpy()
+    elif make == "float64":
+        volumes = rng.uniform(0.0, 1.0, (2, 4, 5, 6, 7))
+    else:  # a model's bf16 output: its ties after rounding, decoded in fp32
+        volumes = torch.rand(2, 4, 6, 6, 6, generator=torch.Generator().manual_seed(0),
+                             dtype=torch.float32).to(torch.bfloat16)
+    reference = volumes.float().numpy() if isinstance(volumes, torch.Tensor) else volumes
+    expected = host_decode_volumes(reference, 64, 400.0)
+    _assert_same_decode(decode_volumes(volumes, 64, 400.0), expected)
+    _assert_same_decode(decode_volumes(torch.as_tensor(volumes), 64, 400.0), expected)
+
+
+def test_decoding_volumes_copies_only_the_peaks_neighbourhoods_to_the_host(monkeypatch):
+    """Every tensor the decoder brings to the host (``.cpu()``, ``.numpy()``) holds at most
+    seven numbers per joint, never the (N, J, D, h, w) volumes."""
+    copied = []
+    for method in ("cpu", "numpy"):
+        original = getattr(torch.Tensor, method)
+
+        def recorded(tensor, *args, _original=original, **kwargs):
+            copied.append(tensor.numel())
+            return _original(tensor, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, method, recorded)
+    volumes = torch.rand(2, 42, 8, 8, 8)
+    decode_volumes(volumes, 32, 400.0)
+    assert copied and max(copied) <= 2 * 42 * 7
+
+
+def test_decoded_hand_made_volumes_take_the_first_maximum_and_no_offset_on_a_border():
+    kp2d, z, confidence = decode_volumes(hand_made_volumes(), 84, 500.0)
+    cell = np.array([84 / 7, 84 / 6])  # x, y: the volumes are 7 wide and 6 high
+    # the tie of joint 0: voxel (2, 3, 4) comes before (2, 4, 1); refined inside the volume
+    assert np.abs(kp2d[0, 0] / cell - [4.5, 3.5]).max() < 0.5
+    # joint 7: the corner (0, 0, 0) ties with (4, 5, 6) and is first: no offset on any axis
+    np.testing.assert_array_equal(kp2d[:, 7], [0.5 * cell] * 2)
+    np.testing.assert_array_equal(z[:, 7], [(0.5 / 5 - 0.5) * 500.0] * 2)
+    # the constant volume: its first voxel, unrefined
+    np.testing.assert_array_equal(kp2d[1, 2], 0.5 * cell)
+    assert confidence[1, 2] == np.float32(0.25) and confidence[0, 0] == 1.0
+    assert abs(z[0, 1] - (0.5 / 5 - 0.5) * 500.0) < 1e-4  # depth bin 0: no depth offset
+    assert abs(z[0, 2] - (4.5 / 5 - 0.5) * 500.0) < 1e-4  # the last depth bin
 
 
 def test_heatmap3d_one_hand_slot_and_bad_inputs():

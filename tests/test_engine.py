@@ -3,6 +3,7 @@ seeding, prediction and metrics, configuration hashing, load_or_train reuse and 
 from __future__ import annotations
 
 import math
+import os
 import random
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 from tiny_training import TinyHeatmapSet, TinyNet, config, two_term_loss
 
-from handlib import engine
+from handlib import engine, training
 from handlib.profiles import deep_merge
 
 TIME_COLUMNS = ["train_s", "epoch_s", "samples_per_s"]
@@ -35,7 +36,7 @@ def test_fit_lowers_the_loss_and_logs_each_term():
 
 def test_validation_metrics_are_those_of_the_validation_set():
     model, train_set, val_set = tiny_model(), TinyHeatmapSet(16), TinyHeatmapSet(8, seed=1)
-    cfg = config()
+    cfg = config(amp=False)  # fp32, as the evaluation it is compared with
     history = engine.fit(model, cfg, train_set, val_set, loss_fn=two_term_loss, progress=False)
     on_val = engine.evaluate(model, val_set, cfg["eval"], device="cpu")
     assert set(on_val) == {"pck@0.05", "pck@0.1", "pck@0.2", "auc", "epe_px"}
@@ -45,7 +46,7 @@ def test_validation_metrics_are_those_of_the_validation_set():
 
 def test_validation_loss_is_the_losses_mean_over_the_validation_set():
     model, train_set, val_set = tiny_model(), TinyHeatmapSet(16), TinyHeatmapSet(12, seed=1)
-    cfg = config()
+    cfg = config(amp=False)  # fp32, as the loss it is compared with
     cfg["eval"]["loss"] = True
     history = engine.fit(model, cfg, train_set, val_set, loss_fn=two_term_loss, progress=False)
     with torch.no_grad():  # the whole validation set in one batch: the terms' own means
@@ -66,11 +67,35 @@ def test_a_run_tested_on_its_training_or_validation_split_is_refused():
             engine.check_splits({"eval": {"also_test_on": [leaked, "hard"]}})
 
 
-def test_resuming_an_interrupted_run_gives_the_uninterrupted_weights(tmp_path):
+class AugmentedSet(TinyHeatmapSet):
+    """``TinyHeatmapSet`` with a per-epoch augmentation as ``handlib.data.pipeline``'s: noise
+    drawn from (epoch, index) after ``set_epoch``; each item also says the epoch it was
+    augmented for and the process that read it."""
+
+    def __init__(self, n: int, seed: int = 0):
+        super().__init__(n, seed)
+        self.epoch: int | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = {**super().__getitem__(i), "epoch": torch.tensor(-1),
+                "pid": torch.tensor(os.getpid())}
+        if self.epoch is None:  # not a training set: not augmented
+            return item
+        noise = np.random.default_rng([self.epoch, i]).normal(0, 0.1, item["image"].shape)
+        return {**item, "image": item["image"] + torch.from_numpy(noise.astype(np.float32)),
+                "epoch": torch.tensor(self.epoch)}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resuming_an_interrupted_run_gives_the_uninterrupted_weights(tmp_path, workers):
     """6 steps per epoch, 3 epochs; the interrupted run dies at step 10 (epoch 2) and resumes
-    from its step-8 checkpoint. Dropout and shuffling make RNG restoring matter."""
-    cfg = config(epochs=3, checkpoint_every=4)
-    train_set = TinyHeatmapSet(48)
+    from its step-8 checkpoint. Dropout, shuffling and per-epoch augmentation make RNG restoring
+    matter; with workers, the resumed run's persistent workers start mid-epoch."""
+    cfg = config(epochs=3, checkpoint_every=4, num_workers=workers)
+    train_set = AugmentedSet(48)
 
     reference = tiny_model(dropout=0.3)
     expected = engine.fit(
@@ -104,6 +129,55 @@ def test_resuming_an_interrupted_run_gives_the_uninterrupted_weights(tmp_path):
         assert torch.equal(value, resumed_model.state_dict()[name]), name
     columns = [c for c in expected if c not in TIME_COLUMNS]
     assert np.allclose(expected[columns].to_numpy(), resumed[columns].to_numpy(), rtol=1e-6)
+
+
+def test_loader_workers_start_once_per_fit_and_learn_each_epoch():
+    """The training set's and the validation set's workers are each started once for the whole
+    fit (the same processes read every epoch), and the epoch reaches them: every training item
+    of epoch e was augmented for epoch e."""
+    seen: list[tuple[bool, int, int]] = []  # (training?, epoch of the item, reading process)
+
+    def recording_loss(outputs, batch):
+        seen.extend((torch.is_grad_enabled(), int(e), int(p))
+                    for e, p in zip(batch["epoch"], batch["pid"]))
+        return two_term_loss(outputs, batch)
+
+    cfg = config(epochs=3, num_workers=2)
+    cfg["eval"]["loss"] = True  # the validation batches pass through the loss too
+    history = engine.fit(tiny_model(), cfg, AugmentedSet(16), AugmentedSet(16, seed=1),
+                         loss_fn=recording_loss, progress=False)
+    workers = engine.usable_workers(2)
+    train = [(epoch, pid) for grad, epoch, pid in seen if grad]
+    val_pids = {pid for grad, _, pid in seen if not grad}
+    assert len(history) == 3 and len(train) == 3 * 16 and len(val_pids) == workers
+    assert len({pid for _, pid in train}) == workers and os.getpid() not in val_pids
+    epochs = [epoch for epoch, _ in train]
+    assert epochs == sorted(epochs) and set(epochs) == {0, 1, 2}
+
+
+@pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter")
+def test_a_checkpoint_is_read_to_the_cpu_whatever_device_the_run_trains_on(tmp_path,
+                                                                              monkeypatch):
+    """Resuming on an accelerator: the checkpoint's RNG states reach ``torch.set_rng_state``
+    as CPU byte tensors. The meta device stands in for a GPU (what lands on it is not on the
+    CPU); reading the checkpoint onto the training device crashed there."""
+    cfg = config()
+    first = engine.fit(tiny_model(), cfg, TinyHeatmapSet(16), loss_fn=two_term_loss,
+                       checkpoint=tmp_path / "m.pt", progress=False)
+    restored = []
+    set_rng_state = training._set_rng_state
+
+    def recording(state):
+        restored.append((state["torch"].device.type, state["torch"].dtype))
+        set_rng_state(state)
+
+    monkeypatch.setattr(training, "_set_rng_state", recording)
+    on_meta = deep_merge(cfg, {"train": {"device": "meta"}})
+    again = engine.fit(TinyNet(), on_meta, TinyHeatmapSet(16), loss_fn=two_term_loss,
+                       checkpoint=tmp_path / "m.pt", resume=True, progress=False)
+    assert restored == [("cpu", torch.uint8)] and again.equals(first)
+    assert all(value.device.type == "cpu"
+               for value in engine.load_checkpoint(tmp_path / "m.pt")["model"].values())
 
 
 def test_resume_of_a_finished_run_trains_nothing(tmp_path):
@@ -390,28 +464,6 @@ def test_config_hash_covers_the_code_behind_the_run(monkeypatch):
     monkeypatch.setattr(code_version, "_module_digest", edited)
     assert engine.config_hash(base) != digest
     assert engine.config_hash({"model": {"name": "simple_baseline_r50"}}) != digest
-
-
-def test_code_hash_ignores_docstrings_and_comments(tmp_path, monkeypatch):
-    from handlib import code_version
-
-    package = tmp_path / "handlib_probe"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    module = package / "m.py"
-    monkeypatch.syspath_prepend(str(tmp_path))
-
-    def digest(text):
-        module.write_text(text)
-        code_version._source_file.cache_clear()
-        code_version._module_digest.cache_clear()
-        return code_version._module_digest("handlib_probe.m")[0]
-
-    plain = digest("def f(x):\n    return x + 1\n")
-    assert digest('"""Doc."""\n# a comment\ndef f(x):\n    """More doc."""\n    return x + 1\n') == plain
-    assert digest("def f(x):\n    return x + 2\n") != plain
-    code_version._source_file.cache_clear()
-    code_version._module_digest.cache_clear()
 
 
 def test_resolve_run_selects_a_named_run():

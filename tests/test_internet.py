@@ -123,3 +123,58 @@ def test_the_loss_ignores_unweighted_joints_and_renders_at_the_codecs_sigma():
     wider = _batch(joint_hm, sigma=2.0)
     assert loss({"heatmaps3d": volumes, "root_depth": torch.tensor([2.0]),
                  "hand_type": torch.zeros(1, 2)}, wider)["joint_heatmap"] > 0
+
+
+def _loss_with_sigma_read_on_the_host(outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
+    """The loss as it was before it read ``volume_sigma`` on the device: the width copied to
+    the host with ``float()`` and the targets rendered with that number."""
+    volumes = outputs["heatmaps3d"].float()
+    depth_bins, _, width = volumes.shape[-3:]
+    sigma = float(batch["volume_sigma"].reshape(-1)[0])
+    cells = torch.arange(width, dtype=torch.float32) + 0.5
+    bins = torch.arange(depth_bins, dtype=torch.float32) + 0.5
+    x, y, z = (batch["joint_hm"][..., k].float()[..., None] for k in range(3))
+    gx = torch.exp(-((cells - x) ** 2) / (2 * sigma ** 2))
+    gy = torch.exp(-((cells - y) ** 2) / (2 * sigma ** 2))
+    gz = torch.exp(-((bins - z) ** 2) / (2 * sigma ** 2))
+    target = losses.INTERNET_HEATMAP_PEAK * (
+        gz[..., :, None, None] * gy[..., None, :, None] * gx[..., None, None, :])
+    weight = batch["joint_weight"].to(volumes.dtype)[..., None, None, None]
+    root_error = (outputs["root_depth"].float() - batch["root_depth_target"].float()).abs()
+    return {
+        "joint_heatmap": ((volumes - target) ** 2 * weight).mean(),
+        "rel_root_depth": (root_error * batch["root_depth_weight"].float()).mean(),
+        "hand_type": (torch.nn.functional.binary_cross_entropy_with_logits(
+            outputs["hand_type"].float(), batch["hand_type"].float(), reduction="none"
+        ).mean(dim=1) * batch["hand_type_weight"].float()).mean(),
+    }
+
+
+def _random_loss_inputs(sigma: float, device: str = "cpu") -> tuple[dict, dict]:
+    generator = torch.Generator().manual_seed(0)
+    joint_hm = torch.rand(3, 42, 3, generator=generator) * torch.tensor([16.0, 16.0, 8.0])
+    batch = {**_batch(joint_hm, sigma), "joint_weight": (torch.rand(3, 42, generator=generator)
+                                                          > 0.2).float()}
+    outputs = {"heatmaps3d": 255 * torch.rand(3, 42, 8, 16, 16, generator=generator),
+               "root_depth": 8 * torch.rand(3, generator=generator),
+               "hand_type": torch.randn(3, 2, generator=generator)}
+    return ({key: value.to(device) for key, value in outputs.items()},
+            {key: value.to(device) for key, value in batch.items()})
+
+
+@pytest.mark.parametrize("sigma", [2.5, 1.7, 0.3])
+def test_the_loss_reads_the_width_on_the_device_with_the_same_values(sigma):
+    outputs, batch = _random_loss_inputs(sigma)
+    found = losses.build("internet")(outputs, batch)
+    expected = _loss_with_sigma_read_on_the_host(outputs, batch)
+    assert found.keys() == expected.keys()
+    for name in expected:
+        assert torch.equal(found[name], expected[name]), name
+
+
+def test_the_loss_never_waits_for_the_device():
+    """On the meta device (shapes without values) any read of a value on the host raises, as
+    ``float(volume_sigma)`` did: the loss must run there end to end."""
+    outputs, batch = _random_loss_inputs(2.5, device="meta")
+    terms = losses.build("internet")(outputs, batch)
+    assert all(value.device.type == "meta" and value.shape == () for value in terms.values())

@@ -1,5 +1,6 @@
 """The occlusion benchmark's splits and joins on hand-made frames and predictions with known
-answers (handlib.occlusion), and the scoreboard's counts (handlib.scoreboard)."""
+answers (handlib.occlusion), and the scoreboard's counts (handlib.scoreboard); its records made
+run by run without the notebook, and its command, on the smoke profile's runs."""
 from __future__ import annotations
 
 import numpy as np
@@ -419,3 +420,38 @@ def test_a_chapter_is_benchmarked_on_the_stand_in_its_profile_trains():
     cpu["study"]["groups"]["main"]["datasets"] = []
     with pytest.raises(ValueError, match="trains its group 'main' on no dataset"):
         oc.benchmarked_dataset(cpu, "main", "RHD")
+
+
+# ----------------------------------------------------------------------------- without the notebook
+
+
+def test_predict_run_writes_every_record_so_that_the_checkpoints_can_go(capsys):
+    """A run queue calls predict_run right after each benchmarked run (here the smoke profile's,
+    trained on first use), then deletes the run's checkpoint: the benchmark then skips no
+    model, and the command prints every model's row."""
+    from handlib import cli, engine, results
+
+    cfg = oc.load_config("smoke")
+    chosen = oc.models(cfg)
+    pairs = oc.benchmarked("smoke")
+    assert pairs == [(m.chapter, m.run.run_id) for m in chosen] and len(set(pairs)) == len(pairs)
+    for chapter, run_id in pairs:
+        assert oc.predict_run("smoke", chapter, run_id) == len(cfg["test_sets"])
+    assert oc.predict_run("smoke", *pairs[0]) == 0                      # all there already
+    assert oc.missing_records("smoke", *pairs[0]) == []
+    for model in chosen:
+        engine.checkpoint_path(engine.config_hash(engine.resolve_config(
+            model.run.config))).unlink(missing_ok=True)
+    bench = oc.run_benchmark(cfg, chosen)
+    assert bench.skipped == {} and bench.keys() == [m.key for m in chosen]
+    assert cli.main(["occlusion", "--profile", "smoke"]) == 0
+    out = capsys.readouterr().out
+    assert all(key in out for key in bench.keys()) and "skipped" not in out
+    # a lost record of a run whose checkpoint is gone cannot be remade: a clear error
+    chapter, run_id = pairs[0]
+    (oc._folder(cfg, chosen[0]) / results.predictions_file("hard")).unlink()
+    assert oc.missing_records("smoke", chapter, run_id) == ["hard"]
+    with pytest.raises(ValueError, match="has finished results but no checkpoint"):
+        oc.predict_run("smoke", chapter, run_id)
+    with pytest.raises(ValueError, match="benchmarks no run 'nope' of chapter 'rcsf'"):
+        oc.predict_run("smoke", "rcsf", "nope")

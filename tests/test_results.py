@@ -91,6 +91,7 @@ def test_provenance_records_what_made_the_run():
     commit = record["git"]["commit"]
     assert commit is None or (len(commit) == 40 and int(commit, 16) >= 0)
     assert record["git"]["dirty"] in (True, False, None)
+    assert record["git"]["commit_source"] in ("git", "env", "none")
     assert record["device_name"].startswith("CPU: ")
     assert set(record["libraries"]) >= {"python", "torch", "numpy", "handlib"}
     assert record["config"] == {"model": {"name": "m"}} and record["config_hash"] == "abc"
@@ -127,3 +128,146 @@ def test_runs_read_back_into_pandas(tmp_path, monkeypatch):
     assert results.load_runs("exp", "cpu").empty
     with pytest.raises(FileNotFoundError, match="no finished run"):
         results.load_run("exp", "smoke", "unfinished")
+
+
+# ----------------------------------------------------------------------------- compact records
+
+
+def realistic_record(n: int, hands: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A prediction record as ``engine.predict`` writes one, with realistic values: keypoints in
+    a 256 px frame and camera mm (wrists 300-900 mm away), predictions a few px / mm off,
+    ``kp3d_rel_pred`` derived from ``kp3d_pred`` as the 3D codecs do; two-hand keys too."""
+    from handlib.skeleton import NUM_JOINTS, WRIST
+
+    rng = np.random.default_rng(seed)
+    joints, f32 = NUM_JOINTS * hands, np.float32
+    kp2d = rng.uniform(40, 216, (n, joints, 2)).astype(f32)
+    wrists = np.stack([rng.uniform(-100, 100, (n, hands)), rng.uniform(-100, 100, (n, hands)),
+                       rng.uniform(300, 900, (n, hands))], axis=-1)
+    kp3d = (np.repeat(wrists, NUM_JOINTS, axis=1) + rng.normal(0, 40, (n, joints, 3))).astype(f32)
+    kp3d_pred = (kp3d + rng.normal(0, 15, kp3d.shape)).astype(f32)
+    per_hand = kp3d_pred.reshape(n, hands, NUM_JOINTS, 3)
+    visible = rng.random((n, joints)) < 0.7
+    crop = np.tile(np.diag([0.5, 0.5, 1.0]), (n, 1, 1)).astype(f32)
+    crop[:, :2, 2] = rng.uniform(-50, 0, (n, 2))
+    record = {
+        "kp2d_pred": (kp2d + rng.normal(0, 4, kp2d.shape)).astype(f32),
+        "confidence": rng.uniform(0, 1, (n, joints)).astype(f32),
+        "kp3d_pred": kp3d_pred,
+        "kp3d_rel_pred": (per_hand - per_hand[:, :, WRIST:WRIST + 1]).reshape(kp3d.shape),
+        "index": np.arange(n), "kp2d": kp2d, "labelled": np.ones((n, joints), bool),
+        "in_frame": rng.random((n, joints)) < 0.97, "visible": visible,
+        "visibility_kind": np.where(visible, 0, rng.integers(1, 4, (n, joints))).astype(np.int8),
+        "norm_size": rng.uniform(60, 150, n).astype(f32), "kp3d": kp3d, "crop": crop,
+        "mirrored": rng.random(n) < 0.5,
+    }
+    if hands == 2:
+        record.update(hand_valid=rng.random((n, 2)) < 0.9,
+                      hand_type_pred=rng.uniform(0, 1, (n, 2)).astype(f32),
+                      rel_root=rng.normal(0, 60, (n, 3)).astype(f32),
+                      rel_root_pred=rng.normal(0, 60, (n, 3)).astype(f32),
+                      root_depth=rng.normal(0, 60, n).astype(f32),
+                      root_depth_pred=rng.normal(0, 60, n).astype(f32))
+    return record
+
+
+EVAL_SPEC = {"metric": ["pck2d", "epe3d", "mpjpe", "pck3d", "mean3d", "success", "angle3d"],
+             "joints": "visible", "gt_scale": True}
+
+
+def same_metrics(first: dict, second: dict) -> bool:
+    from handlib.metrics import evaluate_record
+
+    a, b = evaluate_record(first, EVAL_SPEC), evaluate_record(second, EVAL_SPEC)
+    return set(a) == set(b) and all(
+        (np.isnan(a[k]) and np.isnan(b[k])) or a[k] == pytest.approx(b[k], rel=1e-6, abs=1e-12)
+        for k in a)
+
+
+@pytest.mark.parametrize("hands", [1, 2])
+def test_a_compact_record_gives_the_same_metrics_in_a_smaller_file(tmp_path, hands):
+    record = realistic_record(500, hands)
+    results.write_predictions(tmp_path / "new", record, "abc")
+    results.write_npz_atomic(tmp_path / "old" / results.PREDICTIONS_FILE,  # the former format
+                             {**record, "config_hash": np.array("abc")})
+    loaded = results.read_predictions(tmp_path / "new", "abc")
+    assert same_metrics(loaded, record)
+    assert set(loaded) == set(record) - {"root_depth", "root_depth_pred"}
+    assert np.array_equal(loaded["kp3d_rel_pred"], record["kp3d_rel_pred"])  # derived exactly
+    assert loaded["confidence"].dtype == np.float32
+    assert np.abs(loaded["confidence"] - record["confidence"]).max() < 1e-3   # half precision
+    with np.load(tmp_path / "new" / results.PREDICTIONS_FILE) as stored:
+        assert stored["confidence"].dtype == np.float16 and "kp3d_rel_pred" not in stored.files
+    new, old = (tmp_path / name / results.PREDICTIONS_FILE for name in ("new", "old"))
+    assert new.stat().st_size < 0.8 * old.stat().st_size
+
+
+def test_float64_keypoints_keep_a_hundredth_of_a_pixel_and_a_millimetre(tmp_path):
+    """Stored as float32, keypoints up to 4096 px and 8000 mm (beyond any frame or depth range of
+    the datasets) come back within a thousandth of a pixel / millimetre."""
+    record = {key: value.astype(np.float64) if value.dtype == np.float32 else value
+              for key, value in realistic_record(50, 1).items()}
+    record["kp2d"] *= 4096 / record["kp2d"].max()
+    record["kp3d"] *= 8000 / record["kp3d"].max()
+    results.write_predictions(tmp_path, record, "abc")
+    loaded = results.read_predictions(tmp_path, "abc")
+    assert loaded["kp2d"].dtype == np.float32
+    for key in ("kp2d", "kp3d", "kp2d_pred", "kp3d_pred", "kp3d_rel_pred"):
+        assert np.abs(loaded[key] - record[key]).max() < 1e-3, key
+    assert same_metrics(loaded, record)
+
+
+def test_a_relative_pose_that_is_not_the_absolute_one_less_its_wrist_is_stored(tmp_path):
+    record = realistic_record(20, 1)
+    record["kp3d_rel_pred"] = record["kp3d_rel_pred"] + np.float32(1.0)  # e.g. a floor's pose
+    results.write_predictions(tmp_path, record, "abc")
+    loaded = results.read_predictions(tmp_path, "abc")
+    assert np.array_equal(loaded["kp3d_rel_pred"], record["kp3d_rel_pred"])
+
+
+def test_old_records_with_more_keys_still_read(tmp_path):
+    record = realistic_record(30, 2)
+    results.write_npz_atomic(tmp_path / results.PREDICTIONS_FILE,
+                             {**record, "extra": np.zeros(30), "config_hash": np.array("abc")})
+    loaded = results.read_predictions(tmp_path, "abc")
+    assert set(loaded) == set(record) | {"extra"} and same_metrics(loaded, record)
+    results.write_npz_atomic(tmp_path / results.PREDICTIONS_FILE,
+                             {**record, "derived": np.array(["kp9d"]),
+                              "config_hash": np.array("abc")})
+    with pytest.raises(ValueError, match=r"derived keys \['kp9d'\] .*delete it"):
+        results.read_predictions(tmp_path, "abc")
+
+
+# ----------------------------------------------------------------------------- the commit
+
+
+def test_a_tree_without_git_takes_its_commit_from_the_environment(tmp_path, monkeypatch):
+    """A copy of the tree without .git (as on a lent GPU machine), here inside a git repository
+    of its own: the outer repository's commit is never taken for the tree's."""
+    import shutil
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    outer = tmp_path / "outer"
+    tree = outer / "copied-tree"
+    tree.mkdir(parents=True)
+    for args in (["init", "-q"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                                  "--allow-empty", "-m", "x"]):
+        subprocess.run(["git", "-C", str(outer), *args], check=True, capture_output=True)
+    outer_state = results.git_state(outer)
+    assert outer_state["commit_source"] == "git" and len(outer_state["commit"]) == 40
+    monkeypatch.delenv("HANDLIB_COMMIT", raising=False)
+    monkeypatch.delenv("HANDLIB_DIRTY", raising=False)
+    assert results.git_state(tree) == {"commit": None, "dirty": None, "commit_source": "none"}
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setenv("HANDLIB_COMMIT", sha)
+    assert results.git_state(tree) == {"commit": sha, "dirty": None, "commit_source": "env"}
+    monkeypatch.setenv("HANDLIB_DIRTY", "1")
+    assert results.git_state(tree) == {"commit": sha, "dirty": True, "commit_source": "env"}
+    assert results.git_state(outer)["commit"] == outer_state["commit"]  # git wins where it is
+    monkeypatch.setenv("HANDLIB_DIRTY", "yes")
+    with pytest.raises(ValueError, match="HANDLIB_DIRTY='yes' must be 0"):
+        results.git_state(tree)
+    monkeypatch.setenv("HANDLIB_COMMIT", "not-a-sha")
+    with pytest.raises(ValueError, match="HANDLIB_COMMIT='not-a-sha' is not a git commit"):
+        results.git_state(tree)

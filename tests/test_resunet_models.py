@@ -254,3 +254,39 @@ def test_a_few_training_steps_lower_the_loss_and_reach_the_first_convolution():
         history.append({name: value.item() for name, value in terms.items()})
     assert sum(history[-1].values()) < sum(history[0].values())
     assert history[-1]["kp2d"] < history[0]["kp2d"]
+
+
+def soft_argmax_with_host_checks(maps: torch.Tensor, beta: torch.Tensor,
+                                 input_size: int) -> torch.Tensor:
+    """Eqs. 1-2 as the forward computed them before it stopped reading β back to the host (its
+    check) and copying the pixel scale to the device."""
+    assert (beta > 0).all()
+    b, j, h, w = maps.shape
+    probability = torch.softmax(beta.view(1, j, 1) * maps.reshape(b, j, -1),
+                                dim=-1).reshape(b, j, h, w)
+    x = (probability.sum(dim=2) * (torch.arange(w, dtype=maps.dtype) + 0.5)).sum(dim=-1)
+    y = (probability.sum(dim=3) * (torch.arange(h, dtype=maps.dtype) + 0.5)).sum(dim=-1)
+    return torch.stack([x, y], dim=-1) * torch.tensor([input_size / w, input_size / h])
+
+
+@pytest.mark.parametrize("name", ["resunet", "resunet_fixed_beta"])
+def test_the_forward_gives_the_same_joints_without_reading_beta_on_the_host(name):
+    model = build(name, beta_init=1.7)
+    with torch.no_grad():
+        out = model(an_image(batch=2))
+        block1 = model.block1_maps(model.blocks[0](*reversed(model.contracting(
+            an_image(batch=2))[-2:]))).float()
+    assert torch.equal(out["kp2d"], soft_argmax_with_host_checks(
+        out["heatmaps_latent"].float(), out["beta"][0], 128))
+    assert torch.equal(out["kp2d_block1"], soft_argmax_with_host_checks(
+        block1, out["beta_block1"][0], 128))
+
+
+@pytest.mark.parametrize("name", ["resunet", "resunet_joints"])
+def test_the_forward_never_waits_for_the_device(name):
+    """On the meta device (shapes without values) any read of a value on the host raises, as
+    β's check (``nonzero().tolist()``) did twice per forward: the forward must run there."""
+    with torch.device("meta"):
+        model = models.build(name, **SMALL)
+        out = model(torch.empty(2, 3, 128, 128))
+    assert out["kp2d"].shape == (2, NUM_JOINTS, 2) and out["bones"].device.type == "meta"

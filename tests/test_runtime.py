@@ -61,3 +61,55 @@ def test_a_bad_fixed_thread_count_is_a_clear_error(two_cores, monkeypatch, value
     monkeypatch.setenv(runtime.THREADS_VARIABLE, value)
     with pytest.raises(ValueError, match="positive whole number"):
         runtime.cpu_threads()
+
+
+def test_amp_is_bf16_autocast_on_the_cpu_too():
+    a, b = torch.ones(2, 2), torch.ones(2, 2)
+    with runtime.autocast(torch.device("cpu"), True):
+        assert (a @ b).dtype == torch.bfloat16
+    with runtime.autocast(torch.device("cpu"), False):
+        assert (a @ b).dtype == torch.float32
+
+
+@pytest.mark.parametrize("channels_last, device, amp, layout", [
+    (True, "cuda", True, torch.channels_last), (True, "cuda", False, torch.channels_last),
+    (True, "cpu", False, torch.channels_last),
+    (True, "cpu", True, torch.contiguous_format),  # bf16 channels-last backward: heap corruption
+    (False, "cuda", True, torch.contiguous_format), (False, "cpu", False, torch.contiguous_format),
+])
+def test_one_rule_decides_the_memory_format(channels_last, device, amp, layout):
+    assert runtime.memory_format(channels_last, torch.device(device), amp) == layout
+
+
+class EpochRecorder(torch.utils.data.Dataset):
+    def __init__(self):
+        self.epoch = None
+
+    def __len__(self):
+        return 10
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __getitem__(self, index):
+        return (self.epoch, index)
+
+
+def test_the_epoch_sampler_gives_each_epochs_order_from_a_position_with_its_epoch():
+    sampler = runtime.EpochSampler(10, seed=3, rank=1, world_size=2)
+    for epoch, start in [(0, 0), (4, 2), (4, 0)]:
+        sampler.set_epoch(epoch, start)
+        order = runtime.epoch_indices(10, seed=3, epoch=epoch, shuffle=True, rank=1,
+                                      world_size=2)[start:]
+        assert list(sampler) == [(epoch, index) for index in order]
+        assert len(sampler) == len(order)
+    items = runtime.EpochItems(EpochRecorder())
+    assert [items[key] for key in [(0, 3), (2, 5)]] == [(0, 3), (2, 5)]
+    assert items.dataset.epoch == 2 and len(items) == 10
+
+
+def test_an_eval_loader_reads_every_sample_once_in_order():
+    samples = [10 * index for index in range(10)]
+    loader = runtime.eval_loader(samples, 4, device=torch.device("cpu"), num_workers=0)
+    assert list(loader.sampler) == list(range(10))
+    assert [value for batch in loader for value in batch.tolist()] == samples

@@ -208,3 +208,20 @@ def test_interacting_hands_overlap_in_the_image_and_hide_each_other():
     assert other_hand > 24  # inter-hand occlusion is labelled per joint
     apart = SyntheticHands("test", 8, 64, two_hands=True, interacting_prob=0.0, framing="hand")
     assert all(apart[i]["meta"]["placement"] == "separate" for i in range(8))
+
+
+def test_a_data_spec_names_the_samples_its_dataset_reads():
+    """``SyntheticHands.from_data_spec`` (the pre-fill's view of a run's data) gives the source
+    ``build_dataset`` reads: same parameters, count and cache folder; a preset with the wrong
+    number of hands is refused."""
+    from handlib.data.pipeline import build_dataset, resolve_spec
+
+    spec = {"n": {"train": 3}, "input_size": 32, "modality": "depth", "seed": 2,
+            "synthetic": {"preset": "nyu_like", "image_size": 48}}
+    source = SyntheticHands.from_data_spec(resolve_spec(spec), "train")
+    built = build_dataset(spec, "train").source
+    assert (source.params, source.n, source.seed) == (built.params, built.n, built.seed)
+    assert source.params.image_size == 48 and source.cache.folder == built.cache.folder
+    with pytest.raises(ValueError, match="preset 'interhand_like' has two hands per frame"):
+        SyntheticHands.from_data_spec(resolve_spec(
+            {**spec, "synthetic": {"preset": "interhand_like"}}), "train")

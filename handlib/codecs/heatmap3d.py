@@ -37,7 +37,9 @@ between ours).
 ``evaluate``).** ``decode_crop`` takes the arg-max voxel of each joint, refined to sub-voxel as
 ``heatmap2d`` does (the reference's ``main/model.py`` stops at the integer arg-max voxel; the
 refinement makes the encode → decode round trip exact and removes up to half a voxel, 3 mm at
-64 bins over 400 mm, of quantisation); ``root_depth`` (B,) comes in root bins (the model's
+64 bins over 400 mm, of quantisation), on the device the volumes are on (a sample's 42 volumes of
+64³ are 44 MB: only each joint's peak voxel and its six neighbours come to the host,
+:func:`decode_volumes`); ``root_depth`` (B,) comes in root bins (the model's
 soft-argmax over its 1D map, positions at bin centres ``k + 0.5``) and is mapped back to mm;
 ``hand_type`` logits pass through a sigmoid. Then, with the batch's ``root_depth_abs`` (B, 2)
 (the GROUND-TRUTH absolute wrist depth of each hand) and ``K`` (the crop's intrinsics):
@@ -71,44 +73,63 @@ import torch
 
 from handlib.codecs import Codec, check_two_hand_decode, output, to_numpy
 from handlib.codecs.geometry import back_project
-from handlib.codecs.heatmap2d import decode_heatmaps, parabola_offset
+from handlib.codecs.heatmap2d import parabola_offset
 from handlib.skeleton import NUM_JOINTS, WRIST
 
 HANDS = 2
 
 
 def render_volumes(joint_hm: torch.Tensor, heatmap_size: int, depth_bins: int,
-                   sigma: float) -> torch.Tensor:
+                   sigma: float | torch.Tensor) -> torch.Tensor:
     """(B, J, 3) heat-map coordinates (x, y cells, z bins) → (B, J, D, h, w) Gaussians of peak 1
-    sampled at the cell centres (the loss's targets, made on the model's device)."""
+    sampled at the cell centres (the loss's targets, made on the model's device). ``sigma`` is a
+    number or a (B,) tensor, one width per sample (the batch's ``volume_sigma``, read on the
+    device: no copy to the host)."""
     cells = torch.arange(heatmap_size, device=joint_hm.device, dtype=torch.float32) + 0.5
     bins = torch.arange(depth_bins, device=joint_hm.device, dtype=torch.float32) + 0.5
+    if isinstance(sigma, torch.Tensor):
+        sigma = sigma.to(joint_hm.device, torch.float32).reshape(-1, 1, 1)
+    spread = 2 * sigma ** 2
     x, y, z = (joint_hm[..., k].float()[..., None] for k in range(3))
-    gx = torch.exp(-((cells - x) ** 2) / (2 * sigma ** 2))
-    gy = torch.exp(-((cells - y) ** 2) / (2 * sigma ** 2))
-    gz = torch.exp(-((bins - z) ** 2) / (2 * sigma ** 2))
+    gx = torch.exp(-((cells - x) ** 2) / spread)
+    gy = torch.exp(-((cells - y) ** 2) / spread)
+    gz = torch.exp(-((bins - z) ** 2) / spread)
     return gz[..., :, None, None] * gy[..., None, :, None] * gx[..., None, None, :]
+
+
+def _refined(before: np.ndarray, centre: np.ndarray, after: np.ndarray, index: np.ndarray,
+             size: int) -> np.ndarray:
+    """The centre ``index + 0.5`` of an arg-max cell moved by the log-parabola through its two
+    neighbours along one axis (:func:`handlib.codecs.heatmap2d.parabola_offset`; not moved on
+    the border, where one neighbour is missing)."""
+    inner = (index > 0) & (index < size - 1)
+    return index + 0.5 + parabola_offset(before, centre, after) * inner
 
 
 def decode_volumes(volumes, input_size: int, depth_range_mm: float):
     """(N, J, D, h, w) volumes → (kp2d input px (N, J, 2), depth relative to the wrist in mm
-    (N, J), confidence (N, J)): the arg-max voxel, refined on its depth slice (x, y) and along
-    the depth profile through it (z)."""
-    volumes = to_numpy(volumes).astype(np.float32)
+    (N, J), confidence (N, J)): the arg-max voxel (the first, on ties), refined on its depth
+    slice (x, y, as ``heatmap2d`` refines a cell) and along the depth profile through it (z).
+
+    The arg-max and the reading of the voxel's six neighbours run where the volumes are (a
+    tensor on the model's device; an array is read as a CPU tensor), in fp32; only those seven
+    values and the voxel's three indices per joint are copied to the host for the refinement."""
+    volumes = torch.as_tensor(volumes).detach().float()
     n, j, d, h, w = volumes.shape
-    best = volumes.reshape(n, j, -1).argmax(-1)
-    bin_index = best // (h * w)
-    plane = np.take_along_axis(volumes, bin_index[..., None, None, None], axis=2)[:, :, 0]
-    kp2d, confidence = decode_heatmaps(plane, input_size)
-    cell = best % (h * w)
-    profile = np.take_along_axis(volumes.reshape(n, j, d, h * w), cell[..., None, None],
-                                 axis=3)[..., 0].reshape(n * j, d)
-    rows, b = np.arange(n * j), bin_index.ravel()
-    inner = (b > 0) & (b < d - 1)
-    dz = parabola_offset(profile[rows, np.maximum(b - 1, 0)], profile[rows, b],
-                         profile[rows, np.minimum(b + 1, d - 1)]) * inner
-    z = ((b + 0.5 + dz) / d - 0.5) * depth_range_mm
-    return kp2d, z.reshape(n, j).astype(np.float32), confidence
+    flat = volumes.reshape(n, j, d * h * w)
+    best = flat.argmax(dim=-1)
+    b, r, c = best // (h * w), best // w % h, best % w
+    at = [(b, r, c), (b, r, (c - 1).clamp(min=0)), (b, r, (c + 1).clamp(max=w - 1)),
+          (b, (r - 1).clamp(min=0), c), (b, (r + 1).clamp(max=h - 1), c),
+          ((b - 1).clamp(min=0), r, c), ((b + 1).clamp(max=d - 1), r, c)]
+    voxels = torch.stack([(k * h + y) * w + x for k, y, x in at], dim=-1)
+    values = flat.gather(-1, voxels).cpu().numpy()
+    b, r, c = torch.stack([b, r, c]).cpu().numpy()
+    centre, left, right, up, down, front, back = np.moveaxis(values, -1, 0)
+    x = _refined(left, centre, right, c, w) * (input_size / w)
+    y = _refined(up, centre, down, r, h) * (input_size / h)
+    z = (_refined(front, centre, back, b, d) / d - 0.5) * depth_range_mm
+    return np.stack([x, y], axis=-1).astype(np.float32), z.astype(np.float32), centre
 
 
 class Heatmap3D(Codec):

@@ -35,15 +35,19 @@ def check_beta(beta: torch.Tensor) -> None:
 
 
 def soft_argmax(heatmaps: torch.Tensor, beta: float | torch.Tensor = 1.0,
-                input_size: int | None = None) -> torch.Tensor:
+                input_size: int | None = None, *, check: bool = True) -> torch.Tensor:
     """ResUnet eq. 1-2: (B,J,h,w) maps -> (B,J,2) expected positions of softmax(beta * maps).
 
     Positions are in heatmap pixels (cell centres at ``k + 0.5``), or in input pixels when
     ``input_size`` is given. ``beta`` is a scalar or a (J,) tensor (learnable per joint).
+    ``check=False`` skips :func:`check_beta`, which reads β on the host (on a GPU, a wait for
+    the device at every call): for a β positive by construction (ResUnet's softplus-floored β,
+    ``handlib.papers.resunet.models.SoftArgmaxBeta``). Nothing else here leaves the device.
     """
     b, j, h, w = heatmaps.shape
     beta = torch.as_tensor(beta, dtype=heatmaps.dtype, device=heatmaps.device)
-    check_beta(beta)
+    if check:
+        check_beta(beta)
     if beta.ndim == 1 and beta.numel() != j:
         raise ValueError(f"soft-argmax beta has {beta.numel()} values for {j} joints' maps; give "
                          "one beta per joint or a single number")
@@ -54,11 +58,9 @@ def soft_argmax(heatmaps: torch.Tensor, beta: float | torch.Tensor = 1.0,
     ys = torch.arange(h, dtype=heatmaps.dtype, device=heatmaps.device) + 0.5
     x = (probability.sum(dim=2) * xs).sum(dim=-1)
     y = (probability.sum(dim=3) * ys).sum(dim=-1)
-    coords = torch.stack([x, y], dim=-1)
-    if input_size is not None:
-        coords = coords * torch.tensor([input_size / w, input_size / h], dtype=coords.dtype,
-                                       device=coords.device)
-    return coords
+    if input_size is not None:  # numbers, not a tensor copied to the device
+        x, y = x * (input_size / w), y * (input_size / h)
+    return torch.stack([x, y], dim=-1)
 
 
 class SoftArgmax2D(Codec):

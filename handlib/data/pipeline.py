@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from handlib import codecs
-from handlib.data import presets, transforms
+from handlib.data import transforms
 from handlib.data.formats import dataset_info, open_dataset
 from handlib.data.synthetic import SyntheticHands
 from handlib.data.two_hands import to_two_slots
@@ -121,18 +121,6 @@ def build_codec(spec: dict) -> codecs.Codec:
     return codecs.build(parts if len(parts) > 1 else parts[0])
 
 
-def _check_preset(name: str | None, spec: dict) -> None:
-    """A dataset preset's one-or-two hands must match the data spec's ``two_hands``."""
-    if name is None:
-        return
-
-    two = bool(presets.get(name).options.get("two_hands", False))
-    if two != bool(spec["two_hands"]):
-        raise ValueError(f"synthetic preset {name!r} has {'two hands' if two else 'one hand'} "
-                         f"per frame but the data spec says two_hands={spec['two_hands']}: set "
-                         f"data.two_hands: {str(two).lower()}")
-
-
 def build_dataset(spec: dict, split: str, *, training: bool = False) -> "PoseDataset":
     """The dataset of ``split`` described by ``spec`` (keys of ``DEFAULT_SPEC``).
 
@@ -140,16 +128,7 @@ def build_dataset(spec: dict, split: str, *, training: bool = False) -> "PoseDat
     """
     spec = resolve_spec(spec)
     if spec["source"] == "synthetic":
-        if not spec["n"] or split not in spec["n"]:
-            raise ValueError(f"no sample count for split {split!r}: set data.n.{split}")
-        options = {"framing": "hand", "crop_padding": spec["crop_padding"],
-                   "modality": spec["modality"], **spec["synthetic"]}
-        size = options.pop("image_size", spec["input_size"])
-        _check_preset(options.get("preset"), spec)
-        source = SyntheticHands(split, spec["n"][split], size, seed=spec["seed"],
-                                two_hands=spec["two_hands"],
-                                occluder_prob=spec["occluder_prob"], cache=spec["cache"],
-                                **options)
+        source = SyntheticHands.from_data_spec(spec, split)
         source.fill_cache()
     else:
         if spec["data_root"] is None:

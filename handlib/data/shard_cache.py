@@ -6,7 +6,8 @@ array field (samples stacked on the first axis) and ``records.json`` with the ot
 never sees half a shard and two processes generating the same shard do not corrupt it. Arrays are
 opened memory-mapped, so random access during shuffled training reads only the sample it needs.
 ``fill(workers)`` renders the missing shards in that many processes at once (one shard each), so a
-cold cache is filled on every core.
+cold cache is filled on every core; :func:`fill_shards` does the same for the shards of many caches
+at once (``handlib.data.prefill``: every split of every run of a profile in one pool).
 """
 from __future__ import annotations
 
@@ -40,23 +41,32 @@ class ShardCache:
         stop = min(start + self.shard_size, self.n)
         return self.folder / f"{start:07d}-{stop:07d}", range(start, stop)
 
-    def _missing(self) -> list[int]:
-        shards = range((self.n + self.shard_size - 1) // self.shard_size)
-        return [k for k in shards if not (self._bounds(k)[0] / "records.json").is_file()]
+    @property
+    def shard_count(self) -> int:
+        return (self.n + self.shard_size - 1) // self.shard_size
 
-    def _write_shard(self, shard: int) -> None:
+    def shard_path(self, shard: int) -> Path:
+        """The folder of shard ``shard``: the same for every cache of this folder, shard size and
+        bounds, so two caches that hold the same samples name the same shard."""
+        return self._bounds(shard)[0]
+
+    def missing(self) -> list[int]:
+        """The shards not yet written."""
+        return [k for k in range(self.shard_count)
+                if not (self.shard_path(k) / "records.json").is_file()]
+
+    def write_shard(self, shard: int) -> None:
+        """Render shard ``shard`` and write it (atomically: see the module doc)."""
         self._write(*self._bounds(shard))
 
     def fill(self, workers: int) -> None:
         """Render every missing shard now, in up to ``workers`` forked processes."""
-        missing = self._missing()
-        if workers <= 1 or len(missing) <= 1:
-            for shard in missing:
-                self._write_shard(shard)
-            return
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(min(workers, len(missing)), mp_context=context) as pool:
-            list(pool.map(self._write_shard, missing))
+        fill_shards([(self, shard) for shard in self.missing()], workers)
+
+    def __getstate__(self) -> dict:
+        # a cache sent to a worker process travels without the shards it has opened (their
+        # memory maps would be pickled as copies of the arrays)
+        return {**self.__dict__, "_open": {}}
 
     def _shard(self, shard: int) -> tuple[dict, list]:
         if shard not in self._open:
@@ -98,3 +108,21 @@ class ShardCache:
             sample[key] = (np.asarray(value["ndarray"]) if isinstance(value, dict)
                            and set(value) == {"ndarray"} else value)
         return sample
+
+
+def _write_job(job: tuple[ShardCache, int]) -> None:
+    cache, shard = job
+    cache.write_shard(shard)
+
+
+def fill_shards(jobs: Sequence[tuple[ShardCache, int]], workers: int) -> None:
+    """Write the shards ``jobs`` names (``(cache, shard)`` pairs, of one cache or many), in up to
+    ``workers`` forked processes, one shard per task; in this process when ``workers <= 1`` or
+    there is one job."""
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            _write_job(job)
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
+        list(pool.map(_write_job, jobs))

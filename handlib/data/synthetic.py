@@ -802,6 +802,35 @@ class SyntheticHands(torch.utils.data.Dataset):
             chunk = 1 if torch.device(device).type == "cpu" else shard_size
             self._cache = ShardCache(folder, self.n, shard_size, self._render, chunk)
 
+    @classmethod
+    def from_data_spec(cls, spec: dict, split: str) -> "SyntheticHands":
+        """The samples of ``split`` that a run's data spec (``source: synthetic``; resolved,
+        ``handlib.data.pipeline.resolve_spec``) reads, its cache not yet filled: ``data.n[split]``
+        samples of the spec's seed, hands and occluders, the camera framed on the hand with the
+        spec's crop padding, in its modality, ``data.synthetic`` options (a preset, an
+        ``image_size`` other than ``input_size``) over those. A preset with one hand per frame
+        where the spec says two (or the reverse) is refused."""
+        if not spec["n"] or split not in spec["n"]:
+            raise ValueError(f"no sample count for split {split!r}: set data.n.{split}")
+        options = {"framing": "hand", "crop_padding": spec["crop_padding"],
+                   "modality": spec["modality"], **spec["synthetic"]}
+        size = options.pop("image_size", spec["input_size"])
+        preset = options.get("preset")
+        if preset is not None:
+            two = bool(presets.get(preset).options.get("two_hands", False))
+            if two != bool(spec["two_hands"]):
+                hands = "two hands" if two else "one hand"
+                raise ValueError(f"synthetic preset {preset!r} has {hands} per frame but the data "
+                                 f"spec says two_hands={spec['two_hands']}: set data.two_hands: "
+                                 f"{str(two).lower()}")
+        return cls(split, spec["n"][split], size, seed=spec["seed"], two_hands=spec["two_hands"],
+                   occluder_prob=spec["occluder_prob"], cache=spec["cache"], **options)
+
+    @property
+    def cache(self) -> ShardCache | None:
+        """The shard cache the samples are kept in (``None`` without ``cache=True``)."""
+        return self._cache
+
     def fill_cache(self, workers: int | None = None) -> None:
         """Render every sample not yet cached, over ``workers`` processes (default: one per
         core, :func:`generation_workers`). Without a cache there is nothing to fill."""

@@ -290,10 +290,13 @@ class ResUnet(nn.Module):
         if self.two_d == "argmax":
             out["heatmaps"] = maps
         else:
+            # β > 0 by construction (SoftArgmaxBeta): unchecked, so the forward never waits
+            # for the device to read it back
             beta, beta_block1 = self.beta(), self.beta_block1()
-            out["kp2d"] = soft_argmax(maps.float(), beta, input_size=self.input_size)
+            out["kp2d"] = soft_argmax(maps.float(), beta, input_size=self.input_size,
+                                      check=False)
             out["kp2d_block1"] = soft_argmax(self.block1_maps(decoded[0]).float(), beta_block1,
-                                             input_size=self.input_size)
+                                             input_size=self.input_size, check=False)
             out["heatmaps_latent"] = maps
             out["beta"] = beta.expand(batch, -1)
             out["beta_block1"] = beta_block1.expand(batch, -1)
