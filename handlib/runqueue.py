@@ -80,8 +80,9 @@ CANARY_FILE = "canary.json"
 #: Assumed training rates (TFLOP/s of counted model FLOPs: 3 x forward per training sample, 1 x
 #: per predicted one) until this device has measured its own on a finished item. CUDA: the gpu
 #: profiles' stated H100 assumption (``handlib.bench``). CPU: 2 cores of this project's build
-#: machine, measured on the cpu profiles (about 0.1 TFLOP/s of counted FLOPs in fp32).
-ASSUMED_TFLOPS = {"cuda": H100_SUSTAINED_TFLOPS, "cpu": 0.1}
+#: machine, measured on the cold cpu build of issue 30 (counted training FLOPs over training wall
+#: time: 0.015 RCSF to 0.061 ResUnet per chapter, 0.034 over all five).
+ASSUMED_TFLOPS = {"cuda": H100_SUSTAINED_TFLOPS, "cpu": 0.034}
 #: Seconds each item costs beyond its model FLOPs (building datasets and models, process
 #: start-up, writing results), and the pre-fill's and a bench's guess before a log has them.
 ITEM_OVERHEAD_S = 10.0
