@@ -71,6 +71,7 @@ from handlib.packs import pack, sha256_file, unpack
 from handlib.paths import cache_dir, results_root
 from handlib.profiles import deep_merge, load_profile, tiny_overrides
 from handlib.runconfig import check_device, check_runtime, detect_runtime
+from handlib.runtime import available_cores
 
 #: The chapters whose runs the queue trains, in the book's order.
 CHAPTERS: tuple[str, ...] = tuple(papers.PAPERS)
@@ -206,8 +207,7 @@ def is_done(plan: Plan, item: Item) -> bool:
         finished = results.read_run(folder)
         if finished is None or finished["provenance"]["config_hash"] != digest:
             return False
-        also = engine.resolve_config(run.config)["eval"]["also_test_on"]
-        if any(results.read_predictions(folder, digest, split) is None for split in [None, *also]):
+        if not study.has_test_predictions(run, chapter, plan.profile):
             return False
         if (chapter, run.run_id) in plan.benchmarked:
             return not occlusion.missing_records(plan.profile, chapter, run.run_id,
@@ -215,10 +215,7 @@ def is_done(plan: Plan, item: Item) -> bool:
         return True
     if item.kind == "bench":
         cfg = plan.configs[item.chapter]
-        saved = study.bench_study(cfg, measure=False)
-        device = str(engine.resolve_device(cfg["train"]["device"]))
-        return (saved is not None and saved["settings"] == cfg["bench"]
-                and saved["device_name"] == results.device_name(device))
+        return study.bench_is_current(cfg, study.bench_study(cfg, measure=False))
     return False
 
 
@@ -449,7 +446,7 @@ def run_queue(plan: Plan, *, deadline_s: float | None = None, keep_checkpoints: 
 # ----------------------------------------------------------------------------- several GPUs
 
 
-def _item_command(plan: Plan, item: Item, report: Path, keep_checkpoints: bool) -> list[str]:
+def _worker_argv(plan: Plan, item: Item, report: Path, keep_checkpoints: bool) -> list[str]:
     command = [sys.executable, "-m", "handlib", "queue", "item", "--profile", plan.profile,
                "--params", json.dumps(plan.params), "--key", item.key, "--report", str(report)]
     return command + (["--keep-checkpoints"] if keep_checkpoints else [])
@@ -485,7 +482,7 @@ def _run_local(plan, items, slots, fits, keep_checkpoints) -> dict[str, dict]:
     # the GPUs this process may use, as CUDA_VISIBLE_DEVICES names them (all when unset)
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if os.environ.get(
         "CUDA_VISIBLE_DEVICES") else [str(k) for k in range(slots)]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = available_cores()
     outcomes: dict[str, dict] = {}
     running: dict[int, tuple[Item, subprocess.Popen, Path]] = {}
     waiting = list(items)
@@ -501,9 +498,9 @@ def _run_local(plan, items, slots, fits, keep_checkpoints) -> dict[str, dict]:
                 if cuda:
                     env["CUDA_VISIBLE_DEVICES"] = visible[slot]
                 else:
-                    env["HANDLIB_CPU_THREADS"] = str(max(1, (cores or 1) // slots))
+                    env["HANDLIB_CPU_THREADS"] = str(max(1, cores // slots))
                 report = Path(folder) / f"{slot}-{len(outcomes)}.json"
-                process = subprocess.Popen(_item_command(plan, item, report, keep_checkpoints),
+                process = subprocess.Popen(_worker_argv(plan, item, report, keep_checkpoints),
                                            env=env)
                 running[slot] = (item, process, report)
             for slot, (item, process, report) in list(running.items()):
@@ -587,7 +584,7 @@ def preflight(plan: Plan, *, canary_check: bool = True) -> dict:
         "device_name": results.device_name(str(device)),
         "capability": list(torch.cuda.get_device_capability(device)) if cuda else None,
         "bf16": torch.cuda.is_bf16_supported() if cuda else None,
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cores": available_cores(),
         "free_disk_gib": round(free, 1),
         "runs": {"made by this code": current, "made by other code (retrained)": stale,
                  "not here": missing},
@@ -693,7 +690,7 @@ def _plan_command(args) -> int:
     return 0
 
 
-def _item_command_run(args) -> int:
+def _item_command(args) -> int:
     outcome = execute_by_key(args.profile, json.loads(args.params), args.key,
                              args.keep_checkpoints)
     results.write_json_atomic(args.report, outcome)
@@ -752,7 +749,7 @@ def register_cli(subparsers) -> None:
     item.add_argument("--key", required=True)
     item.add_argument("--report", type=Path, required=True)
     item.add_argument("--keep-checkpoints", action="store_true")
-    item.set_defaults(func=_item_command_run)
+    item.set_defaults(func=_item_command)
 
     unpack_parser = commands.add_parser("unpack", help="check and write result packs into "
                                         "book/results/")

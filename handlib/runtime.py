@@ -70,6 +70,13 @@ THREADS_REUSE_S = 10.0
 _last_choice: dict = {}
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def cpu_threads(window_s: float = 0.1) -> int:
     """The threads for this process's CPU work: every core it may use on a quiet machine, one
     fewer for each core other processes keep busy (:func:`busy_cores_elsewhere`, over
@@ -83,7 +90,7 @@ def cpu_threads(window_s: float = 0.1) -> int:
     now = time.monotonic()
     if _last_choice and now - _last_choice["at"] < THREADS_REUSE_S:
         return _last_choice["threads"]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = available_cores()
     busy = busy_cores_elsewhere(window_s)
     threads = cores if busy is None else max(1, cores - math.floor(busy + 0.5))
     _last_choice.update(at=now, threads=threads)
@@ -203,8 +210,7 @@ def epoch_indices(
 def usable_workers(requested: int) -> int:
     """``requested`` loader workers, but never more than the cores this process may use (a
     gpu profile's 8 workers on a 2-core machine would only slow it down)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, min(int(requested), cores or 1))
+    return max(0, min(int(requested), available_cores()))
 
 
 class EpochSampler(Sampler):

@@ -276,6 +276,16 @@ def find_runs(cfg: dict, dataset: str | None, name: str, seed: int | None) -> li
 # ----------------------------------------------------------------------------- predictions
 
 
+def has_test_predictions(run: Run, experiment: str, profile: str) -> bool:
+    """Whether the run's records on its test split and on every ``eval.also_test_on`` split are
+    saved, made by its current configuration (code included)."""
+    folder = results.run_dir(experiment, profile, run.run_id)
+    digest = engine.config_hash(run.config)
+    also = engine.resolve_config(run.config)["eval"]["also_test_on"]
+    return all(results.read_predictions(folder, digest, split) is not None
+               for split in [None, *also])
+
+
 def predict_test_split(run: Run, experiment: str, profile: str, *, train: bool = True,
                        progress: bool = True, batch_size: int = 64) -> Record | None:
     """The run's prediction record on its test split (``eval.test_split``): read from its
@@ -284,16 +294,13 @@ def predict_test_split(run: Run, experiment: str, profile: str, *, train: bool =
     (:func:`split_predictions`); ``None`` when absent and ``train=False``."""
     folder = results.run_dir(experiment, profile, run.run_id)
     digest = engine.config_hash(run.config)
-    also = engine.resolve_config(run.config)["eval"]["also_test_on"]
-    stored = results.read_predictions(folder, digest)
-    complete = all(results.read_predictions(folder, digest, split) is not None for split in also)
-    if (stored is not None and complete) or not train:
-        return stored
+    if not train or has_test_predictions(run, experiment, profile):
+        return results.read_predictions(folder, digest)
     trained = engine.load_or_train(run.config, experiment=experiment, profile=profile,
                                    run=run.run_id, progress=progress)
     model = trained.model
     cfg = engine.resolve_config(run.config)
-    for split in [None, *also]:
+    for split in [None, *cfg["eval"]["also_test_on"]]:
         record = engine.predict(
             model, build_dataset(run.config["data"], split or cfg["eval"]["test_split"]),
             batch_size=batch_size, device=next(model.parameters()).device,
@@ -869,8 +876,7 @@ def bench_study(cfg: dict, *, measure: bool = True) -> dict | None:
     device = str(engine.resolve_device(cfg["train"]["device"]))
     if path.is_file():
         saved = results.read_json(path)
-        if not measure or (saved["settings"] == settings
-                           and saved["device_name"] == results.device_name(device)):
+        if not measure or bench_is_current(cfg, saved):
             return saved
     if not measure:
         return None
@@ -893,6 +899,14 @@ def bench_study(cfg: dict, *, measure: bool = True) -> dict | None:
              "models": measured}
     results.write_json_atomic(path, saved)
     return saved
+
+
+def bench_is_current(cfg: dict, saved: dict | None) -> bool:
+    """Whether a saved bench (:func:`bench_study`) holds the profile's bench settings measured
+    on a device of the name this profile's device has."""
+    device = str(engine.resolve_device(cfg["train"]["device"]))
+    return (saved is not None and saved["settings"] == cfg["bench"]
+            and saved["device_name"] == results.device_name(device))
 
 
 def bench_row(bench: dict, label: str) -> dict:

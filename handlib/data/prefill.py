@@ -14,13 +14,13 @@ The pool forks this process (as ``ShardCache.fill`` does): call it before CUDA i
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 from handlib.data.pipeline import resolve_spec
 from handlib.data.shard_cache import ShardCache, fill_shards
 from handlib.data.synthetic import SyntheticHands
+from handlib.runtime import available_cores
 
 
 def prefill(data_specs: list[tuple[dict, str]], *, processes: int | None = None) -> dict:
@@ -33,7 +33,7 @@ def prefill(data_specs: list[tuple[dict, str]], *, processes: int | None = None)
     "shards_present": shards already cached, "seconds": wall time}``."""
     if processes is not None and (not isinstance(processes, int) or processes < 1):
         raise ValueError(f"prefill: processes={processes!r} must be a positive integer")
-    workers = len(os.sched_getaffinity(0)) if processes is None else processes
+    workers = available_cores() if processes is None else processes
     started = time.perf_counter()
     caches: dict[tuple[Path, int], ShardCache] = {}
     for spec, split in data_specs:
