@@ -109,6 +109,9 @@ def unpack(paths: list[Path]) -> dict[str, int]:
     for pack_path in packs:
         if not pack_path.is_file():
             raise FileNotFoundError(f"result pack {pack_path} does not exist")
+        if not zipfile.is_zipfile(pack_path):
+            raise ValueError(f"{pack_path} is not a zip file (truncated or damaged in transit?): "
+                             "copy it again from the machine that packed it")
         with zipfile.ZipFile(pack_path) as archive:
             try:
                 manifest = json.loads(archive.read(MANIFEST))

@@ -663,10 +663,12 @@ def _plan_args(args) -> Plan:
 
 
 def _run_command(args) -> int:
+    if args.gpus < 1:
+        raise ValueError(f"--gpus {args.gpus}: give the number of GPUs (processes) to use, >= 1")
+    deadline_s = None if args.deadline is None else parse_duration(args.deadline)
     plan = _plan_args(args)
     slurm = dict(_setting(text) for text in args.slurm)
-    lease = run_queue(plan, deadline_s=None if args.deadline is None else
-                      parse_duration(args.deadline), keep_checkpoints=args.keep_checkpoints,
+    lease = run_queue(plan, deadline_s=deadline_s, keep_checkpoints=args.keep_checkpoints,
                       canary_check=not args.no_canary, gpus=args.gpus,
                       executor=args.executor if args.gpus == 1 or args.executor != "inline"
                       else "local", slurm=slurm)

@@ -92,6 +92,18 @@ def test_unpack_writes_nothing_outside_the_results(tmp_path):
         packs.unpack([evil])
 
 
+def test_unpack_refuses_a_truncated_pack_and_a_missing_one(tmp_path):
+    _write("msff/gpu/run0/run.json", b"{}")
+    made = packs.pack(["msff/gpu/run0/run.json"], tmp_path / "out", profile="gpu")
+    truncated = tmp_path / "cut" / made[0].name
+    truncated.parent.mkdir()
+    truncated.write_bytes(made[0].read_bytes()[:40])
+    with pytest.raises(ValueError, match="is not a zip file .*copy it again"):
+        packs.unpack([truncated])
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        packs.unpack([tmp_path / "nowhere.zip"])
+
+
 def test_unpack_refuses_a_zip_that_is_not_a_pack(tmp_path):
     other = tmp_path / "results-gpu-1-of-1.zip"
     with zipfile.ZipFile(other, "w") as archive:
@@ -104,6 +116,16 @@ def test_unpack_refuses_a_zip_that_is_not_a_pack(tmp_path):
                                            ("1.5h", 5400)])
 def test_durations(text, seconds):
     assert runqueue.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--deadline", "soon"], "give a duration from now"),
+    (["--gpus", "0"], "--gpus 0: give the number of GPUs"),
+])
+def test_the_run_command_refuses_bad_values_before_any_work(argv, message, capsys, monkeypatch):
+    monkeypatch.setattr(runqueue, "make_plan", lambda *a, **k: pytest.fail("it planned"))
+    assert main(["queue", "run", "--profile", "smoke", *argv]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_a_bad_duration_says_what_to_give():
